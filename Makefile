@@ -1,0 +1,40 @@
+# stablecore: `make run` (set up + main demo/dashboard), `make test` (set up + all tests), `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+EXTRAS := dev,notebooks,dashboard,bench
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup run test lint format bench clean
+
+setup: $(STAMP)
+
+# The constraints file pins every package (torch==2.13.0 from the local CPU wheel: no CUDA download).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m stablecore.cli.main demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	STABLECORE_MODE=quick $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+bench: setup
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,26 @@
+"""Training: Trainer with extension points, losses, configs."""
+
+from stablecore.train.config import MODES, TrainConfig, build_optimizer, current_mode
+from stablecore.train.evaluate import eval_mode, evaluate, model_device
+from stablecore.train.extensions import GaussianNoise, StandardStep, StepOutput
+from stablecore.train.losses import CrossEntropy, OffsetCrossEntropy, build_loss
+from stablecore.train.trainer import NonFiniteLossError, Trainer, epoch_seed
+
+__all__ = [
+    "MODES",
+    "CrossEntropy",
+    "GaussianNoise",
+    "NonFiniteLossError",
+    "OffsetCrossEntropy",
+    "StandardStep",
+    "StepOutput",
+    "TrainConfig",
+    "Trainer",
+    "build_loss",
+    "build_optimizer",
+    "current_mode",
+    "epoch_seed",
+    "eval_mode",
+    "evaluate",
+    "model_device",
+]

@@ -1,0 +1,337 @@
+"""The Trainer: seeded, resumable training loop with extension points.
+
+Reproducibility: every epoch ``e`` re-seeds torch's global RNG, the shuffling generator and the
+batch-transform generator from ``(seed, e)``. Together with the checkpoint written atomically at
+the end of every epoch (model, optimizer, scheduler, history), a run interrupted at any point and
+resumed from its last checkpoint gives bit-identical weights on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from stablecore.results import Run, atomic_torch_save
+from stablecore.train.config import TrainConfig, build_optimizer, build_scheduler
+from stablecore.train.evaluate import evaluate, model_device
+from stablecore.train.extensions import StandardStep, StepOutput, check_penalties, penalty_name
+
+__all__ = ["NonFiniteLossError", "Trainer", "epoch_seed"]
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or ±Inf; the last good checkpoint is kept."""
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` (distinct per epoch and per run seed, < 2**63)."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 17) % (2**63 - 1)
+
+
+class Trainer:
+    """Train a classifier with penalties, a step strategy, callbacks and a batch transform.
+
+    Args:
+        model: the network; trained on ``device`` (default: where its parameters are).
+        loss: criterion ``loss(outputs, y) -> scalar``.
+        optimizer: a torch optimizer over ``model``'s parameters; default from ``config``.
+        train_data: a ``Dataset`` (the Trainer shuffles it reproducibly) or a ``DataLoader``.
+        test_data: optional ``Dataset``/``DataLoader`` evaluated after every epoch.
+        config: :class:`TrainConfig` (epochs, batch size, optimizer, scheduler, clipping, AMP).
+        penalties: callables ``(model, batch, outputs, activations) -> scalar`` added to the loss.
+        step: step strategy ``(trainer, batch) -> StepOutput`` (default :class:`StandardStep`).
+        callbacks: callables ``(trainer, epoch, metrics) -> mapping | None`` after each epoch.
+        transform: batch transform ``(x, y, generator) -> (x, y)`` applied to training batches.
+        run: a :class:`~stablecore.results.Run`; checkpoints and the metrics table go there.
+        model_config: JSON-serialisable config that rebuilds ``model`` (stored in checkpoints).
+        seed: the run's seed.
+        progress: show a tqdm bar over epochs.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> data = TensorDataset(torch.randn(32, 2), torch.randint(0, 2, (32,)))
+        >>> model = torch.nn.Linear(2, 2)
+        >>> trainer = Trainer(model, torch.nn.CrossEntropyLoss(), train_data=data,
+        ...                   config=TrainConfig(epochs=1, batch_size=8), progress=False)
+        >>> history = trainer.fit()
+        >>> list(history["epoch"])
+        [1]
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        train_data: Dataset | DataLoader,
+        test_data: Dataset | DataLoader | None = None,
+        config: TrainConfig | None = None,
+        penalties: Sequence[Callable[..., torch.Tensor]] = (),
+        step: Callable[[Trainer, Batch], StepOutput] | None = None,
+        callbacks: Sequence[Callable[..., Mapping[str, float] | None]] = (),
+        transform: Callable[..., Batch] | None = None,
+        run: Run | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        scheduler: Any = None,
+        device: torch.device | str | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not callable(loss):
+            raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+        if not isinstance(train_data, (Dataset, DataLoader)):
+            raise TypeError(f"train_data must be a Dataset or DataLoader, got {type(train_data).__name__}")
+        if step is not None and not callable(step):
+            raise TypeError("step must be callable (trainer, batch) -> StepOutput")
+        if transform is not None and not callable(transform):
+            raise TypeError("transform must be callable (x, y, generator) -> (x, y)")
+        for i, cb in enumerate(callbacks):
+            if not callable(cb):
+                raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
+        if not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.config = config if config is not None else TrainConfig()
+        self.device = torch.device(device) if device is not None else model_device(model)
+        self.model = model.to(self.device)
+        self.loss_fn = loss
+        self.optimizer = (
+            optimizer if optimizer is not None else build_optimizer(model.parameters(), self.config)
+        )
+        self.scheduler = scheduler if scheduler is not None else build_scheduler(self.optimizer, self.config)
+        self.train_data = train_data
+        self.test_data = test_data
+        self.penalties = check_penalties(penalties)
+        self.penalty_names = [penalty_name(p, i) for i, p in enumerate(self.penalties)]
+        self.step = step if step is not None else StandardStep()
+        self.callbacks = list(callbacks)
+        self.transform = transform
+        self.run = run
+        self.model_config = dict(model_config) if model_config is not None else None
+        self.seed = seed
+        self.progress = progress
+        self.epoch = 0  # number of completed epochs
+        self.history: list[dict[str, float]] = []
+        self.generator = torch.Generator(device=self.device)
+        self._activations: dict[str, torch.Tensor] = {}
+        self._watched = self._watched_modules()
+
+    # -- pieces a step strategy uses -----------------------------------------------------
+    @property
+    def amp_enabled(self) -> bool:
+        return bool(self.config.amp) and self.device.type == "cuda"
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_enabled:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _watched_modules(self) -> dict[str, nn.Module]:
+        wanted = {name for p in self.penalties for name in getattr(p, "modules", ()) or ()}
+        modules = dict(self.model.named_modules())
+        missing = sorted(wanted - set(modules))
+        if missing:
+            raise ValueError(f"penalties ask for activations of unknown modules {missing}")
+        return {name: modules[name] for name in sorted(wanted)}
+
+    def compute_loss(self, batch: Batch) -> StepOutput:
+        """Forward pass: task loss + every penalty (with the activations they asked for)."""
+        x, y = batch
+        self._activations = {}
+        handles = [
+            module.register_forward_hook(self._make_hook(name)) for name, module in self._watched.items()
+        ]
+        try:
+            with self._autocast():
+                outputs = self.model(x)
+            task_loss = self.loss_fn(outputs.float(), y)
+            values = {}
+            for name, penalty in zip(self.penalty_names, self.penalties):
+                value = penalty(self.model, batch, outputs, self._activations)
+                if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                    raise TypeError(f"penalty {name!r} must return a scalar tensor")
+                values[name] = value.reshape(())
+        finally:
+            for h in handles:
+                h.remove()
+        total = task_loss + sum(values.values()) if values else task_loss
+        return StepOutput(loss=total, task_loss=task_loss, outputs=outputs, penalties=values)
+
+    def _make_hook(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            self._activations[name] = output
+
+        return hook
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Check the loss is finite, then back-propagate it."""
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(
+                f"loss became {float(loss.detach())} at epoch {self.epoch + 1}; training stopped, the "
+                f"last good checkpoint is kept"
+                + (f" in {self.run.checkpoint_path()}" if self.run is not None else "")
+            )
+        loss.backward()
+
+    def optimizer_step(self) -> None:
+        """Clip gradients (if configured) and step the optimizer."""
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+
+    # -- data ---------------------------------------------------------------------------
+    def _train_loader(self, seed: int) -> Iterable[Batch]:
+        if isinstance(self.train_data, DataLoader):
+            return self.train_data
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            self.train_data,
+            batch_size=self.config.batch_size,
+            shuffle=True,
+            generator=shuffle_gen,
+            num_workers=self.config.num_workers,
+        )
+
+    # -- checkpoints --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": self.epoch,
+            "history": self.history,
+            "seed": self.seed,
+            "model_config": self.model_config,
+            "train_config": self.config.to_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.history = [dict(row) for row in state["history"]]
+
+    def save_checkpoint(self) -> None:
+        if self.run is None:
+            return
+        atomic_torch_save(self.run.checkpoint_path(), self.state_dict())
+        self.run.write_table("metrics", pd.DataFrame(self.history))
+
+    def resume(self) -> bool:
+        """Load the run's last checkpoint if there is one; True when training resumes from it."""
+        if self.run is None:
+            raise ValueError("resume needs a run (Trainer(..., run=...))")
+        path = self.run.checkpoint_path()
+        if not path.is_file():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.load_state_dict(state)
+        return True
+
+    # -- loop ---------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        seed = epoch_seed(self.seed, self.epoch + 1)
+        torch.manual_seed(seed)
+        self.generator.manual_seed(seed + 1)
+        self.model.train()
+        sums: dict[str, float] = {"loss": 0.0, "correct": 0.0}
+        sums.update({f"penalty/{n}": 0.0 for n in self.penalty_names})
+        count = 0
+        for x, y in self._train_loader(seed):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.transform is not None:
+                x, y = self.transform(x, y, self.generator)
+            out = self.step(self, (x, y))
+            n = len(y)
+            count += n
+            sums["loss"] += float(out.task_loss.detach()) * n
+            sums["correct"] += float((out.outputs.detach().argmax(dim=1) == y).sum())
+            for name, value in out.penalties.items():
+                sums[f"penalty/{name}"] += float(value.detach()) * n
+        if count == 0:
+            raise ValueError("train_data produced no batch")
+        metrics = {"train_loss": sums.pop("loss") / count, "train_accuracy": sums.pop("correct") / count}
+        metrics.update({k: v / count for k, v in sums.items()})
+        return metrics
+
+    def fit(self, epochs: int | None = None, *, resume: bool = False) -> pd.DataFrame:
+        """Train until ``epochs`` (default ``config.epochs``) epochs are done; returns the history.
+
+        With ``resume=True`` the run's last checkpoint is loaded first and training continues
+        from the epoch after it. The run is marked completed at the end, failed on an error and
+        interrupted on Ctrl-C.
+        """
+        total = self.config.epochs if epochs is None else int(epochs)
+        if total < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if resume:
+            self.resume()
+        if self.run is not None:
+            self.run.update_manifest(
+                status="running",
+                device=str(self.device),
+                model_config=self.model_config,
+                train_config=self.config.to_dict(),
+            )
+        bar = tqdm(total=total, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress)
+        try:
+            while self.epoch < total:
+                start = time.perf_counter()
+                metrics: dict[str, float] = {"epoch": float(self.epoch + 1)}
+                metrics.update(self.train_epoch())
+                metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                if self.test_data is not None:
+                    ev = evaluate(
+                        self.model,
+                        self.test_data,
+                        self.loss_fn,
+                        batch_size=self.config.eval_batch_size,
+                        device=self.device,
+                    )
+                    metrics["test_loss"], metrics["test_accuracy"] = ev["loss"], ev["accuracy"]
+                metrics["epoch_time"] = time.perf_counter() - start
+                self.epoch += 1
+                for cb in self.callbacks:
+                    extra = cb(self, self.epoch, dict(metrics))
+                    if extra:
+                        metrics.update({k: float(v) for k, v in extra.items()})
+                self.history.append(metrics)
+                self.save_checkpoint()
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k.endswith("accuracy")})
+        except KeyboardInterrupt:
+            if self.run is not None:
+                self.run.set_status("interrupted", epochs_done=self.epoch)
+            raise
+        except BaseException as exc:
+            if self.run is not None:
+                self.run.fail(exc, epochs_done=self.epoch)
+            raise
+        finally:
+            bar.close()
+        if self.run is not None:
+            self.run.finish(epochs_done=self.epoch, final_metrics=self.history[-1] if self.history else {})
+        return self.history_frame()
+
+    def history_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.history)
+        if "epoch" in frame:
+            frame["epoch"] = frame["epoch"].astype(int)
+        return frame
