@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks against peer libraries (`make bench`); results in benchmarks/results/."""
