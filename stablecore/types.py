@@ -10,8 +10,10 @@ Every number that describes a norm, a Lipschitz constant or a curvature says wha
 
 Composition rules (:func:`combine_kinds`): a product or a sum of ``exact`` / ``upper_bound``
 factors is an ``upper_bound`` (a product of several ``exact`` factors is also only an upper bound
-of the composed map's constant), a product of ``lower_bound`` factors bounds nothing, and anything
-combined with an ``estimate`` is an ``estimate``.
+of the composed map's constant), lower bounds of the parts give no bound of the whole (so two or
+more factors with a ``lower_bound`` among them give an ``estimate``), and anything combined with an
+``estimate`` is an ``estimate``. Upper bounds are rounded up by one ulp per operation so the float
+arithmetic of the combination never lowers them.
 """
 
 from __future__ import annotations
@@ -111,29 +113,22 @@ class Bound:
         return sum_bound([self, other])
 
 
-def combine_kinds(kinds: Iterable[str], *, single_exact_stays_exact: bool = True) -> str:
-    """Kind of a product or sum of non-negative quantities with the given kinds.
+def combine_kinds(kinds: Iterable[str]) -> str:
+    """Kind of the Lipschitz constant of a composition (or sum) of maps with the given kinds.
 
-    * any ``estimate``                  -> ``estimate``
-    * all ``lower_bound``               -> ``lower_bound`` (a product/sum of lower bounds of
-      the *factors* is a lower bound of the product/sum of the factors, not of a composed map)
-    * a mix of lower and upper bounds   -> ``estimate`` (no guarantee either way)
-    * ``exact`` / ``upper_bound`` only  -> ``upper_bound``; a single ``exact`` factor stays
-      ``exact`` when ``single_exact_stays_exact``.
+    * a single factor keeps its kind;
+    * any ``estimate``                  -> ``estimate``;
+    * any ``lower_bound`` (≥ 2 factors) -> ``estimate``: ``L(f∘g) ≤ L(f)·L(g)``, so lower bounds
+      of the parts bound nothing about the whole;
+    * ``exact`` / ``upper_bound`` only  -> ``upper_bound``.
     """
     kinds = [validate_kind(k) for k in kinds]
     if not kinds:
         return "exact"
-    if "estimate" in kinds:
-        return "estimate"
-    has_lower = "lower_bound" in kinds
-    has_upper = any(k in CERTIFIABLE_KINDS for k in kinds)
-    if has_lower and has_upper:
-        return "estimate"
-    if has_lower:
-        return "lower_bound"
-    if len(kinds) == 1 and single_exact_stays_exact:
+    if len(kinds) == 1:
         return kinds[0]
+    if any(k not in CERTIFIABLE_KINDS for k in kinds):
+        return "estimate"
     return "upper_bound"
 
 
@@ -148,6 +143,9 @@ def _fold(bounds: Sequence[Bound], method: str, op: str) -> Bound:
     else:
         value = math.fsum(b.value for b in bounds)
     kind = combine_kinds([b.kind for b in bounds])
+    if kind == "upper_bound" and len(bounds) > 1:
+        for _ in range(len(bounds) - 1):  # one ulp per rounded operation
+            value = math.nextafter(value, math.inf)
     return Bound(value, kind, method, n_iter=sum(b.n_iter for b in bounds))
 
 
