@@ -1,0 +1,1 @@
+"""``stablecore <command>``: one module per command; each exposes ``add_parser`` and ``run``."""

@@ -1,0 +1,56 @@
+"""``stablecore train``: train a model on a data set and store the run."""
+
+from __future__ import annotations
+
+import argparse
+
+from stablecore.cli.common import add_common_options, positive_int, print_table
+from stablecore.data import DATASETS
+from stablecore.models import MODELS
+
+HELP = "train a model on a data set; the run (manifest, metrics, checkpoints) goes to the run store"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help=HELP, description=HELP)
+    p.add_argument("--dataset", default="moons", choices=sorted(DATASETS))
+    p.add_argument("--model", default="mlp", choices=sorted(MODELS))
+    p.add_argument("--epochs", type=positive_int, default=None, help="default: the mode's preset")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--loss", choices=("ce", "offset_ce"), default="ce")
+    p.add_argument("--experiment", default=None, help="experiment name (default: train-<dataset>-<model>)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_common_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stablecore.workflows import train_classifier
+
+    train_kwargs = {}
+    if args.batch_size is not None:
+        train_kwargs["batch_size"] = args.batch_size
+    if args.lr is not None:
+        if not args.lr > 0:
+            raise ValueError(f"--lr must be > 0, got {args.lr}")
+        train_kwargs["lr"] = args.lr
+    result = train_classifier(
+        args.dataset,
+        args.model,
+        epochs=args.epochs,
+        mode=args.mode,
+        seed=args.seed,
+        device=args.device,
+        loss=args.loss,
+        train_kwargs=train_kwargs,
+        experiment=args.experiment,
+        home=args.out,
+        progress=not args.no_progress,
+    )
+    print_table(result.summary())
+    print(f"run stored in {result.run.path}")
+    return 0
