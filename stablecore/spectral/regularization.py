@@ -1,0 +1,139 @@
+"""Lipschitz regularisation with differentiable Gram bounds (Delattre et al., ICML 2023, §6).
+
+.. math::
+
+    \\mathcal{R}(\\theta) = r \\sum_{l} \\operatorname{relu}\\bigl(\\overline{\\sigma}_l(\\theta) - 1\\bigr)
+
+where :math:`\\overline{\\sigma}_l` is the Gram-iteration upper bound of layer ``l``'s spectral norm:
+dense layers by :func:`~stablecore.spectral.dense.gram_norm_dense`; convolutions with circular padding
+by the Fourier-block bound on the layer's input size; zero-padded convolutions by the smaller of the
+kernel-space bound (Delattre et al. 2024) and, for stride 1, the circular bound on the padded size.
+A stride ≥ 2 keeps the stride-1 bound (subsampling has norm ≤ 1); a grouped conv takes the maximum
+over groups. Layers whose bound is below 1 cost nothing, so the penalty only pushes down layers that
+amplify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
+from torch import nn
+
+from stablecore.spectral.dense import gram_norm_dense
+from stablecore.spectral.leaves import symmetric_padding
+
+__all__ = ["LipschitzPenalty", "layer_gram_bound"]
+
+
+def layer_gram_bound(
+    module: nn.Module, input_hw: tuple[int, int] | None = None, n_iter: int = 6
+) -> torch.Tensor:
+    """Differentiable Gram upper bound (0-d tensor) of a Linear or Conv2d layer's spectral norm.
+
+    ``input_hw`` is the conv's input size (needed for circular padding and for the padded-size
+    circular bound of zero padding; without it a zero-padded conv uses the kernel-space bound only).
+    """
+    if isinstance(module, nn.Linear):
+        return gram_norm_dense(module.weight, n_iter)
+    if not isinstance(module, nn.Conv2d):
+        raise TypeError(f"module must be nn.Linear or nn.Conv2d, got {type(module).__name__}")
+    if tuple(module.dilation) != (1, 1):
+        raise ValueError("dilated convolutions are not supported")
+    weight = module.weight
+    groups = module.groups
+    kernels = weight.chunk(groups, dim=0) if groups > 1 else (weight,)
+    bounds = []
+    for kernel in kernels:
+        if module.padding_mode == "circular":
+            if input_hw is None:
+                raise ValueError("a circular convolution needs its input size (input_hw)")
+            bounds.append(gram_norm_conv_circular(kernel, input_hw, n_iter))
+        elif module.padding_mode == "zeros":
+            candidates = [gram_norm_conv_zeros(kernel, n_iter)]
+            if input_hw is not None and tuple(module.stride) == (1, 1):
+                ph, pw = symmetric_padding(module)
+                kh, kw = kernel.shape[-2:]
+                padded = (input_hw[0] + 2 * ph, input_hw[1] + 2 * pw)
+                if padded[0] >= kh and padded[1] >= kw:
+                    candidates.append(gram_norm_conv_circular(kernel, padded, n_iter))
+            bounds.append(torch.stack(candidates).min())
+        else:
+            raise ValueError(f"padding_mode {module.padding_mode!r} is not supported (zeros or circular)")
+    return torch.stack(bounds).max()
+
+
+class LipschitzPenalty:
+    """Trainer penalty ``r · Σ_l relu(bound_l − 1)`` over every Linear/Conv2d layer of ``model``.
+
+    Args:
+        model: the network; conv input sizes are recorded once with a dry forward pass.
+        input_shape: per-example input shape (e.g. ``(1, 8, 8)``).
+        r: regularisation strength (≥ 0).
+        n_iter: Gram iterations per layer.
+
+    The value is computed from the parameters only (the batch is not used).
+    """
+
+    name = "lipschitz"
+
+    def __init__(
+        self, model: nn.Module, input_shape: tuple[int, ...], *, r: float = 1e-2, n_iter: int = 6
+    ) -> None:
+        if not r >= 0:
+            raise ValueError(f"r must be >= 0, got {r}")
+        self.r = float(r)
+        self.n_iter = int(n_iter)
+        self.input_hw = _record_conv_inputs(model, tuple(input_shape))
+        self.layers = [name for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        if not self.layers:
+            raise ValueError("model has no Linear or Conv2d layer to regularise")
+
+    def layer_bounds(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        modules = dict(model.named_modules())
+        return {
+            name: layer_gram_bound(modules[name], self.input_hw.get(name), self.n_iter)
+            for name in self.layers
+        }
+
+    def __call__(
+        self,
+        model: nn.Module,
+        batch: Any = None,
+        outputs: Any = None,
+        activations: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        bounds = torch.stack(list(self.layer_bounds(model).values()))
+        return self.r * torch.relu(bounds - 1).sum()
+
+
+def _record_conv_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+    sizes: dict[str, tuple[int, int]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(
+                module.register_forward_hook(
+                    lambda m, inp, out, name=name: sizes.__setitem__(name, tuple(inp[0].shape[-2:]))
+                )
+            )
+    param = next(model.parameters(), None)
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(
+                torch.zeros(
+                    (1, *input_shape),
+                    dtype=param.dtype if param is not None else None,
+                    device=param.device if param is not None else None,
+                )
+            )
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags.items():
+            m.training = flag
+    return sizes
