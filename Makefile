@@ -30,8 +30,11 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Notebooks run under nbval (--nbval-lax: stored without outputs); --dist loadscope keeps each
+# notebook's cells on one worker, in order. Runs written by tests go to a throw-away store.
 test: lint
-	STABLECORE_MODE=quick $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	STABLECORE_MODE=quick STABLECORE_HOME=$$(mktemp -d) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) \
+		--dist loadscope --nbval-lax tests notebooks
 
 bench: setup
 	$(PY) -m benchmarks.run_all

@@ -51,3 +51,17 @@ def test_constraints_pin_every_dependency_and_cpu_torch():
     missing = _pyproject_names() - set(pins)
     assert not missing, f"not pinned in constraints.txt: {sorted(missing)}"
     assert "torchvision" not in pins
+
+
+def test_readme_starts_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = text.split("```")[1]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()[1:] if line.strip()]
+    assert commands == ["make run", "make test"]
+
+
+def test_ci_runs_make_test():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in script
+    makefile = (ROOT / "Makefile").read_text()
+    assert "constraints.txt" in makefile and "pytest" in makefile
