@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from stablecore.blocks import Residual
 from stablecore.types import Bound, product_bound, sum_bound
@@ -65,6 +66,16 @@ def registered_types() -> list[type]:
     return sorted(_REGISTRY, key=lambda t: f"{t.__module__}.{t.__qualname__}")
 
 
+def _lookup(module: nn.Module) -> LeafBound | None:
+    """The registered function for ``module``'s exact type. A module with a torch parametrization has
+    a generated class ``Parametrized<Cls>`` whose only base is ``Cls``: it is looked up as ``Cls`` (the
+    leaf functions read ``module.weight``, i.e. the parametrized weight the module really uses)."""
+    fn = _REGISTRY.get(type(module))
+    if fn is None and parametrize.is_parametrized(module):
+        fn = _REGISTRY.get(type(module).__bases__[0])
+    return fn
+
+
 def _check_shape(input_shape: Any) -> Shape:
     if isinstance(input_shape, int) and not isinstance(input_shape, bool):
         input_shape = (input_shape,)
@@ -101,7 +112,7 @@ def _walk(module: nn.Module, path: str, shape: Shape, rows: list[dict], options:
                 f"{out_short} differ"
             )
         return sum_bound([b_short, b_branch], "residual sum"), out_branch
-    fn = _REGISTRY.get(type(module))
+    fn = _lookup(module)
     if fn is None:
         raise ValueError(
             f"cannot bound module {path or '(root)'!r} of type "
@@ -186,5 +197,5 @@ def layer_norm(module: nn.Module, input_shape: Any, **options: Any) -> Bound:
         )
     import stablecore.spectral.leaves  # noqa: F401
 
-    bound, _ = _REGISTRY[type(module)](module, _check_shape(input_shape), **{"method": "gram", **options})
+    bound, _ = _lookup(module)(module, _check_shape(input_shape), **{"method": "gram", **options})
     return bound

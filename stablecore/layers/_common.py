@@ -1,0 +1,162 @@
+"""Shared machinery of the Lipschitz-by-design layers (private).
+
+* Gram kernels: for a weight ``A`` of shape ``(out, in)`` or ``(out, in, kh, kw)`` the operator
+  :math:`A^\\top A` on :math:`\\ell_2(\\mathbb Z^2)` is a convolution (``in -> in``) with kernel
+  :math:`P[c, c'] = \\sum_o A[o, c] \\star A[o, c']` (full 2-D correlation, size ``2k-1``).
+* Weighted Gershgorin (Schur test) row sums of ``|P|`` and their float64 a-posteriori upper bounds.
+* Registration of a parametrized layer class with :func:`stablecore.spectral.register`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stablecore.spectral import register
+
+Shape = tuple[int, ...]
+U64 = 2.0**-53
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    """Unit roundoff of a floating dtype (``finfo.eps / 2``)."""
+    return torch.finfo(dtype).eps / 2
+
+
+def as_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A dense ``(out, in)`` weight as a ``(out, in, 1, 1)`` kernel; a 4-D kernel unchanged."""
+    return weight[:, :, None, None] if weight.ndim == 2 else weight
+
+
+def input_gram(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of :math:`A^\\top A` (input side): ``(in, in)`` for a matrix, ``(in, in, 2kh-1, 2kw-1)``
+    for a conv kernel (``conv2d`` of the kernel with itself, channels as batch)."""
+    if weight.ndim == 2:
+        return weight.mT @ weight
+    kt = weight.transpose(0, 1)
+    kh, kw = weight.shape[-2:]
+    return F.conv2d(kt, kt, padding=(kh - 1, kw - 1))
+
+
+def output_gram(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of :math:`A A^\\top` (output side)."""
+    return input_gram(weight.transpose(0, 1))
+
+
+def abs_row_sums(gram: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted Gershgorin row sums :math:`\\sum_{j} |P_{ij}|\\, q_j / q_i` (spatial taps summed)."""
+    a = gram.abs()
+    if a.ndim == 4:
+        a = a.sum(dim=(-2, -1))
+    if q is None:
+        return a.sum(dim=1)
+    return (a @ q) / q
+
+
+def gershgorin_upper(
+    weight: torch.Tensor, q: torch.Tensor | None = None, *, side: str = "input"
+) -> torch.Tensor:
+    """Float64 upper bounds of the exact weighted row sums of ``|A^T A|`` (``side="input"``) or
+    ``|A A^T|`` (``side="output"``) of the stored ``weight``, rounding errors included.
+
+    The computed Gram entry :math:`\\tilde P` satisfies :math:`|P - \\tilde P| \\le \\gamma_m\\,(|A|^\\top
+    \\star |A|)` with :math:`\\gamma_m = m u/(1 - m u)`, ``m`` the length of the inner sums and ``u`` the
+    float64 roundoff (Higham, *Accuracy and Stability*, §3.1); the remaining sums and divisions cost
+    at most :math:`(n + 4) u` relative, covered by the final factor.
+    """
+    a = weight.detach().to(torch.float64)
+    if side == "output":
+        a = a.transpose(0, 1)
+    q64 = None if q is None else q.detach().to(torch.float64)
+    m = a.shape[0] * (a[0, 0].numel() if a.ndim == 4 else 1)
+    gam = m * U64 / (1 - m * U64)
+    n = a.shape[1] * (2 * a.shape[-2] - 1) * (2 * a.shape[-1] - 1) if a.ndim == 4 else a.shape[1]
+    g = input_gram(a).abs()
+    e = input_gram(a.abs())
+    s = abs_row_sums(g + (2 * gam) * e, q64)
+    return s * (1 + (n + 8) * U64)
+
+
+def register_layer(cls: type[nn.Module], fn: Callable[..., tuple]) -> None:
+    """Register ``fn`` for ``cls`` (idempotent); used for the class and for the per-instance class that
+    ``torch.nn.utils.parametrize`` creates (the registry matches exact types)."""
+    register(cls)(fn)
+
+
+def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    """``k`` or ``(kh, kw)`` as a pair of positive ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def check_positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_conv_options(padding_mode: str, dilation: object, groups: int, name: str) -> None:
+    """Gram kernels assume an undilated, ungrouped conv with zero or circular padding."""
+    if padding_mode not in ("zeros", "circular"):
+        raise ValueError(f"{name}: padding_mode must be 'zeros' or 'circular', got {padding_mode!r}")
+    if dilation not in (1, (1, 1)):
+        raise ValueError(f"{name}: dilation must be 1, got {dilation!r}")
+    if groups != 1:
+        raise ValueError(f"{name}: groups must be 1, got {groups!r}")
+
+
+def round_up(x: float) -> float:
+    return math.nextafter(float(x), math.inf)
+
+
+# ----------------------------------------------------------------------------------- residual convs
+def same_padding(kernel_size: tuple[int, int], padding: object, name: str) -> tuple[int, int]:
+    """Residual conv layers need an output of the input's size: odd kernels, padding ``k // 2``."""
+    kh, kw = kernel_size
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(
+            f"{name}: kernel_size must be odd (the output must keep the input size), got {kernel_size}"
+        )
+    pad = (kh // 2, kw // 2)
+    if padding == "same" or padding in (pad, list(pad)) or (kh == kw and padding == kh // 2):
+        return pad
+    raise ValueError(f"{name}: padding must be 'same' (= kernel_size // 2), got {padding!r}")
+
+
+def conv_same(
+    x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, pad: tuple[int, int], mode: str
+):
+    """Stride-1 'same' convolution ``x -> K x + b`` with zero or circular padding."""
+    if mode == "circular":
+        return F.conv2d(F.pad(x, (pad[1], pad[1], pad[0], pad[0]), mode="circular"), kernel, bias)
+    return F.conv2d(x, kernel, bias, padding=pad)
+
+
+def conv_same_adjoint(y: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int], mode: str) -> torch.Tensor:
+    """Exact adjoint :math:`K^\\top y` of :func:`conv_same` (without bias)."""
+    if mode == "circular":
+        flipped = kernel.flip(-2, -1).transpose(0, 1)
+        return F.conv2d(F.pad(y, (pad[1], pad[1], pad[0], pad[0]), mode="circular"), flipped)
+    return F.conv_transpose2d(y, kernel, padding=pad)
+
+
+def check_residual_shape(module: nn.Module, shape: Shape, channels: int, conv: bool) -> None:
+    """Residual layers keep the shape: ``(features,)`` or ``(C, H, W)``."""
+    if conv:
+        if len(shape) != 3 or shape[0] != channels:
+            raise ValueError(f"{type(module).__name__} expects input shape ({channels}, H, W), got {shape}")
+    elif shape[-1] != channels:
+        raise ValueError(
+            f"{type(module).__name__} expects {channels} input features, got input shape {shape}"
+        )

@@ -1,0 +1,196 @@
+r"""SLL: SDP-based Lipschitz layers (Araujo, Havens, Delattre, Allauzen & Hu, ICLR 2023).
+
+.. math::
+
+    h(x) = x - 2\, W^\top T^{-1} \sigma(W x + b),\qquad
+    T = \operatorname{diag}\Bigl(\sum_j |W W^\top|_{ij}\, \frac{q_j}{q_i}\Bigr),\quad q = e^{\tilde q},
+
+with ``W`` of shape ``(inner, features)`` and :math:`\sigma` = ReLU (slope in [0, 1]). By the weighted
+Gershgorin theorem :math:`T \succeq W W^\top`, so :math:`V = T^{-1/2} W` has :math:`\|V\| \le 1` and the
+Jacobian :math:`I - 2 V^\top \Lambda V` (:math:`0 \preceq \Lambda \preceq I` diagonal) has its eigenvalues in
+:math:`[-1, 1]`: ``h`` is 1-Lipschitz. The convolutional layer uses the output-side Gram kernel
+:math:`K \star K^\top` (``conv2d(K, K, padding=k-1)``) and one weight :math:`q_c` per inner channel.
+
+Unlike the reference code (``core/models/layers.py``), where both ``q`` and ``1/q`` index the same axis
+and cancel in the conv layer, ``q_j`` multiplies the column and ``1/q_i`` the row, so ``log_q`` gets a
+gradient. ``q = exp(log_q)`` is positive without ``abs`` or an epsilon; a zero row of ``W`` (``T_ii = 0``)
+gets ``T_ii^{-1} = 0``.
+
+Registered constant (``upper_bound``): a posteriori in float64 from the stored parameters, the diagonal
+actually used, :math:`\tilde t = \mathrm{fl}(T^{-1})`, is compared with rigorous upper bounds
+:math:`\bar T \ge T` (:func:`~stablecore.layers._common.gershgorin_upper`):
+:math:`s = \max_i \bar T_i \tilde t_i (1 + 2u)` and :math:`L \le \max(1, 2s - 1)` (the step is at
+most ``s`` times a 1-Lipschitz one). This is 1 up to ~1e-6 in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from stablecore.layers._common import (
+    Shape,
+    abs_row_sums,
+    check_conv_options,
+    check_positive_int,
+    check_residual_shape,
+    conv_same,
+    conv_same_adjoint,
+    gershgorin_upper,
+    output_gram,
+    pair,
+    register_layer,
+    round_up,
+    same_padding,
+    unit_roundoff,
+)
+from stablecore.types import Bound
+
+__all__ = ["SLLConv2d", "SLLLinear", "sll_inverse_diagonal"]
+
+
+def sll_inverse_diagonal(weight: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    r""":math:`T^{-1}` of SLL, :math:`T_i = \sum_j |WW^\top|_{ij} q_j / q_i`, ``0`` where :math:`T_i = 0`.
+
+    Args:
+        weight: ``(inner, features)`` matrix or ``(inner, channels, kh, kw)`` kernel.
+        log_q: ``(inner,)`` log-weights.
+
+    Example:
+        >>> W = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+        >>> sll_inverse_diagonal(W, torch.zeros(2))  # |WWᵀ| = [[1, 1], [1, 2]]
+        tensor([0.5000, 0.3333])
+    """
+    q = torch.exp(log_q)
+    t = abs_row_sums(output_gram(weight), q)
+    positive = t > 0
+    return torch.where(positive, 1.0 / torch.where(positive, t, torch.ones_like(t)), torch.zeros_like(t))
+
+
+def _sll_certificate(module: SLLLinear | SLLConv2d) -> Bound:
+    with torch.no_grad():
+        t_used = sll_inverse_diagonal(module.weight, module.log_q).to(torch.float64)
+        q = torch.exp(module.log_q).to(torch.float64)
+        upper = gershgorin_upper(module.weight, q, side="output")
+        u = unit_roundoff(module.weight.dtype)
+        s = float((upper * t_used).max()) * (1 + 2 * u) * (1 + 4 * 2.0**-53)
+    return Bound(round_up(max(1.0, 2 * s - 1)), "upper_bound", "SLL (a-posteriori Gershgorin, float64)")
+
+
+def _sll_bound(module: SLLLinear | SLLConv2d, shape: Shape, **options) -> tuple[Bound, Shape]:
+    conv = isinstance(module, SLLConv2d)
+    check_residual_shape(module, shape, module.channels if conv else module.features, conv)
+    return _sll_certificate(module), shape
+
+
+class SLLLinear(nn.Module):
+    r"""1-Lipschitz residual dense layer :math:`x - 2W^\top T^{-1}\mathrm{ReLU}(Wx + b)` (SLL).
+
+    Args:
+        features: input = output size.
+        inner_features: rows of ``W`` (default ``features``).
+        bias: learn ``b``.
+        device, dtype: factory keywords.
+
+    Example:
+        >>> layer = SLLLinear(4, 6)
+        >>> layer(torch.randn(2, 4)).shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(
+        self,
+        features: int,
+        inner_features: int | None = None,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.features = check_positive_int(features, "features")
+        self.inner_features = check_positive_int(inner_features or features, "inner_features")
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.inner_features, features, **factory))
+        self.bias = nn.Parameter(torch.empty(self.inner_features, **factory)) if bias else None
+        self.log_q = nn.Parameter(torch.empty(self.inner_features, **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        nn.init.normal_(self.log_q, std=0.1)  # not all equal: q must matter from the first step
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = sll_inverse_diagonal(self.weight, self.log_q)
+        z = torch.relu(nn.functional.linear(x, self.weight, self.bias))
+        return x - 2 * nn.functional.linear(z * t, self.weight.mT)
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}, inner_features={self.inner_features}, bias={self.bias is not None}"
+
+
+class SLLConv2d(nn.Module):
+    r"""1-Lipschitz residual convolution :math:`x - 2K^\top T^{-1}\mathrm{ReLU}(Kx + b)` (SLL).
+
+    Stride 1, odd kernels, padding ``kernel_size // 2`` with zeros or circular (the Gram-kernel
+    certificate holds for both and every input size).
+
+    Args:
+        channels: input = output channels.
+        inner_channels: output channels of ``K`` (default ``channels``).
+        kernel_size: odd int or pair.
+        bias: learn ``b``.
+        padding: ``"same"`` or ``kernel_size // 2``.
+        padding_mode: ``"zeros"`` or ``"circular"``.
+        device, dtype: factory keywords.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        inner_channels: int | None = None,
+        kernel_size: int | tuple[int, int] = 3,
+        bias: bool = True,
+        padding: str | int | tuple[int, int] = "same",
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_conv_options(padding_mode, 1, 1, "SLLConv2d")
+        self.channels = check_positive_int(channels, "channels")
+        self.inner_channels = check_positive_int(inner_channels or channels, "inner_channels")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.padding = same_padding(self.kernel_size, padding, "SLLConv2d")
+        self.padding_mode = padding_mode
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.inner_channels, channels, *self.kernel_size, **factory))
+        self.bias = nn.Parameter(torch.empty(self.inner_channels, **factory)) if bias else None
+        self.log_q = nn.Parameter(torch.empty(self.inner_channels, **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        nn.init.normal_(self.log_q, std=0.1)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.weight[0].numel())
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = sll_inverse_diagonal(self.weight, self.log_q)
+        z = torch.relu(conv_same(x, self.weight, self.bias, self.padding, self.padding_mode))
+        return x - 2 * conv_same_adjoint(z * t[:, None, None], self.weight, self.padding, self.padding_mode)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.channels}, inner_channels={self.inner_channels}, kernel_size={self.kernel_size}, "
+            f"padding={self.padding}, padding_mode={self.padding_mode}, bias={self.bias is not None}"
+        )
+
+
+register_layer(SLLLinear, _sll_bound)
+register_layer(SLLConv2d, _sll_bound)
