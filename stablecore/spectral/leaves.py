@@ -131,6 +131,7 @@ def _conv_transpose2d(
         pad=(ph, pw),
         stride=(sh, sw),
         groups=module.groups,
+        output_padding=(oh, ow),
         method=method,
         n_iter=options.get("n_iter"),
     )

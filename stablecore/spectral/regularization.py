@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
 from torch import nn
 
+from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
 from stablecore.spectral.dense import gram_norm_dense
 from stablecore.spectral.leaves import symmetric_padding
 
@@ -33,8 +33,8 @@ def layer_gram_bound(
 ) -> torch.Tensor:
     """Differentiable Gram upper bound (0-d tensor) of a Linear or Conv2d layer's spectral norm.
 
-    ``input_hw`` is the conv's input size (needed for circular padding and for the padded-size
-    circular bound of zero padding; without it a zero-padded conv uses the kernel-space bound only).
+    ``input_hw`` is the conv's input size (needed for circular padding; for zero padding it enables the
+    circular bound on the padded size, cheaper and tighter than the kernel-space bound used without it).
     """
     if isinstance(module, nn.Linear):
         return gram_norm_dense(module.weight, n_iter)
@@ -46,22 +46,29 @@ def layer_gram_bound(
     groups = module.groups
     kernels = weight.chunk(groups, dim=0) if groups > 1 else (weight,)
     bounds = []
+    kh, kw = module.kernel_size
+    ph, pw = symmetric_padding(module)
+    if module.padding_mode == "circular":
+        if input_hw is None:
+            raise ValueError("a circular convolution needs its input size (input_hw)")
+        if (2 * ph, 2 * pw) != (kh - 1, kw - 1):
+            # other paddings read some rows of the circulant twice: its norm would not be a bound
+            raise ValueError("circular convolutions are supported with 'same' padding and odd kernels only")
+    elif module.padding_mode != "zeros":
+        raise ValueError(f"padding_mode {module.padding_mode!r} is not supported (zeros or circular)")
+    bounds = []
     for kernel in kernels:
         if module.padding_mode == "circular":
-            if input_hw is None:
-                raise ValueError("a circular convolution needs its input size (input_hw)")
             bounds.append(gram_norm_conv_circular(kernel, input_hw, n_iter))
-        elif module.padding_mode == "zeros":
-            candidates = [gram_norm_conv_zeros(kernel, n_iter)]
-            if input_hw is not None and tuple(module.stride) == (1, 1):
-                ph, pw = symmetric_padding(module)
-                kh, kw = kernel.shape[-2:]
-                padded = (input_hw[0] + 2 * ph, input_hw[1] + 2 * pw)
-                if padded[0] >= kh and padded[1] >= kw:
-                    candidates.append(gram_norm_conv_circular(kernel, padded, n_iter))
-            bounds.append(torch.stack(candidates).min())
+        elif input_hw is not None and input_hw[0] + 2 * ph >= kh and input_hw[1] + 2 * pw >= kw:
+            # zero padding p on n×n: the valid outputs of the circular conv on (n+2p)×(n+2p) of the
+            # zero-extended input contain every output (a stride only drops rows): a bound for any
+            # kernel size, and at least as tight as the kernel-space bound (THESIS §3.1c)
+            bounds.append(
+                gram_norm_conv_circular(kernel, (input_hw[0] + 2 * ph, input_hw[1] + 2 * pw), n_iter)
+            )
         else:
-            raise ValueError(f"padding_mode {module.padding_mode!r} is not supported (zeros or circular)")
+            bounds.append(gram_norm_conv_zeros(kernel, n_iter))
     return torch.stack(bounds).max()
 
 

@@ -116,6 +116,7 @@ def test_residual_block_bound_and_shape_mismatch():
         nn.Conv2d(4, 4, 3, padding=1, groups=2),
         nn.Conv2d(2, 3, 5, padding=0),
         nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1),
+        nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1),
     ],
 )
 def test_single_conv_layers(conv):
