@@ -1,0 +1,179 @@
+"""Chapter 2 figures of stablecore.plots: traces per group, log axes, and refusal of incomplete tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from stablecore import plots
+
+
+def _dense() -> pd.DataFrame:
+    rows = []
+    for shape in ("30x20", "50x40"):
+        for method, sign in (("gram", 1.0), ("power", -1.0)):
+            for it in range(1, 6):
+                rows.append(
+                    {
+                        "shape": shape,
+                        "method": method,
+                        "iteration": it,
+                        "rel_error": sign * 10.0**-it if it < 5 else 0.0,
+                        "time_ms": float(it) if it in (1, 4) else math.nan,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _circular() -> pd.DataFrame:
+    rows = []
+    for case in ("c4x4_k3_n6", "c8x8_k3_n8"):
+        for method, n_iter, kind, gap in (
+            ("exact", 0, "exact", 0.0),
+            ("gram", 3, "upper_bound", 1e-2),
+            ("gram", 6, "upper_bound", 1e-9),
+            ("power", 10, "lower_bound", -1e-3),
+        ):
+            rows.append(
+                {
+                    "case": case,
+                    "method": method,
+                    "n_iter": n_iter,
+                    "kind": kind,
+                    "rel_gap": gap,
+                    "time_ms": 1.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _zero() -> pd.DataFrame:
+    rows = []
+    for case, exact in (("c4x3_k3_n8", 9.0), ("c64x64_k5_n12", math.nan)):
+        for method, n_iter, kind, value in (
+            ("power", 30, "lower_bound", 8.9),
+            ("norm2toep", 1, "upper_bound", 13.0),
+            ("norm2toep", 2, "upper_bound", 11.0),
+            ("gram", 6, "upper_bound", 9.4),
+        ):
+            rows.append(
+                {
+                    "case": case,
+                    "method": method,
+                    "n_iter": n_iter,
+                    "kind": kind,
+                    "value": value,
+                    "exact": exact,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _network() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "quantity": ["bound_gram", "bound_exact_layers", "max_jacobian_norm", "max_logit_gradient"],
+            "value": [250.0, 210.0, 28.0, 16.0],
+            "kind": ["upper_bound", "upper_bound", "lower_bound", "lower_bound"],
+        }
+    )
+
+
+def _linear() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "depth": [1, 5, 20],
+            "product_exact": [1.0, 1.2, 5.0],
+            "true_norm": [1.0, 0.1, 1e-5],
+            "ratio": [1, 12, 5e5],
+        }
+    )
+
+
+def _regularized() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "r": [0.0, 0.1, 1.0],
+            "test_accuracy": [0.94, 0.9, 0.55],
+            "bound": [250, 40, 2.5],
+            "lower_bound": [28, 12, 1],
+        }
+    )
+
+
+def _resnet() -> pd.DataFrame:
+    rows = [
+        {"layer": layer, "method": method, "value": value, "time_ms": 1.0}
+        for layer in ("conv1", "layer1.0.conv1", "layer1.0.conv2")
+        for method, value in (("gram", 2.9), ("power", 2.8), ("lipgrid", 5.0))
+    ]
+    rows += [
+        {"layer": "product", "method": m, "value": 30.0, "time_ms": 3.0} for m in ("gram", "power", "lipgrid")
+    ]
+    return pd.DataFrame(rows)
+
+
+CASES = [
+    (plots.convergence_plot, _dense, 8),  # (shape, method) groups × 2 panels
+    (plots.bound_comparison_plot, _circular, 3 + 4),  # gap bars (non-exact methods) + time bars (all)
+    (plots.zero_padding_plot, _zero, 2),  # one bar trace per case
+    (plots.bound_gap_plot, _network, 2),  # one trace per kind
+    (plots.looseness_plot, _linear, 3),
+    (plots.regularization_plot, _regularized, 3),
+    (plots.layer_bounds_plot, _resnet, 6),  # methods × 2 panels, product rows left out
+]
+
+
+@pytest.mark.parametrize("fn, make, traces", CASES, ids=[c[0].__name__ for c in CASES])
+def test_trace_counts(fn, make, traces) -> None:
+    frame = make()
+    copy = frame.copy()
+    fig = fn(frame)
+    assert isinstance(fig, go.Figure)
+    assert len(fig.data) == traces
+    pd.testing.assert_frame_equal(frame, copy)  # input untouched
+
+
+@pytest.mark.parametrize("fn, make, traces", CASES, ids=[c[0].__name__ for c in CASES])
+def test_missing_columns_rejected(fn, make, traces) -> None:
+    frame = make()
+    dropped = frame.columns[-1]
+    with pytest.raises(ValueError, match=f"missing columns.*{dropped}"):
+        fn(frame.drop(columns=[dropped]))
+    with pytest.raises(TypeError, match="DataFrame"):
+        fn(frame.to_dict())
+    with pytest.raises(ValueError, match="empty"):
+        fn(frame.iloc[0:0])
+
+
+def test_convergence_plot_log_axes_and_timed_points() -> None:
+    fig = plots.convergence_plot(_dense())
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    right = [t for t in fig.data if t.xaxis == "x2"]
+    assert all(len(t.x) == 2 for t in right)  # only the two timed iterations
+    left = fig.data[0]
+    assert math.isnan(left.y[-1])  # a zero error has no place on a log axis
+
+
+def test_bound_comparison_labels_gram_iterations() -> None:
+    fig = plots.bound_comparison_plot(_circular())
+    names = {t.name for t in fig.data}
+    assert {"gram T=3", "gram T=6", "power", "exact"} == names
+    gap_names = {t.name for t in fig.data if t.xaxis == "x"}
+    assert "exact" not in gap_names
+
+
+def test_zero_padding_exact_line_only_where_known() -> None:
+    fig = plots.zero_padding_plot(_zero())
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].y0 == 9.0
+
+
+def test_layer_bounds_plot_leaves_out_products() -> None:
+    fig = plots.layer_bounds_plot(_resnet())
+    assert all("product" not in list(t.x) for t in fig.data)
+    only_products = _resnet().query("layer == 'product'")
+    with pytest.raises(ValueError, match="per-layer"):
+        plots.layer_bounds_plot(only_products)
