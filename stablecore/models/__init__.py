@@ -6,6 +6,7 @@ starting with ``Normalize(mean, std)``, and carries its JSON-serialisable config
 """
 
 from stablecore.models import convnet as _convnet  # noqa: F401  (registers "convnet")
+from stablecore.models import lipschitz_nets as _lipschitz_nets  # noqa: F401  (registers aol, sll, cpl, sr)
 from stablecore.models import mlp as _mlp  # noqa: F401  (registers "mlp")
 from stablecore.models import resnet as _resnet  # noqa: F401  (registers the ResNets)
 from stablecore.models.registry import (
