@@ -136,3 +136,13 @@ def test_runs_home_env(monkeypatch, tmp_path):
     monkeypatch.setenv("STABLECORE_HOME", str(tmp_path / "h"))
     assert runs_home() == tmp_path / "h"
     assert runs_home(tmp_path / "x") == tmp_path / "x"
+
+
+def test_atomic_files_get_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    path = atomic_write_json(tmp_path / "m.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
