@@ -11,6 +11,7 @@ fed (pixels).
 """
 
 from stablecore.certify.attacks import lipschitz_lower_bound, pgd
+from stablecore.certify.callbacks import CertifiedAccuracyCallback
 from stablecore.certify.lipschitz import (
     ROUND_DOWN,
     certified_accuracy,
@@ -23,6 +24,7 @@ from stablecore.certify.lipschitz import (
 
 __all__ = [
     "ROUND_DOWN",
+    "CertifiedAccuracyCallback",
     "certified_accuracy",
     "certified_accuracy_curve",
     "certify_model",
