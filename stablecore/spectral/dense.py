@@ -30,7 +30,8 @@ the recursion, the :math:`2^{-t}`-th root turns the accumulated factor into at m
 :math:`1/(1-\gamma_n d)` whatever :math:`t`. :func:`gram_rounding_margin` adds this, the rescaling and
 log/exp errors, and a floor of :math:`2^{-40}` (which also covers the error of the float64 SVD used as
 the oracle in tests); the returned value is the computed bound times :math:`1+\delta`, rounded up. In
-float64 :math:`\delta` is below :math:`10^{-11}` for matrices up to a few thousand columns.
+float64 :math:`\delta` grows like :math:`\gamma_n d`: about :math:`9 \cdot 10^{-11}` for a 500×400 matrix,
+so Gram's relative excess plateaus there from about ten iterations on.
 
 References:
     B. Delattre, Q. Barthélemy, A. Araujo, A. Allauzen. *Efficient Bound of Lipschitz Constant for
