@@ -24,6 +24,7 @@ from torch import nn
 from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
 from stablecore.spectral.dense import gram_norm_dense
 from stablecore.spectral.leaves import symmetric_padding
+from stablecore.train.evaluate import eval_mode
 
 __all__ = ["LipschitzPenalty", "layer_gram_bound"]
 
@@ -127,10 +128,8 @@ def _record_conv_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[
                 )
             )
     param = next(model.parameters(), None)
-    flags = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(
                 torch.zeros(
                     (1, *input_shape),
@@ -141,6 +140,4 @@ def _record_conv_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[
     finally:
         for h in handles:
             h.remove()
-        for m, flag in flags.items():
-            m.training = flag
     return sizes

@@ -46,7 +46,10 @@ def test_penalty_value_and_gradient_reach_every_weight():
         for m in net:
             if hasattr(m, "weight"):
                 m.weight.mul_(4.0)  # every layer above 1
+    net.train()
+    net[1].eval()
     penalty = LipschitzPenalty(net, (1, 6, 6), r=0.5)
+    assert net.training and not net[1].training and net[0].training  # dry run restored each mode
     assert penalty.input_hw == {"0": (6, 6), "2": (6, 6), "4": (6, 6)}
     bounds = penalty.layer_bounds(net)
     assert all(float(b) > 1 for b in bounds.values())
