@@ -3,7 +3,8 @@
 ``Residual(branch, shortcut)`` computes ``shortcut(x) + branch(x)`` (identity shortcut when
 ``shortcut`` is None); ``Normalize(mean, std)`` computes ``(x - mean) / std`` per channel, so that a
 model takes pixels in [0, 1] and carries its own standardisation (its Lipschitz constant
-``1 / min(std)`` then enters every bound; ARCHITECTURE.md, "Input space").
+``1 / min(std)`` then enters every bound; ARCHITECTURE.md, "Input space"); ``ChannelPad(channels)``
+appends zero channels (an isometry, the ``PaddingChannels`` lift of the CPL/SLL networks).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Normalize", "Residual"]
+__all__ = ["ChannelPad", "Normalize", "Residual"]
 
 
 class Residual(nn.Module):
@@ -79,3 +80,33 @@ class Normalize(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mean={self.mean.tolist()}, std={self.std.tolist()}"
+
+
+class ChannelPad(nn.Module):
+    """Append zero channels up to ``channels``: ``(N, C, ...) -> (N, channels, ...)``, an isometry.
+
+    The first layer of the CPL and SLL convolutional networks (``PaddingChannels(C, 3, "zero")`` in the
+    reference code): it lifts the image to the working width without a learned, non-isometric map.
+
+    Example:
+        >>> ChannelPad(4)(torch.ones(1, 3, 2, 2)).shape
+        torch.Size([1, 4, 2, 2])
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim < 2 or x.shape[1] > self.channels:
+            raise ValueError(
+                f"ChannelPad({self.channels}) expects (N, C, ...) with C <= {self.channels}, "
+                f"got {tuple(x.shape)}"
+            )
+        pad = x.new_zeros((x.shape[0], self.channels - x.shape[1], *x.shape[2:]))
+        return torch.cat([x, pad], dim=1)
+
+    def extra_repr(self) -> str:
+        return str(self.channels)

@@ -5,13 +5,18 @@ Importing this package registers every layer's guaranteed Lipschitz constant wit
 built from them.
 
 * :mod:`~stablecore.layers.aol` -- :class:`AOLLinear`, :class:`AOLConv2d` (Prach & Lampert 2022).
-* :mod:`~stablecore.layers.sll` -- :class:`SLLLinear`, :class:`SLLConv2d` (Araujo et al. 2023).
+* :mod:`~stablecore.layers.sll` -- :class:`SLLLinear`, :class:`SLLConv2d` (Araujo et al. 2023) and
+  :class:`SLLGramLinear`, :class:`SLLGramConv2d` (SLL with Gram rescaling, THESIS.md §3.1d).
 * :mod:`~stablecore.layers.cpl` -- :class:`CPLLinear`, :class:`CPLConv2d` (Meunier et al. 2022).
 * :mod:`~stablecore.layers.normalized` -- :class:`SpectralNormLinear`, :class:`SpectralNormConv2d`
   (weight divided by a Gram upper bound of the operator norm).
 * :mod:`~stablecore.layers.rescaled` -- :class:`SRLinear`, :class:`SRConv2d` (spectral rescaling, depth T).
 * :mod:`~stablecore.layers.activations` -- :class:`MaxMin`, :class:`GroupSort`, :class:`HouseHolder`.
 * :mod:`~stablecore.layers.heads` -- :class:`NormalizedLinear` (unit rows; constant ``‖W'‖``, not 1).
+* :mod:`~stablecore.layers.orthogonal` -- :class:`OrthogonalLinear` (Cayley / matrix exponential /
+  Householder).
+* :mod:`~stablecore.layers.export` -- :func:`export` (parametrizations folded into plain weights) and
+  the frozen residual layers :class:`ResidualReLULinear`, :class:`ResidualReLUConv2d`.
 
 Parametrized layers (``nn.Linear``/``nn.Conv2d`` subclasses) are found by the registry through the class
 that ``torch.nn.utils.parametrize`` generates for each instance (its base is the registered class).
@@ -20,10 +25,19 @@ that ``torch.nn.utils.parametrize`` generates for each instance (its base is the
 from stablecore.layers.activations import GroupSort, HouseHolder, MaxMin
 from stablecore.layers.aol import AOLConv2d, AOLLinear, aol_scale
 from stablecore.layers.cpl import CPLConv2d, CPLLinear
+from stablecore.layers.export import ResidualReLUConv2d, ResidualReLULinear, export
 from stablecore.layers.heads import NormalizedLinear
 from stablecore.layers.normalized import SpectralNormConv2d, SpectralNormLinear
+from stablecore.layers.orthogonal import OrthogonalLinear
 from stablecore.layers.rescaled import SRConv2d, SRLinear, sr_scale
-from stablecore.layers.sll import SLLConv2d, SLLLinear, sll_inverse_diagonal
+from stablecore.layers.sll import (
+    SLLConv2d,
+    SLLGramConv2d,
+    SLLGramLinear,
+    SLLLinear,
+    sll_gram_inverse_diagonal,
+    sll_inverse_diagonal,
+)
 
 __all__ = [
     "AOLConv2d",
@@ -34,13 +48,20 @@ __all__ = [
     "HouseHolder",
     "MaxMin",
     "NormalizedLinear",
+    "OrthogonalLinear",
+    "ResidualReLUConv2d",
+    "ResidualReLULinear",
     "SLLConv2d",
+    "SLLGramConv2d",
+    "SLLGramLinear",
     "SLLLinear",
     "SRConv2d",
     "SRLinear",
     "SpectralNormConv2d",
     "SpectralNormLinear",
     "aol_scale",
+    "export",
+    "sll_gram_inverse_diagonal",
     "sll_inverse_diagonal",
     "sr_scale",
 ]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablecore.spectral import register
+from stablecore.types import Bound
 
 Shape = tuple[int, ...]
 U64 = 2.0**-53
@@ -160,3 +161,35 @@ def check_residual_shape(module: nn.Module, shape: Shape, channels: int, conv: b
         raise ValueError(
             f"{type(module).__name__} expects {channels} input features, got input shape {shape}"
         )
+
+
+def residual_certificate(
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    shape: Shape,
+    *,
+    pad: tuple[int, int] | None = None,
+    padding_mode: str = "zeros",
+    method: str,
+) -> Bound:
+    r"""A posteriori constant of :math:`h(x) = x - 2 W^\top \operatorname{diag}(s)\,\sigma(Wx + b)`.
+
+    With :math:`V = \operatorname{diag}(\sqrt{s})\,W` the Jacobian is :math:`I - 2V^\top\Lambda V`
+    (:math:`0 \preceq \Lambda \preceq I`, ``σ`` slope-restricted in [0, 1]), whose eigenvalues lie in
+    :math:`[1 - 2\|V\|^2, 1]`: :math:`L \le \max(1, 2\rho^2 - 1)` with :math:`\rho \ge \|V\|` the float64
+    Gram bound (:func:`~stablecore.spectral.matrix_norm`; for a conv
+    :func:`~stablecore.spectral.conv_norm` on the ``(C, H, W)`` input ``shape``). Sound for any stored
+    ``W`` and ``s ≥ 0``: fine-tuned or exported layers keep an honest constant.
+    """
+    from stablecore.spectral import conv_norm, matrix_norm
+
+    with torch.no_grad():
+        s = scale.detach().to(torch.float64).clamp_min(0).sqrt()
+        w = weight.detach().to(torch.float64)
+        v = w * (s[:, None, None, None] if w.ndim == 4 else s[:, None])
+        if w.ndim == 4:
+            rho = conv_norm(v, tuple(shape[1:]), padding=padding_mode, pad=pad, stride=1).value
+        else:
+            rho = matrix_norm(v).value
+    s2 = rho * rho * (1 + 4 * U64)
+    return Bound(round_up(max(1.0, 2 * s2 - 1)), "upper_bound", method)

@@ -13,9 +13,11 @@
   ``√(c_h · c_w)`` with ``c`` the worst 1-D count; overlapping max pooling with kernel ``k`` and stride
   ``s`` gives ``√(⌈k_h/s_h⌉⌈k_w/s_w⌉)`` (away from borders). For max pooling this is exact: a spike
   at an input in the most windows has a Jacobian with that many unit rows in its column. For
-  average pooling it is exact for non-overlapping windows and an upper bound otherwise.
+  average pooling it is exact for non-overlapping windows and an upper bound otherwise; with
+  ``divisor_override=D`` the window sums are divided by ``D`` (``√(c_h c_w)/D``, ``c`` counting inputs).
 * ``Flatten``, ``Identity``, ``Dropout`` (the bound is of the eval-mode network, where dropout is the
-  identity): 1. :class:`~stablecore.blocks.Normalize`: ``1/min(std)`` (exact).
+  identity), :class:`~stablecore.blocks.ChannelPad`: 1. :class:`~stablecore.blocks.Normalize`:
+  ``1/min(std)`` (exact).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from stablecore.blocks import Normalize
+from stablecore.blocks import ChannelPad, Normalize
 from stablecore.spectral.network import register
 from stablecore.types import Bound
 
@@ -163,6 +165,16 @@ def _normalize(module: Normalize, shape: Shape, **options) -> tuple[Bound, Shape
     return _exact(float(1.0 / module.std.double().min()), "1/min(std)"), shape
 
 
+@register(ChannelPad)
+def _channel_pad(module: ChannelPad, shape: Shape, **options) -> tuple[Bound, Shape]:
+    if len(shape) < 1 or shape[0] > module.channels:
+        raise ValueError(
+            f"ChannelPad({module.channels}) expects input shape (C, ...) with C <= {module.channels}, "
+            f"got {shape}"
+        )
+    return _exact(1.0, "zero channels appended (isometry)"), (module.channels, *shape[1:])
+
+
 # ----------------------------------------------------------------------------------- activations
 def _sup_abs(fn: Callable[[float], float], lo: float, hi: float, grid: int = 20001) -> float:
     """max |fn| on [lo, hi]: a dense grid then a golden-section refinement, rounded up by 1e-9."""
@@ -274,13 +286,14 @@ def _max_count(windows: list[tuple[list[int], int]], n: int) -> float:
     return float(max(counts))
 
 
-def _avg_weight(windows: list[tuple[list[int], int]], n: int, include_pad: bool) -> float:
+def _avg_weight(windows: list[tuple[list[int], int]], n: int, include_pad: bool | None) -> float:
+    """``max_i Σ_{w∋i} r_w / m_w²`` per dimension (``m_w = 1`` when ``include_pad`` is None: override)."""
     weights = [0.0] * n
     for idx, divisor in windows:
         r = len(idx)
         if r == 0:
             continue
-        m = divisor if include_pad else r
+        m = 1 if include_pad is None else divisor if include_pad else r
         for i in idx:
             weights[i] += r / (m * m)
     return max(weights)
@@ -318,17 +331,20 @@ def _maxpool(module: nn.MaxPool2d, shape: Shape, **options) -> tuple[Bound, Shap
 @register(nn.AvgPool2d)
 def _avgpool(module: nn.AvgPool2d, shape: Shape, **options) -> tuple[Bound, Shape]:
     h, w = _pool_shape(module, shape)
-    if module.divisor_override is not None:
-        raise ValueError("AvgPool2d with divisor_override is not supported")
+    override = module.divisor_override
     k, s = (
         _pair(module.kernel_size),
         _pair(module.stride if module.stride is not None else module.kernel_size),
     )
     p = _pair(module.padding)
     wins = [_windows_fixed(n, k[i], s[i], p[i], 1, module.ceil_mode) for i, n in enumerate((h, w))]
-    weights = [_avg_weight(wi, n, module.count_include_pad) for wi, n in zip(wins, (h, w))]
+    include = None if override else module.count_include_pad
+    weights = [_avg_weight(wi, n, include) for wi, n in zip(wins, (h, w))]
     exact = all(si >= ki for si, ki in zip(s, k)) and p == (0, 0)
     bound = _pool_bound(weights, not exact, "average pooling (Cauchy–Schwarz)")
+    if override:  # window sums divided by D: the 2-D divisor does not factor per dimension
+        value = bound.value / override
+        bound = Bound(math.nextafter(value, math.inf) if not exact else value, bound.kind, bound.method)
     return bound, (shape[0], len(wins[0]), len(wins[1]))
 
 

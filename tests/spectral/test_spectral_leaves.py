@@ -162,3 +162,39 @@ def test_user_registration():
 def test_bad_input_shape(bad):
     with pytest.raises((ValueError, TypeError), match="input_shape"):
         lipschitz_bound(nn.ReLU(), bad)
+
+
+@pytest.mark.parametrize(
+    ("pool", "shape"),
+    [
+        (torch.nn.AvgPool2d(4, divisor_override=4), (2, 8, 8)),
+        (torch.nn.AvgPool2d(2, divisor_override=3), (1, 5, 5)),
+        (torch.nn.AvgPool2d(3, stride=2, padding=1, divisor_override=2), (1, 7, 6)),
+    ],
+)
+def test_avgpool_divisor_override_against_dense_oracle(pool, shape):
+    from stablecore.spectral import lipschitz_bound
+
+    n = math.prod(shape)
+    cols = pool(torch.eye(n, dtype=torch.float64).reshape(n, *shape)).reshape(n, -1)
+    true = float(torch.linalg.matrix_norm(cols, 2))
+    bound = lipschitz_bound(torch.nn.Sequential(pool), shape)
+    assert bound.value >= true * (1 - 1e-12)
+    if bound.kind == "exact":
+        assert bound.value == pytest.approx(true, rel=1e-12)
+
+
+def test_channel_pad_is_an_isometry():
+    from stablecore.blocks import ChannelPad
+    from stablecore.spectral import lipschitz_bound
+
+    pad = ChannelPad(5)
+    x = torch.randn(2, 3, 4, 4)
+    y = pad(x)
+    assert y.shape == (2, 5, 4, 4) and torch.equal(y[:, :3], x) and not y[:, 3:].any()
+    bound = lipschitz_bound(torch.nn.Sequential(pad), (3, 4, 4))
+    assert bound.kind == "exact" and bound.value == 1.0
+    with pytest.raises(ValueError, match="ChannelPad"):
+        pad(torch.randn(2, 6, 4, 4))
+    with pytest.raises(ValueError, match="channels"):
+        ChannelPad(0)
