@@ -44,3 +44,58 @@ def test_images_rebuild_and_train_step(family):
 def test_bad_config(key, value):
     with pytest.raises(ValueError, match=key):
         build_model("sll", **{key: value})
+
+
+# ----------------------------------------------------------------------------------- conv layout
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conv_layout_bound_dominates_jacobians_and_rebuilds(family):
+    model = build_model(
+        family, input_shape=(1, 8, 8), num_classes=4, std=[0.5], layout="conv",
+        width=4, depth=2, dense_depth=1, dense_inner=6, pool=2, seed=0,
+    )  # fmt: skip
+    kinds = [type(m).__name__ for m in model]
+    assert kinds[:2] == ["Normalize", "ChannelPad"] and "AvgPool2d" in kinds
+    body = lipschitz_bound(model[:-1], (1, 8, 8))
+    assert body.kind == "upper_bound" and body.value <= 2.0 * (1 + 1e-4)  # 1/min(std) = 2
+    net = model.double()
+    g = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for _ in range(4):
+        x = torch.rand(1, 8, 8, dtype=torch.float64, generator=g)
+        jac = torch.autograd.functional.jacobian(lambda t: net(t[None])[0], x).reshape(4, -1)
+        worst = max(worst, float(torch.linalg.matrix_norm(jac, 2)))
+    assert 0 < worst <= lipschitz_bound(net, (1, 8, 8)).value
+    rebuilt = rebuild_model(model_config(model)).double()
+    rebuilt.load_state_dict(net.state_dict())
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(rebuilt(x), net(x), rtol=0, atol=0)
+
+
+def test_paper_sizes_match_reference_parameter_counts():
+    # SLL "small" on CIFAR-10: 41M parameters (Araujo et al. 2023, THESIS.md §4.2: "SLL Small (41M)")
+    model = build_model("sll", input_shape=(3, 32, 32), num_classes=10, layout="conv", size="small")
+    n = sum(p.numel() for p in model.parameters())
+    assert 40.5e6 < n < 42.5e6
+    assert sum(isinstance(m, torch.nn.Module) and type(m).__name__ == "SLLConv2d" for m in model) == 20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"layout": "grid"}, "layout"),
+        ({"layout": "conv", "size": "huge"}, "size"),
+        ({"size": "small"}, "layout='conv'"),
+        ({"layout": "conv", "input_shape": (64,)}, "input_shape"),
+        ({"layout": "conv", "input_shape": (1, 8, 8), "pool": 3}, "pool"),
+        ({"layout": "conv", "input_shape": (5, 8, 8), "width": 4}, "width"),
+        ({"layout": "conv", "input_shape": (1, 8, 8), "kernel_size": 2}, "kernel_size"),
+    ],
+)
+def test_conv_layout_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("sll", **kwargs)
+
+
+def test_cpl_refuses_untranscribed_paper_sizes():
+    with pytest.raises(ValueError, match="not transcribed"):
+        build_model("cpl", input_shape=(3, 32, 32), layout="conv", size="large")
