@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="default: the mode's preset")
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--loss", choices=("ce", "offset_ce", "hinge"), default="ce")
+    p.add_argument("--loss", choices=("ce", "offset_ce", "hinge", "hkr"), default="ce")
     p.add_argument("--experiment", default=None, help="experiment name (default: train-<dataset>-<model>)")
     p.add_argument(
         "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"

@@ -3,13 +3,14 @@
 from stablecore.train.config import MODES, TrainConfig, build_optimizer, current_mode
 from stablecore.train.evaluate import eval_mode, evaluate, model_device
 from stablecore.train.extensions import GaussianNoise, StandardStep, StepOutput
-from stablecore.train.losses import CrossEntropy, MultiMarginHinge, OffsetCrossEntropy, build_loss
+from stablecore.train.losses import CrossEntropy, HKRLoss, MultiMarginHinge, OffsetCrossEntropy, build_loss
 from stablecore.train.trainer import NonFiniteLossError, Trainer, epoch_seed
 
 __all__ = [
     "MODES",
     "CrossEntropy",
     "GaussianNoise",
+    "HKRLoss",
     "MultiMarginHinge",
     "NonFiniteLossError",
     "OffsetCrossEntropy",

@@ -1,4 +1,5 @@
-"""Training losses: cross-entropy and the offset/temperature cross-entropy of Lipschitz networks.
+"""Training losses: cross-entropy, and the margin losses of Lipschitz networks (offset/temperature
+cross-entropy, multi-class hinge, hinge–KR).
 
 Offset cross-entropy (Prach & Lampert 2022; SLL reference code, THESIS.md §4.2):
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CrossEntropy", "MultiMarginHinge", "OffsetCrossEntropy", "build_loss"]
+__all__ = ["CrossEntropy", "HKRLoss", "MultiMarginHinge", "OffsetCrossEntropy", "build_loss"]
 
 
 class CrossEntropy(nn.Module):
@@ -75,12 +76,64 @@ class MultiMarginHinge(nn.Module):
         return f"margin={self.margin}"
 
 
-LOSSES = {"ce": CrossEntropy, "offset_ce": OffsetCrossEntropy, "hinge": MultiMarginHinge}
+class HKRLoss(nn.Module):
+    r"""Multi-class hinge–Kantorovich–Rubinstein loss (Serrurier et al., CVPR 2021; deel-torchlip's HKR).
+
+    One-vs-all on the ``K`` logits, with :math:`s_{ik} = +1` if :math:`y_i = k` else :math:`-1`:
+
+    .. math::
+
+        \mathrm{KR} = \frac1K \sum_k \Bigl(\operatorname*{mean}_{i: y_i = k} f_k(x_i)
+            - \operatorname*{mean}_{i: y_i \ne k} f_k(x_i)\Bigr),\qquad
+        \mathrm{H} = \frac1{NK} \sum_{i,k} w_{ik} \max\bigl(0, \tfrac{m}{2} - s_{ik} f_k(x_i)\bigr),
+
+    :math:`w_{ik} = K - 1` for the true class and 1 otherwise, and the loss is
+    :math:`\alpha \mathrm{H} - (1 - \alpha) \mathrm{KR}`. For a 1-Lipschitz ``f`` the KR term estimates
+    the Wasserstein-1 distance between each class and the rest; the hinge asks every logit to sit on the
+    right side of 0 by ``m/2``. An empty class (or an empty complement) in a batch contributes 0 to its
+    mean.
+
+    Args:
+        alpha: weight of the hinge in [0, 1] (1: hinge only; 0: KR only).
+        min_margin: ``m`` > 0.
+    """
+
+    def __init__(self, alpha: float = 0.9, min_margin: float = 1.0) -> None:
+        super().__init__()
+        if not (math.isfinite(alpha) and 0 <= alpha <= 1):
+            raise ValueError(f"alpha must be a number in [0, 1], got {alpha}")
+        if not (math.isfinite(min_margin) and min_margin > 0):
+            raise ValueError(f"min_margin must be a finite number > 0, got {min_margin}")
+        self.alpha = float(alpha)
+        self.min_margin = float(min_margin)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        k = logits.shape[-1]
+        positive = F.one_hot(target, k).to(logits.dtype)
+        negative = 1 - positive
+        n_pos, n_neg = positive.sum(0), negative.sum(0)
+        mean_pos = (logits * positive).sum(0) / n_pos.clamp_min(1)
+        mean_neg = (logits * negative).sum(0) / n_neg.clamp_min(1)
+        kr = (mean_pos - mean_neg).mean()
+        sign = 2 * positive - 1
+        hinge = torch.relu(self.min_margin / 2 - sign * logits) * (1 + (k - 2) * positive)
+        return self.alpha * hinge.mean() - (1 - self.alpha) * kr
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, min_margin={self.min_margin}"
+
+
+LOSSES = {
+    "ce": CrossEntropy,
+    "offset_ce": OffsetCrossEntropy,
+    "hinge": MultiMarginHinge,
+    "hkr": HKRLoss,
+}
 
 
 def build_loss(name: str, **kwargs: float) -> nn.Module:
-    """Build a loss by name: ``"ce"``, ``"offset_ce"`` (keywords ``offset``, ``temperature``) or
-    ``"hinge"`` (keyword ``margin``)."""
+    """Build a loss by name: ``"ce"``, ``"offset_ce"`` (keywords ``offset``, ``temperature``),
+    ``"hinge"`` (keyword ``margin``) or ``"hkr"`` (keywords ``alpha``, ``min_margin``)."""
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
     return LOSSES[name](**kwargs)
