@@ -188,7 +188,11 @@ def lipschitz_radius(
 
 def split_last_linear(model: nn.Module) -> tuple[nn.Sequential, nn.Linear] | None:
     """(body, head) when ``model`` is a plain ``nn.Sequential`` whose last module is an ``nn.Linear``
-    (possibly inside nested plain Sequentials), so that ``model(x) == head(body(x))``; else None."""
+    (possibly inside nested plain Sequentials), so that ``model(x) == head(body(x))``; else None.
+
+    The head may be a subclass that keeps ``nn.Linear.forward`` with a parametrized weight (e.g. the
+    row-normalised :class:`~stablecore.layers.NormalizedLinear` of LLN networks): its ``weight`` is the
+    matrix actually applied."""
 
     def plain(m: nn.Module) -> bool:
         return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
@@ -197,7 +201,7 @@ def split_last_linear(model: nn.Module) -> tuple[nn.Sequential, nn.Linear] | Non
         return None
     names = list(model._modules)
     last = model._modules[names[-1]]
-    if type(last) is nn.Linear:
+    if isinstance(last, nn.Linear) and type(last).forward is nn.Linear.forward:
         return nn.Sequential(*[model._modules[n] for n in names[:-1]]), last
     inner = split_last_linear(last) if plain(last) else None
     if inner is None:
@@ -313,7 +317,7 @@ def certify_model(
             )
     k = logits.shape[1] if logits.ndim == 2 else 0
     labels = _check_labels(y, x.shape[0], k, "data labels") if k >= 2 else y
-    head = None if split is None else split[1].weight
+    head = None if split is None else split[1].weight.detach()
     radius = lipschitz_radius(logits, bound, last_layer=head, labels=labels)
     prediction = logits.argmax(dim=1)
     correct = prediction == labels
