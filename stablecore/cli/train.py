@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from stablecore.cli.common import add_common_options, positive_int, print_table
 from stablecore.data import DATASETS
@@ -19,6 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--loss", choices=("ce", "offset_ce", "hinge", "hkr"), default="ce")
+    p.add_argument(
+        "--model-arg", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+        help="model keyword, repeatable (e.g. layout=conv, width=32, head=lln); values parsed as JSON",
+    )  # fmt: skip
+    p.add_argument(
+        "--loss-arg", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+        help="loss keyword, repeatable (e.g. offset=1.0, temperature=0.25)",
+    )  # fmt: skip
     p.add_argument("--experiment", default=None, help="experiment name (default: train-<dataset>-<model>)")
     p.add_argument(
         "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"
@@ -26,6 +35,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_common_options(p)
     p.set_defaults(func=run)
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when it parses (``3``, ``0.5``, ``true``), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a name, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key, parsed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         loss=args.loss,
+        loss_kwargs=dict(args.loss_arg),
+        model_kwargs=dict(args.model_arg),
         train_kwargs=train_kwargs,
         experiment=args.experiment,
         home=args.out,

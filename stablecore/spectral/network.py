@@ -89,6 +89,14 @@ def _check_shape(input_shape: Any) -> Shape:
     return shape
 
 
+def _type_name(module: nn.Module) -> str:
+    """The class name, without the ``Parametrized`` wrapper class of ``torch.nn.utils.parametrize``."""
+    cls = type(module)
+    if parametrize.is_parametrized(module) and cls.__name__.startswith("Parametrized"):
+        cls = cls.__bases__[0]
+    return cls.__name__
+
+
 def _walk(module: nn.Module, path: str, shape: Shape, rows: list[dict], options: dict) -> tuple[Bound, Shape]:
     if type(module) is nn.Sequential or (
         isinstance(module, nn.Sequential)
@@ -129,7 +137,7 @@ def _walk(module: nn.Module, path: str, shape: Shape, rows: list[dict], options:
     rows.append(
         {
             "module": path or "(root)",
-            "type": type(module).__name__,
+            "type": _type_name(module),
             "input_shape": str(shape),
             "output_shape": str(out_shape),
             "value": bound.value,
