@@ -187,7 +187,11 @@ def residual_certificate(
         s = scale.detach().to(torch.float64).clamp_min(0).sqrt()
         w = weight.detach().to(torch.float64)
         v = w * (s[:, None, None, None] if w.ndim == 4 else s[:, None])
-        if w.ndim == 4:
+        if w.ndim == 4 and padding_mode == "circular" and any(n < k for n, k in zip(shape[1:], w.shape[2:])):
+            # taps wrap around: the circular norm is a maximum of sigma_1(K^(w)) over sampled frequencies,
+            # below the kernel-space (Z^2) bound
+            rho = conv_norm(v, None, padding="zeros", pad=pad, stride=1).value
+        elif w.ndim == 4:
             rho = conv_norm(v, tuple(shape[1:]), padding=padding_mode, pad=pad, stride=1).value
         else:
             rho = matrix_norm(v).value

@@ -124,7 +124,9 @@ class CPLConv2d(nn.Module):
         bias: learn ``b``.
         padding: ``"same"`` or ``kernel_size // 2``.
         padding_mode: ``"zeros"`` (kernel-space bound, valid for every input size) or ``"circular"``
-            (FFT Gram bound, needs ``input_size``; inputs of another size are refused).
+            (FFT Gram bound, needs ``input_size``; inputs of another size are refused; on an input
+            smaller than the kernel the taps wrap and the kernel-space bound, which dominates
+            :math:`\sup_\omega \sigma_1(\hat K(\omega))`, is used).
         input_size: ``n`` or ``(H, W)``, required for circular padding.
         n_iter: Gram iterations (the kernel-space cost grows like :math:`4^T k^2 c^3`).
         eps: added to :math:`\rho^2`.
@@ -180,7 +182,8 @@ class CPLConv2d(nn.Module):
 
     def step_size(self) -> torch.Tensor:
         """:math:`2/(\\rho(K)^2 + \\varepsilon)`, differentiable in ``K``."""
-        if self.padding_mode == "circular":
+        wraps = any(n < k for n, k in zip(self.input_size or (), self.kernel_size))
+        if self.padding_mode == "circular" and not wraps:
             rho = gram_norm_conv_circular(self.weight, self.input_size, self.n_iter)
         else:
             rho = gram_norm_conv_zeros(self.weight, self.n_iter)

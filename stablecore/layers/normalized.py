@@ -43,7 +43,9 @@ class _GramNormalize(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if weight.ndim == 2:
             rho = gram_norm_dense(weight, self.n_iter)
-        elif self.padding_mode == "circular":
+        elif self.padding_mode == "circular" and not any(
+            n < k for n, k in zip(self.input_size, weight.shape[-2:])
+        ):  # taps that wrap (input smaller than the kernel) fall back to the kernel-space bound
             rho = gram_norm_conv_circular(weight, self.input_size, self.n_iter)
         else:
             rho = gram_norm_conv_zeros(weight, self.n_iter)
