@@ -1,0 +1,238 @@
+r"""The loss Hessian :math:`H = \nabla^2_\theta \mathcal L(\theta)` as a matrix-free operator.
+
+:math:`\mathcal L(\theta) = \sum_b \frac{n_b}{N}\, \ell(f_\theta(x_b), y_b)` over the batches of ``data``
+(weighted by batch size, so a DataLoader gives the same operator as one big batch when ``loss_fn`` is a
+mean). Hessian-vector products are forward-over-reverse, :math:`Hv = \partial_t \nabla\mathcal L(\theta +
+tv)|_{t=0}` (``torch.func.jvp`` of ``torch.func.grad``, Pearlmutter 1994), through
+``torch.func.functional_call``: the model's parameters, buffers and train/eval flags are never changed.
+
+**BatchNorm / dropout policy** (``mode``): ``"eval"`` (default) evaluates every submodule in eval mode
+(BatchNorm uses its running statistics, dropout is the identity) for the duration of each call and restores
+each module's own flag; ``"train"`` keeps the modules' modes (BatchNorm uses batch statistics; its running
+statistics are updated on *copies* only) and refuses active dropout, which would make the operator random.
+
+A DataLoader that yields different batches on a later pass (shuffling, random augmentation) would give a
+different operator at every product; the batches' fingerprints are recorded on the first pass and any
+change raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, jvp
+
+from stablecore.train.evaluate import eval_mode
+
+__all__ = ["BatchSource", "HessianOperator", "LossFn", "ParamFilter", "select_parameters"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ParamFilter = Callable[[str, nn.Parameter], bool] | str | Sequence[str] | None
+MODES = ("eval", "train")
+
+
+def _check_pair(batch: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+        raise TypeError(f"{where} must be an (x, y) pair of tensors, got {type(batch).__name__}")
+    x, y = batch[0], batch[1]
+    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+        raise TypeError(f"{where} must hold tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{where}: x and y need the same non-zero batch size, got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
+    return x, y
+
+
+class BatchSource:
+    """The batches of ``data`` with their weights ``n_b / N``, checked to be the same on every pass.
+
+    Args:
+        data: an ``(x, y)`` pair of tensors or an iterable of such pairs (a DataLoader).
+        device: where the batches are moved.
+    """
+
+    def __init__(self, data: Any, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+            x, y = _check_pair(data, "data")
+            self._single: tuple[torch.Tensor, torch.Tensor] | None = (x.to(self.device), y.to(self.device))
+            self._loader = None
+            self.fingerprints = [self._fingerprint(x, y)]
+        elif isinstance(data, Iterable) and not isinstance(data, (torch.Tensor, str, bytes)):
+            self._single, self._loader = None, data
+            self.fingerprints = [self._fingerprint(*_check_pair(b, "each batch of data")) for b in data]
+        else:
+            raise TypeError(
+                f"data must be an (x, y) pair of tensors or a DataLoader, got {type(data).__name__}"
+            )
+        if not self.fingerprints:
+            raise ValueError("data is empty: it yielded no batch")
+        self.total = sum(f[0] for f in self.fingerprints)
+
+    @staticmethod
+    def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float, float]:
+        with torch.no_grad():
+            return int(x.shape[0]), float(x.double().sum()), float(y.double().sum())
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+        if self._single is not None:
+            x, y = self._single
+            yield x, y, 1.0
+            return
+        seen = 0
+        for i, batch in enumerate(self._loader):
+            x, y = _check_pair(batch, "each batch of data")
+            if i >= len(self.fingerprints) or self._fingerprint(x, y) != self.fingerprints[i]:
+                raise ValueError(
+                    "data yielded different batches on a later pass (a shuffling DataLoader or random "
+                    "augmentation?): the Hessian operator would change between products; pass "
+                    "shuffle=False and deterministic transforms, or an (x, y) batch"
+                )
+            seen += 1
+            yield x.to(self.device), y.to(self.device), x.shape[0] / self.total
+        if seen != len(self.fingerprints):
+            raise ValueError("data yielded fewer batches on a later pass than on the first")
+
+
+def select_parameters(model: nn.Module, param_filter: ParamFilter = None) -> dict[str, nn.Parameter]:
+    """The trainable parameters kept by ``param_filter``: None (all), a name prefix such as ``"fc2"``
+    or ``"fc2.weight"``, a sequence of prefixes, or a callable ``(name, parameter) -> bool``."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if param_filter is None:
+        keep = named
+    elif callable(param_filter):
+        keep = [(n, p) for n, p in named if param_filter(n, p)]
+    else:
+        prefixes = [param_filter] if isinstance(param_filter, str) else list(param_filter)
+        if not prefixes or not all(isinstance(s, str) for s in prefixes):
+            raise TypeError(
+                f"param_filter must be a str, a sequence of str or a callable, got {param_filter!r}"
+            )
+        keep = [(n, p) for n, p in named if any(n == s or n.startswith(s + ".") for s in prefixes)]
+    if not keep:
+        names = [n for n, _ in named]
+        raise ValueError(
+            f"param_filter {param_filter!r} selects no trainable parameter (have {names[:8]}...)"
+        )
+    return dict(keep)
+
+
+class HessianOperator:
+    r"""Matrix-free :math:`v \mapsto Hv` of the loss Hessian in the selected parameters (module docstring).
+
+    Args:
+        model: the network; never modified.
+        loss_fn: ``loss_fn(model(x), y)`` returning a scalar (e.g. ``nn.CrossEntropyLoss()``).
+        data: an ``(x, y)`` batch or a DataLoader (batches weighted by size).
+        param_filter: which parameters (see :func:`select_parameters`).
+        mode: ``"eval"`` (default) or ``"train"`` (BatchNorm/dropout policy, module docstring).
+
+    Attributes:
+        size: number of selected parameters (the operator is ``size × size``).
+        n_hvp: Hessian-vector products computed so far (one per batch pass per vector).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Any,
+        *,
+        param_filter: ParamFilter = None,
+        mode: str = "eval",
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable as loss_fn(model(x), y), got {type(loss_fn).__name__}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "train" and any(
+            isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 and m.training for m in model.modules()
+        ):
+            raise ValueError("mode='train' with active dropout makes the Hessian random; use mode='eval'")
+        self.model, self.loss_fn, self.mode = model, loss_fn, mode
+        self.params = select_parameters(model, param_filter)
+        first = next(iter(self.params.values()))
+        self.device, self.dtype = first.device, first.dtype
+        self.shapes = {n: p.shape for n, p in self.params.items()}
+        self.size = sum(p.numel() for p in self.params.values())
+        self.data = BatchSource(data, self.device)
+        self.n_hvp = 0
+
+    # ------------------------------------------------------------------ flat <-> dict
+    def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([tensors[n].reshape(-1) for n in self.params])
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        if flat.shape != (self.size,):
+            raise ValueError(f"vector must have shape ({self.size},), got {tuple(flat.shape)}")
+        out, i = {}, 0
+        for n, shape in self.shapes.items():
+            k = shape.numel()
+            out[n] = flat[i : i + k].view(shape)
+            i += k
+        return out
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[None]:
+        if self.mode == "eval":
+            with eval_mode(self.model):
+                yield
+        else:
+            yield
+
+    def _loss_fn_of(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+        frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self.params}
+        buffers = {
+            n: b.detach().clone() if self.mode == "train" else b.detach()
+            for n, b in self.model.named_buffers()
+        }
+
+        def loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
+            out = functional_call(self.model, {**frozen, **buffers, **params}, (x,), strict=False)
+            value = self.loss_fn(out, y)
+            if not isinstance(value, torch.Tensor) or value.ndim != 0:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"loss_fn must return a scalar tensor (use a mean reduction), got {shape}")
+            return value
+
+        return loss
+
+    def _point(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach() for n, p in self.params.items()}
+
+    def loss_and_gradient(self) -> tuple[float, torch.Tensor]:
+        """:math:`\\mathcal L(\\theta)` and the flat gradient :math:`\\nabla_\\theta\\mathcal L`."""
+        total, g = 0.0, torch.zeros(self.size, device=self.device, dtype=self.dtype)
+        with self._state():
+            for x, y, w in self.data:
+                fn = self._loss_fn_of(x, y)
+                gb = grad(fn)(self._point())
+                with torch.no_grad():
+                    total += w * float(fn(self._point()))
+                g += w * self.flatten(gb).detach()
+        return total, g
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """:math:`Hv` for a flat vector ``v`` of shape ``(size,)`` (any float dtype; returned in ``v``'s)."""
+        tangent = self.unflatten(v.to(self.device, self.dtype))
+        out = torch.zeros(self.size, device=self.device, dtype=self.dtype)
+        with self._state():
+            for x, y, w in self.data:
+                _, hv = jvp(grad(self._loss_fn_of(x, y)), (self._point(),), (tangent,))
+                out += w * self.flatten(hv).detach()
+        self.n_hvp += 1
+        return out.to(v.dtype)
+
+    def dense(self) -> torch.Tensor:
+        """The full ``(size, size)`` Hessian, one product per column (for tests and tiny models)."""
+        eye = torch.eye(self.size, device=self.device, dtype=self.dtype)
+        return torch.stack([self.matvec(e) for e in eye], dim=1)
