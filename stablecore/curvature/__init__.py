@@ -3,6 +3,25 @@
 See :mod:`stablecore.curvature.operators` for the operator and its BatchNorm/dropout policy.
 """
 
+from stablecore.curvature.lanczos import (
+    EigenResult,
+    SpectralDensity,
+    hessian_density,
+    hessian_eigenvalues,
+    lanczos,
+)
 from stablecore.curvature.operators import BatchSource, HessianOperator, select_parameters
+from stablecore.curvature.trace import TraceEstimate, hessian_trace
 
-__all__ = ["BatchSource", "HessianOperator", "select_parameters"]
+__all__ = [
+    "BatchSource",
+    "EigenResult",
+    "HessianOperator",
+    "SpectralDensity",
+    "TraceEstimate",
+    "hessian_density",
+    "hessian_eigenvalues",
+    "hessian_trace",
+    "lanczos",
+    "select_parameters",
+]

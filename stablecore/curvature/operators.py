@@ -3,13 +3,15 @@ r"""The loss Hessian :math:`H = \nabla^2_\theta \mathcal L(\theta)` as a matrix-
 :math:`\mathcal L(\theta) = \sum_b \frac{n_b}{N}\, \ell(f_\theta(x_b), y_b)` over the batches of ``data``
 (weighted by batch size, so a DataLoader gives the same operator as one big batch when ``loss_fn`` is a
 mean). Hessian-vector products are forward-over-reverse, :math:`Hv = \partial_t \nabla\mathcal L(\theta +
-tv)|_{t=0}` (``torch.func.jvp`` of ``torch.func.grad``, Pearlmutter 1994), through
+tv)|_{t=0}` (``torch.func.jvp`` of ``torch.func.grad``, Pearlmutter 1994; reverse-over-reverse
+where a loss has no forward derivative), through
 ``torch.func.functional_call``: the model's parameters, buffers and train/eval flags are never changed.
 
 **BatchNorm / dropout policy** (``mode``): ``"eval"`` (default) evaluates every submodule in eval mode
 (BatchNorm uses its running statistics, dropout is the identity) for the duration of each call and restores
-each module's own flag; ``"train"`` keeps the modules' modes (BatchNorm uses batch statistics; its running
-statistics are updated on *copies* only) and refuses active dropout, which would make the operator random.
+each module's own flag; ``"train"`` keeps the modules' modes (BatchNorm normalises with the batch's
+statistics and its running statistics are left as they are) and refuses active dropout, which would make
+the operator random.
 
 A DataLoader that yields different batches on a later pass (shuffling, random augmentation) would give a
 different operator at every product; the batches' fingerprints are recorded on the first pass and any
@@ -24,7 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp
+from torch.func import functional_call, grad, jvp, vjp
 
 from stablecore.train.evaluate import eval_mode
 
@@ -164,6 +166,7 @@ class HessianOperator:
         self.size = sum(p.numel() for p in self.params.values())
         self.data = BatchSource(data, self.device)
         self.n_hvp = 0
+        self._reverse = False
 
     # ------------------------------------------------------------------ flat <-> dict
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -184,8 +187,20 @@ class HessianOperator:
         if self.mode == "eval":
             with eval_mode(self.model):
                 yield
-        else:
+            return
+        # train mode: BatchNorm normalises with batch statistics; not tracking them for the duration
+        # means no running-statistics update (torch.func refuses in-place buffer updates anyway)
+        norms = [
+            m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+        ]
+        flags = [m.track_running_stats for m in norms]
+        try:
+            for m in norms:
+                m.track_running_stats = False
             yield
+        finally:
+            for m, flag in zip(norms, flags):
+                m.track_running_stats = flag
 
     def _loss_fn_of(
         self, x: torch.Tensor, y: torch.Tensor
@@ -221,14 +236,25 @@ class HessianOperator:
                 g += w * self.flatten(gb).detach()
         return total, g
 
+    def _hvp(self, loss: Callable, tangent: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Forward-over-reverse; reverse-over-reverse where a loss's backward is not forward-differentiable
+        (e.g. ``mse_loss`` in torch 2.13 raises on its zero tangents)."""
+        if not self._reverse:
+            try:
+                return jvp(grad(loss), (self._point(),), (tangent,))[1]
+            except RuntimeError as exc:
+                if "ZeroTensor" not in str(exc) and "forward AD" not in str(exc):
+                    raise
+                self._reverse = True
+        return vjp(grad(loss), self._point())[1](tangent)[0]
+
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`Hv` for a flat vector ``v`` of shape ``(size,)`` (any float dtype; returned in ``v``'s)."""
         tangent = self.unflatten(v.to(self.device, self.dtype))
         out = torch.zeros(self.size, device=self.device, dtype=self.dtype)
         with self._state():
             for x, y, w in self.data:
-                _, hv = jvp(grad(self._loss_fn_of(x, y)), (self._point(),), (tangent,))
-                out += w * self.flatten(hv).detach()
+                out += w * self.flatten(self._hvp(self._loss_fn_of(x, y), tangent)).detach()
         self.n_hvp += 1
         return out.to(v.dtype)
 
