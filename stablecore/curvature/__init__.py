@@ -9,9 +9,10 @@ from stablecore.curvature.lanczos import (
     hessian_density,
     hessian_eigenvalues,
     lanczos,
+    smooth_density,
 )
 from stablecore.curvature.operators import BatchSource, HessianOperator, select_parameters
-from stablecore.curvature.trace import TraceEstimate, hessian_trace
+from stablecore.curvature.trace import TraceEstimate, hessian_trace, probe_generator
 
 __all__ = [
     "BatchSource",
@@ -23,5 +24,7 @@ __all__ = [
     "hessian_eigenvalues",
     "hessian_trace",
     "lanczos",
+    "probe_generator",
     "select_parameters",
+    "smooth_density",
 ]

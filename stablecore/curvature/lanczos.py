@@ -23,6 +23,7 @@ All values are ``estimate``\ s (the operator is evaluated in floating point and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,14 @@ from tqdm.auto import tqdm
 
 from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
 
-__all__ = ["EigenResult", "SpectralDensity", "hessian_density", "hessian_eigenvalues", "lanczos"]
+__all__ = [
+    "EigenResult",
+    "SpectralDensity",
+    "hessian_density",
+    "hessian_eigenvalues",
+    "lanczos",
+    "smooth_density",
+]
 
 WHICH = ("LA", "SA", "LM")
 METHODS = ("lanczos", "power")
@@ -304,6 +312,7 @@ def hessian_density(
     sigma: float | None = None,
     grid_points: int = 1000,
     seed: int = 0,
+    runs: Sequence[int] | None = None,
     param_filter: ParamFilter = None,
     mode: str = "eval",
     progress: bool = False,
@@ -315,17 +324,18 @@ def hessian_density(
         num_runs: independent random start vectors averaged.
         sigma: Gaussian width; default 1 % of the spectral range (at least 1e-12).
         grid_points: evaluation points, spanning the nodes ± 5·sigma.
-        seed: seed of run ``i`` is ``seed + i``.
+        seed: seed of run ``r`` is ``seed + r``.
+        runs: the run indices to compute (default ``range(num_runs)``), so shards can share the runs;
+            :func:`smooth_density` pools their nodes and weights.
     """
     steps = _check_int(lanczos_steps, "lanczos_steps", 2)
-    runs = _check_int(num_runs, "num_runs")
-    points = _check_int(grid_points, "grid_points", 2)
-    if sigma is not None and not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive number or None, got {sigma!r}")
+    ids = list(range(_check_int(num_runs, "num_runs"))) if runs is None else [int(r) for r in runs]
+    if not ids:
+        raise ValueError("runs must not be empty")
     op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
     m = min(steps, op.size)
     all_nodes, all_weights = [], []
-    for r in tqdm(range(runs), desc="SLQ", disable=not progress, leave=False):
+    for r in tqdm(ids, desc="SLQ", disable=not progress, leave=False):
         _, _, _, alphas, betas = lanczos(
             op.matvec, op.size, k=1, tol=0.5, max_steps=m, seed=seed + r, device=op.device, stop=False
         )
@@ -335,7 +345,29 @@ def hessian_density(
         nodes[: len(theta)], weights[: len(theta)] = theta, y[0, :] ** 2
         all_nodes.append(nodes)
         all_weights.append(weights)
-    nodes, weights = np.vstack(all_nodes), np.vstack(all_weights)
+    return smooth_density(
+        np.vstack(all_nodes), np.vstack(all_weights), sigma=sigma, grid_points=grid_points, n_hvp=op.n_hvp
+    )
+
+
+def smooth_density(
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    *,
+    sigma: float | None = None,
+    grid_points: int = 1000,
+    n_hvp: int = 0,
+) -> SpectralDensity:
+    """Gaussian-smoothed SLQ density from ``(runs, m)`` nodes and weights (NaN nodes are padding)."""
+    points = _check_int(grid_points, "grid_points", 2)
+    if sigma is not None and not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number or None, got {sigma!r}")
+    nodes, weights = np.atleast_2d(np.asarray(nodes, float)), np.atleast_2d(np.asarray(weights, float))
+    if nodes.shape != weights.shape or not np.isfinite(nodes).any():
+        raise ValueError(
+            f"nodes and weights must have the same (runs, m) shape with finite nodes, "
+            f"got {nodes.shape}, {weights.shape}"
+        )
     lo, hi = np.nanmin(nodes), np.nanmax(nodes)
     width = float(sigma) if sigma is not None else max(0.01 * (hi - lo), 1e-12 * max(abs(lo), abs(hi), 1.0))
     grid = np.linspace(lo - 5 * width, hi + 5 * width, points)
@@ -344,8 +376,6 @@ def hessian_density(
         ok = np.isfinite(node_row)
         z = (grid[:, None] - node_row[ok][None, :]) / width
         density += (np.exp(-0.5 * z**2) * weight_row[ok][None, :]).sum(1) / (width * math.sqrt(2 * math.pi))
-    density /= runs
+    density /= len(nodes)
     density /= np.trapezoid(density, grid)
-    return SpectralDensity(
-        grid=grid, density=density, nodes=nodes, weights=weights, sigma=width, n_hvp=op.n_hvp
-    )
+    return SpectralDensity(grid=grid, density=density, nodes=nodes, weights=weights, sigma=width, n_hvp=n_hvp)

@@ -14,6 +14,7 @@ Both are ``estimate``\ s (random, no guarantee either way); their confidence is 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
 
-__all__ = ["TraceEstimate", "hessian_trace", "rademacher"]
+__all__ = ["TraceEstimate", "hessian_trace", "probe_generator", "rademacher"]
 
 METHODS = ("hutchinson", "hutch++")
 
@@ -41,6 +42,13 @@ class TraceEstimate:
     n_hvp: int
     exact_part: float = 0.0
     kind: str = "estimate"
+
+
+def probe_generator(seed: int, probe: int) -> torch.Generator:
+    """The CPU generator of probe ``probe`` under ``seed`` (``SeedSequence([seed, probe])``): each probe is
+    the same whichever shard or process draws it."""
+    state = np.random.SeedSequence([int(seed), int(probe)]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 def rademacher(n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -60,6 +68,7 @@ def hessian_trace(
     num_samples: int = 100,
     method: str = "hutchinson",
     seed: int = 0,
+    probes: Sequence[int] | None = None,
     param_filter: ParamFilter = None,
     mode: str = "eval",
     progress: bool = False,
@@ -70,6 +79,9 @@ def hessian_trace(
         num_samples: Hessian-vector products in all (Hutch++ needs at least 3).
         method: ``"hutchinson"`` or ``"hutch++"``.
         seed: seed of the probe vectors (a CPU generator, so results do not depend on the device).
+        probes: Hutchinson only: the probe indices to draw (default ``range(num_samples)``); probe ``j`` is
+            always the same vector (:func:`probe_generator`), so shards ``j ≡ i (mod n)`` of one estimate
+            can be computed apart and their samples pooled.
         model, loss_fn, data, param_filter, mode: see :class:`~stablecore.curvature.HessianOperator`.
 
     Example:
@@ -83,6 +95,10 @@ def hessian_trace(
     minimum = 3 if method == "hutch++" else 1
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < minimum:
         raise ValueError(f"num_samples must be an int >= {minimum} for {method}, got {num_samples!r}")
+    if probes is not None and method != "hutchinson":
+        raise ValueError("probes can only be chosen for method='hutchinson' (Hutch++ needs one sketch)")
+    if probes is not None and not len(probes):
+        raise ValueError("probes must not be empty")
     op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
     g = torch.Generator().manual_seed(int(seed))
 
@@ -91,10 +107,10 @@ def hessian_trace(
 
     exact = 0.0
     if method == "hutchinson":
-        probes = range(num_samples)
+        ids = list(range(num_samples)) if probes is None else [int(j) for j in probes]
         samples = []
-        for _ in tqdm(probes, desc="Hutchinson", disable=not progress, leave=False):
-            v = rademacher(op.size, g, op.device)
+        for j in tqdm(ids, desc="Hutchinson", disable=not progress, leave=False):
+            v = rademacher(op.size, probe_generator(seed, j), op.device)
             samples.append(float(torch.dot(v, hv(v))))
     else:
         sketch = min(num_samples // 3, op.size)
