@@ -2,10 +2,12 @@ r"""The loss Hessian :math:`H = \nabla^2_\theta \mathcal L(\theta)` as a matrix-
 
 :math:`\mathcal L(\theta) = \sum_b \frac{n_b}{N}\, \ell(f_\theta(x_b), y_b)` over the batches of ``data``
 (weighted by batch size, so a DataLoader gives the same operator as one big batch when ``loss_fn`` is a
-mean). Hessian-vector products are forward-over-reverse, :math:`Hv = \partial_t \nabla\mathcal L(\theta +
-tv)|_{t=0}` (``torch.func.jvp`` of ``torch.func.grad``, Pearlmutter 1994; reverse-over-reverse
-where a loss has no forward derivative), through
-``torch.func.functional_call``: the model's parameters, buffers and train/eval flags are never changed.
+mean). Hessian-vector products are reverse-over-reverse (Pearlmutter 1994): the gradient
+:math:`g(\theta)` is built with its graph through ``torch.func.functional_call`` on leaf copies of the
+parameters, and :math:`Hv = \partial (g \cdot v)/\partial\theta` is one more backward pass; for a single
+batch the gradient graph is kept, so each product costs one backward. (Forward-over-reverse with
+``torch.func.jvp(torch.func.grad(...))`` measured 0.61 s per product against 0.045 s for this on the digits
+MLP, 2 CPU cores, torch 2.13.) The model's parameters, buffers and train/eval flags are never changed.
 
 **BatchNorm / dropout policy** (``mode``): ``"eval"`` (default) evaluates every submodule in eval mode
 (BatchNorm uses its running statistics, dropout is the identity) for the duration of each call and restores
@@ -26,7 +28,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp, vjp
+from torch.func import functional_call
 
 from stablecore.train.evaluate import eval_mode
 
@@ -75,6 +77,11 @@ class BatchSource:
         if not self.fingerprints:
             raise ValueError("data is empty: it yielded no batch")
         self.total = sum(f[0] for f in self.fingerprints)
+
+    @property
+    def single(self) -> bool:
+        """One ``(x, y)`` batch (not a loader)."""
+        return self._single is not None
 
     @staticmethod
     def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float, float]:
@@ -133,6 +140,9 @@ class HessianOperator:
         data: an ``(x, y)`` batch or a DataLoader (batches weighted by size).
         param_filter: which parameters (see :func:`select_parameters`).
         mode: ``"eval"`` (default) or ``"train"`` (BatchNorm/dropout policy, module docstring).
+        cache_graph: for a single ``(x, y)`` batch, keep the gradient's graph between products (each
+            product is then one backward pass; memory: one set of activations). Loaders rebuild it per
+            batch.
 
     Attributes:
         size: number of selected parameters (the operator is ``size × size``).
@@ -147,6 +157,7 @@ class HessianOperator:
         *,
         param_filter: ParamFilter = None,
         mode: str = "eval",
+        cache_graph: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -166,7 +177,8 @@ class HessianOperator:
         self.size = sum(p.numel() for p in self.params.values())
         self.data = BatchSource(data, self.device)
         self.n_hvp = 0
-        self._reverse = False
+        self.cache_graph = cache_graph
+        self._cached: tuple | None = None
 
     # ------------------------------------------------------------------ flat <-> dict
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -202,61 +214,64 @@ class HessianOperator:
             for m, flag in zip(norms, flags):
                 m.track_running_stats = flag
 
-    def _loss_fn_of(
-        self, x: torch.Tensor, y: torch.Tensor
-    ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    def _graph(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], tuple, torch.Tensor]:
+        """Fresh leaf copies of the selected parameters, the gradient with its graph, and the loss."""
+        leaves = {n: p.detach().requires_grad_(True) for n, p in self.params.items()}
         frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self.params}
-        buffers = {
-            n: b.detach().clone() if self.mode == "train" else b.detach()
-            for n, b in self.model.named_buffers()
-        }
-
-        def loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
-            out = functional_call(self.model, {**frozen, **buffers, **params}, (x,), strict=False)
+        buffers = {n: b.detach() for n, b in self.model.named_buffers()}
+        with torch.enable_grad():
+            out = functional_call(self.model, {**frozen, **buffers, **leaves}, (x,), strict=False)
             value = self.loss_fn(out, y)
             if not isinstance(value, torch.Tensor) or value.ndim != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise ValueError(f"loss_fn must return a scalar tensor (use a mean reduction), got {shape}")
-            return value
-
-        return loss
-
-    def _point(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in self.params.items()}
+            grads = torch.autograd.grad(value, list(leaves.values()), create_graph=True, allow_unused=True)
+        grads = tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves.values()))
+        return list(leaves.values()), grads, value.detach()
 
     def loss_and_gradient(self) -> tuple[float, torch.Tensor]:
-        """:math:`\\mathcal L(\\theta)` and the flat gradient :math:`\\nabla_\\theta\\mathcal L`."""
+        r""":math:`\mathcal L(\theta)` and the flat gradient :math:`\nabla_\theta\mathcal L`."""
         total, g = 0.0, torch.zeros(self.size, device=self.device, dtype=self.dtype)
         with self._state():
             for x, y, w in self.data:
-                fn = self._loss_fn_of(x, y)
-                gb = grad(fn)(self._point())
-                with torch.no_grad():
-                    total += w * float(fn(self._point()))
-                g += w * self.flatten(gb).detach()
+                _, grads, value = self._graph(x, y)
+                total += w * float(value)
+                g += w * torch.cat([gi.detach().reshape(-1) for gi in grads])
         return total, g
 
-    def _hvp(self, loss: Callable, tangent: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Forward-over-reverse; reverse-over-reverse where a loss's backward is not forward-differentiable
-        (e.g. ``mse_loss`` in torch 2.13 raises on its zero tangents)."""
-        if not self._reverse:
-            try:
-                return jvp(grad(loss), (self._point(),), (tangent,))[1]
-            except RuntimeError as exc:
-                if "ZeroTensor" not in str(exc) and "forward AD" not in str(exc):
-                    raise
-                self._reverse = True
-        return vjp(grad(loss), self._point())[1](tangent)[0]
+    def _hvp(
+        self, leaves: list[torch.Tensor], grads: tuple, tangent: list[torch.Tensor], keep: bool
+    ) -> torch.Tensor:
+        live = [i for i, gi in enumerate(grads) if gi.requires_grad]  # a constant gradient has H = 0 there
+        parts = [torch.zeros_like(p) for p in leaves]
+        if live:
+            hv = torch.autograd.grad(
+                [grads[i] for i in live], leaves, grad_outputs=[tangent[i] for i in live],
+                retain_graph=keep, allow_unused=True,
+            )  # fmt: skip
+            parts = [torch.zeros_like(p) if h is None else h for h, p in zip(hv, leaves)]
+        return torch.cat([h.reshape(-1) for h in parts])
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`Hv` for a flat vector ``v`` of shape ``(size,)`` (any float dtype; returned in ``v``'s)."""
-        tangent = self.unflatten(v.to(self.device, self.dtype))
+        tangent = list(self.unflatten(v.to(self.device, self.dtype)).values())
         out = torch.zeros(self.size, device=self.device, dtype=self.dtype)
         with self._state():
-            for x, y, w in self.data:
-                out += w * self.flatten(self._hvp(self._loss_fn_of(x, y), tangent)).detach()
+            if self.data.single and self.cache_graph:
+                if self._cached is None:
+                    x, y, _ = next(iter(self.data))
+                    self._cached = self._graph(x, y)[:2]
+                out += self._hvp(*self._cached, tangent, keep=True).detach()
+            else:
+                for x, y, w in self.data:
+                    leaves, grads, _ = self._graph(x, y)
+                    out += w * self._hvp(leaves, grads, tangent, keep=False).detach()
         self.n_hvp += 1
         return out.to(v.dtype)
+
+    def release(self) -> None:
+        """Free the cached gradient graph (it is rebuilt by the next product)."""
+        self._cached = None
 
     def dense(self) -> torch.Tensor:
         """The full ``(size, size)`` Hessian, one product per column (for tests and tiny models)."""
