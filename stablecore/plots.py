@@ -320,3 +320,162 @@ def layer_bounds_plot(df: pd.DataFrame, *, title: str = "Layer-wise bounds (ResN
     fig.update_xaxes(tickangle=-60)
     fig.update_layout(title=title, template="plotly_white", legend_title_text="method")
     return fig
+
+
+# ----------------------------------------------------------------------------------- loss landscapes
+__all__ += ["landscape_1d_plot", "landscape_contour_plot", "landscape_surface_plot"]
+
+_LANDSCAPE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+
+
+def landscape_1d_plot(
+    landscape: object,
+    *,
+    title: str = "Loss along a direction",
+    accuracy: bool = True,
+    log: bool = False,
+) -> go.Figure:
+    r"""Loss :math:`\alpha \mapsto \mathcal L(\theta + \alpha\delta)` (left axis) and accuracy (right axis,
+    dotted) of one or several 1-D slices (Goodfellow et al. 2015; Li et al. 2018, Fig. 2); the model
+    sits at :math:`\alpha = 0` (dashed line). A 2-D landscape is cut along :math:`\beta = 0`.
+
+    Args:
+        landscape: a :class:`~stablecore.landscape.Landscape`, its ``to_frame()`` table, or a dict
+            ``{label: landscape}`` drawn on the same axes (e.g. standard vs Lipschitz vs regularised).
+        title: figure title.
+        accuracy: draw the accuracy too (skipped where it is NaN, e.g. a regression loss).
+        log: logarithmic loss axis.
+    """
+    import numpy as np
+
+    from stablecore.landscape import as_landscape
+
+    pairs = landscape.items() if isinstance(landscape, dict) else [("loss", landscape)]
+    items = [(str(label), as_landscape(obj, f"landscape[{label!r}]")) for label, obj in pairs]
+    if not items:
+        raise ValueError("landscape is an empty dict")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for k, (label, land) in enumerate(items):
+        if land.betas is None:
+            loss, acc = land.loss, land.accuracy
+        else:
+            j = int(np.argmin(np.abs(land.betas)))
+            loss, acc = land.loss[:, j], land.accuracy[:, j]
+        color = _LANDSCAPE_COLORS[k % len(_LANDSCAPE_COLORS)]
+        fig.add_trace(
+            go.Scatter(x=land.alphas, y=loss, mode="lines", name=label, line={"color": color},
+                       legendgroup=label),
+            secondary_y=False,
+        )  # fmt: skip
+        if accuracy and np.isfinite(acc).any():
+            fig.add_trace(
+                go.Scatter(x=land.alphas, y=acc, mode="lines", name=f"{label} (accuracy)", legendgroup=label,
+                           line={"color": color, "dash": "dot"}),
+                secondary_y=True,
+            )  # fmt: skip
+    fig.add_vline(x=0.0, line_dash="dash", line_color="gray")
+    interpolation = items[0][1].metadata.get("directions") == "interpolation"
+    fig.update_xaxes(title_text="t (θ_a → θ_b)" if interpolation else "α")
+    fig.update_yaxes(title_text="loss", type="log" if log else "linear", secondary_y=False)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def _landscape_z(landscape: object, log: bool, zmax: float | None) -> tuple[object, object]:
+    """The 2-D landscape and its loss as plotly's ``z[row = beta, column = alpha]`` (clipped, log10)."""
+    import numpy as np
+
+    from stablecore.landscape import as_landscape
+
+    land = as_landscape(landscape)
+    if land.betas is None:
+        raise ValueError("landscape is a 1-D slice; a contour or surface needs a 2-D landscape (slice_2d)")
+    z = np.asarray(land.loss, dtype=float)
+    if zmax is not None:
+        z = np.minimum(z, float(zmax))
+    if log:
+        z = np.log10(np.where(z > 0, z, np.nan))
+    return land, z.T
+
+
+def landscape_contour_plot(
+    landscape: object,
+    *,
+    title: str = "Loss landscape (contours)",
+    log: bool = False,
+    zmax: float | None = None,
+    ncontours: int = 30,
+    trajectory: object = None,
+) -> go.Figure:
+    r"""Contours of :math:`(\alpha, \beta) \mapsto \mathcal L(\theta + \alpha\delta + \beta\eta)`
+    (Li et al. 2018, Fig. 1), the model marked at the origin.
+
+    Args:
+        landscape: a 2-D :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
+        title: figure title.
+        log: contour :math:`\log_{10}` of the loss.
+        zmax: clip the loss at this value first (the edges of a plane can dwarf the basin).
+        ncontours: number of contour levels.
+        trajectory: optional ``(m, 2)`` coordinates drawn as a path (e.g.
+            :attr:`~stablecore.landscape.TrajectoryPCA.coordinates`).
+    """
+    import numpy as np
+
+    land, z = _landscape_z(landscape, log, zmax)
+    fig = go.Figure(
+        go.Contour(
+            x=land.alphas, y=land.betas, z=z, ncontours=int(ncontours), colorscale="Viridis",
+            contours={"showlabels": True}, colorbar={"title": {"text": "log10 loss" if log else "loss"}},
+            name="loss",
+        )
+    )  # fmt: skip
+    if trajectory is not None:
+        path = np.asarray(trajectory, dtype=float)
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ValueError(f"trajectory must have shape (m, 2), got {path.shape}")
+        fig.add_trace(
+            go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name="trajectory",
+                       line={"color": "white"}, marker={"size": 5})
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=[0.0], y=[0.0], mode="markers", name="model",
+                   marker={"symbol": "x", "size": 10, "color": "red"})
+    )  # fmt: skip
+    fig.update_xaxes(title_text="α")
+    fig.update_yaxes(title_text="β", scaleanchor="x", scaleratio=1)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def landscape_surface_plot(
+    landscape: object,
+    *,
+    title: str = "Loss landscape (surface)",
+    log: bool = False,
+    zmax: float | None = None,
+) -> go.Figure:
+    r"""3-D surface of :math:`(\alpha, \beta) \mapsto \mathcal L(\theta + \alpha\delta + \beta\eta)`
+    (Li et al. 2018), the model marked at the origin.
+
+    Args:
+        landscape: a 2-D :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
+        title: figure title.
+        log: draw :math:`\log_{10}` of the loss.
+        zmax: clip the loss at this value first.
+    """
+    import numpy as np
+
+    land, z = _landscape_z(landscape, log, zmax)
+    fig = go.Figure(go.Surface(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", name="loss"))
+    i, j = int(np.argmin(np.abs(land.alphas))), int(np.argmin(np.abs(land.betas)))
+    fig.add_trace(
+        go.Scatter3d(x=[land.alphas[i]], y=[land.betas[j]], z=[z[j, i]], mode="markers", name="model",
+                     marker={"symbol": "x", "size": 5, "color": "red"})
+    )  # fmt: skip
+    label = "log10 loss" if log else "loss"
+    fig.update_layout(
+        title=title, template="plotly_white",
+        scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": label},
+    )  # fmt: skip
+    return fig

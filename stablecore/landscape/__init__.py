@@ -21,6 +21,7 @@ from stablecore.landscape.directions import (
 )
 from stablecore.landscape.slices import (
     Landscape,
+    as_landscape,
     evaluate_points,
     interpolate,
     landscape_grid,
@@ -34,6 +35,7 @@ __all__ = [
     "TrajectoryPCA",
     "TrajectoryRecorder",
     "as_direction",
+    "as_landscape",
     "direction_norm",
     "evaluate_points",
     "hessian_directions",
