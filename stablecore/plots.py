@@ -6,6 +6,7 @@ it draws are present (``ValueError`` naming the missing ones) and never changes 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -15,9 +16,14 @@ from plotly.subplots import make_subplots
 __all__ = [
     "bound_comparison_plot",
     "bound_gap_plot",
+    "certified_accuracy_plot",
     "convergence_plot",
+    "decision_boundary_plot",
+    "jacobian_norm_plot",
     "layer_bounds_plot",
     "looseness_plot",
+    "offset_tradeoff_plot",
+    "power_iteration_plot",
     "regularization_plot",
     "training_curves",
     "zero_padding_plot",
@@ -319,6 +325,259 @@ def layer_bounds_plot(df: pd.DataFrame, *, title: str = "Layer-wise bounds (ResN
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_xaxes(tickangle=-60)
     fig.update_layout(title=title, template="plotly_white", legend_title_text="method")
+    return fig
+
+
+# ----------------------------------------------------------------------------------- chapter 3 figures
+_CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+_CLASS_FILLS = ("#c6dbef", "#fcbba1", "#c7e9c0", "#dadaeb", "#fdd0a2", "#d9c2b8", "#f7c8e4", "#d9d9d9")
+
+
+def _circles(x0: pd.Series, x1: pd.Series, radius: pd.Series, n: int = 64) -> tuple[list, list]:
+    """Coordinates of circles of the given radii (finite and > 0) as one line broken by ``None``."""
+    xs: list = []
+    ys: list = []
+    angles = [2 * math.pi * i / n for i in range(n + 1)]
+    for cx, cy, r in zip(x0, x1, radius):
+        if not (r > 0 and math.isfinite(r)):
+            continue
+        xs += [cx + r * math.cos(a) for a in angles] + [None]
+        ys += [cy + r * math.sin(a) for a in angles] + [None]
+    return xs, ys
+
+
+def decision_boundary_plot(
+    df: pd.DataFrame, *, title: str = "Decision regions and certified ℓ2 disks", cols: int = 3
+) -> go.Figure:
+    """One panel per model: predicted class on the grid (shaded), training points (coloured by label),
+    and the certified disk :math:`B(x, r(x))` of every test point marked ``circle``; four traces per
+    model (grid, training points, disks, disk centres), equal axis scales so disks look round.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch03_lipschitz_layers.moons_boundaries` output (columns
+            ``model, part, x0, x1, label, prediction, radius, circle, lipschitz, test_accuracy``).
+        title: figure title.
+        cols: panels per row.
+    """
+    _require(df, ("model", "part", "x0", "x1", "label", "prediction", "radius", "circle", "lipschitz",
+                  "test_accuracy"))  # fmt: skip
+    if isinstance(cols, bool) or not isinstance(cols, int) or cols < 1:
+        raise ValueError(f"cols must be an int >= 1, got {cols!r}")
+    models = list(dict.fromkeys(df["model"]))
+    ncols = min(cols, len(models))
+    nrows = -(-len(models) // ncols)
+    titles = []
+    for model in models:
+        first = df[df["model"] == model].iloc[0]
+        titles.append(f"{model}: acc {first['test_accuracy']:.2f}, L ≤ {first['lipschitz']:.3g}")
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=0.05)
+    k = int(pd.to_numeric(df["prediction"], errors="coerce").max()) + 1
+    k = max(k, 2)
+    fills = [_CLASS_FILLS[i % len(_CLASS_FILLS)] for i in range(k)]
+    scale = [[i / (k - 1), c] for i, c in enumerate(fills)]
+    for i, model in enumerate(models):
+        row, col = i // ncols + 1, i % ncols + 1
+        group = df[df["model"] == model]
+        grid = group[group["part"] == "grid"]
+        fig.add_trace(
+            go.Heatmap(
+                x=grid["x0"], y=grid["x1"], z=grid["prediction"], colorscale=scale, zmin=0, zmax=k - 1,
+                showscale=False, customdata=grid["radius"], name=f"{model} regions",
+                hovertemplate="class %{z}<br>radius %{customdata:.3g}<extra></extra>",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        train = group[group["part"] == "train"]
+        colors = [_CLASS_COLORS[int(c) % len(_CLASS_COLORS)] for c in train["label"]]
+        fig.add_trace(
+            go.Scatter(
+                x=train["x0"], y=train["x1"], mode="markers", name="training points",
+                marker={"size": 4, "color": colors, "opacity": 0.6}, showlegend=i == 0,
+                legendgroup="train",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        marked = group[(group["part"] == "test") & group["circle"].astype(bool)]
+        cx, cy = _circles(marked["x0"], marked["x1"], marked["radius"])
+        fig.add_trace(
+            go.Scatter(
+                x=cx, y=cy, mode="lines", line={"color": "black", "width": 1}, name="certified disk",
+                showlegend=i == 0, legendgroup="disk", hoverinfo="skip",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=marked["x0"], y=marked["x1"], mode="markers", name="test point (disk centre)",
+                marker={"size": 7, "symbol": "x", "color": "black"}, customdata=marked["radius"],
+                hovertemplate="radius %{customdata:.3g}<extra></extra>", showlegend=i == 0,
+                legendgroup="centre",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        suffix = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", scaleratio=1)
+    fig.update_layout(title=title, template="plotly_white", height=380 * nrows)
+    return fig
+
+
+def offset_tradeoff_plot(
+    df: pd.DataFrame, *, title: str = "Offset of the loss: clean vs certified accuracy"
+) -> go.Figure:
+    """Left: clean accuracy and certified accuracy at each radius vs the loss offset; right: the
+    trade-off, certified vs clean accuracy, one line per radius, points labelled by offset
+    (``1 + 2·#radii`` traces).
+
+    Args:
+        df: :func:`~stablecore.chapters.ch03_lipschitz_layers.offset_tradeoff` output (columns
+            ``offset, eps, certified_accuracy, clean_accuracy``).
+        title: figure title.
+    """
+    _require(df, ("offset", "eps", "certified_accuracy", "clean_accuracy"))
+    frame = df.sort_values(["eps", "offset"])
+    clean = frame.drop_duplicates("offset").sort_values("offset")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy vs offset", "certified vs clean accuracy"))
+    fig.add_trace(
+        go.Scatter(
+            x=clean["offset"], y=clean["clean_accuracy"], mode="lines+markers", name="clean accuracy",
+            line={"color": "black", "dash": "dash"},
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    for j, (eps, group) in enumerate(frame.groupby("eps", sort=True)):
+        color = _CLASS_COLORS[j % len(_CLASS_COLORS)]
+        name = f"certified at ε={eps:g}"
+        fig.add_trace(
+            go.Scatter(
+                x=group["offset"], y=group["certified_accuracy"], mode="lines+markers", name=name,
+                legendgroup=name, line={"color": color},
+            ),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=group["clean_accuracy"], y=group["certified_accuracy"], mode="lines+markers+text",
+                text=[f"{o:g}" for o in group["offset"]], textposition="top center", name=name,
+                legendgroup=name, showlegend=False, line={"color": color},
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+    fig.update_xaxes(title_text="offset", row=1, col=1)
+    fig.update_xaxes(title_text="clean accuracy", row=1, col=2)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="certified accuracy", row=1, col=2)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def certified_accuracy_plot(
+    df: pd.DataFrame, *, title: str = "Certified accuracy vs radius", reported: pd.DataFrame | None = None
+) -> go.Figure:
+    """Certified accuracy (correct and certified radius > ε) vs ε, one line per family; with
+    ``reported`` (columns ``label, eps, value`` as a fraction), one more marker trace per label.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch03_lipschitz_layers.digits_certified` or
+            :func:`~stablecore.chapters.ch03_lipschitz_layers.cifar10_certified` output (columns
+            ``family, eps, certified_accuracy``).
+        title: figure title.
+        reported: optional published values to overlay.
+    """
+    _require(df, ("family", "eps", "certified_accuracy"))
+    fig = go.Figure()
+    for family, group in df.sort_values("eps").groupby("family", sort=False):
+        fig.add_trace(
+            go.Scatter(x=group["eps"], y=group["certified_accuracy"], mode="lines+markers", name=str(family))
+        )
+    if reported is not None:
+        _require(reported, ("label", "eps", "value"), "reported")
+        for label, group in reported.groupby("label", sort=False):
+            fig.add_trace(
+                go.Scatter(
+                    x=group["eps"], y=group["value"], mode="markers", name=f"{label} (reported)",
+                    marker={"symbol": "diamond-open", "size": 10},
+                )
+            )  # fmt: skip
+    fig.update_xaxes(title_text="ℓ2 radius ε")
+    fig.update_yaxes(title_text="certified accuracy", range=[0, 1.02])
+    fig.update_layout(title=title, template="plotly_white", legend_title_text="network")
+    return fig
+
+
+def power_iteration_plot(
+    df: pd.DataFrame, *, title: str = "Power iteration vs Gram bound for CPL normalisation"
+) -> go.Figure:
+    """Left: during training, the power-iteration estimate σ̂/σ₁ (solid) and the Gram bound ρ/σ₁
+    (dotted) per layer; middle: the Lipschitz constant of the reference CPL layer per layer; right:
+    σ̂/σ₁ on random matrices per shape, one box per number of power steps, and the Gram ratio.
+    Traces: 3 per training layer, one box per iteration count, one Gram box (panels without rows
+    are left empty). The dashed line marks 1.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch03_lipschitz_layers.power_iteration_gap` output (columns
+            ``setting, shape, layer, step, n_iter, pi_ratio, gram_ratio, ref_lipschitz``).
+        title: figure title.
+    """
+    _require(df, ("setting", "shape", "layer", "step", "n_iter", "pi_ratio", "gram_ratio", "ref_lipschitz"))
+    fig = make_subplots(
+        rows=1, cols=3,
+        subplot_titles=("training: estimate / σ₁", "training: Lipschitz const. of the layer",
+                        "random W: estimate / σ₁"),
+    )  # fmt: skip
+    train = df[df["setting"] == "training"].sort_values("step")
+    for j, (layer, group) in enumerate(train.groupby("layer", sort=True)):
+        color = _CLASS_COLORS[j % len(_CLASS_COLORS)]
+        name = f"layer {layer}"
+        fig.add_trace(
+            go.Scatter(x=group["step"], y=group["pi_ratio"], mode="lines", name=f"{name}: power (1 step)",
+                       legendgroup=name, line={"color": color}),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=group["step"], y=group["gram_ratio"], mode="lines", name=f"{name}: Gram",
+                       legendgroup=name, line={"color": color, "dash": "dot"}),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=group["step"], y=group["ref_lipschitz"], mode="lines", name=name, legendgroup=name,
+                       showlegend=False, line={"color": color}),
+            row=1, col=2,
+        )  # fmt: skip
+    rand = df[df["setting"] == "random"]
+    for n_iter, group in rand.groupby("n_iter", sort=True):
+        fig.add_trace(
+            go.Box(x=group["shape"], y=group["pi_ratio"], name=f"power, {int(n_iter)} step(s)"), row=1, col=3
+        )
+    if not rand.empty:
+        first = rand[rand["n_iter"] == rand["n_iter"].min()]
+        fig.add_trace(go.Box(x=first["shape"], y=first["gram_ratio"], name="Gram bound"), row=1, col=3)
+    for c in (1, 2, 3):
+        fig.add_hline(y=1.0, line_dash="dash", line_color="black", row=1, col=c)
+    fig.update_xaxes(title_text="training step", row=1, col=1)
+    fig.update_xaxes(title_text="training step", row=1, col=2)
+    fig.update_xaxes(title_text="shape", row=1, col=3)
+    fig.update_layout(title=title, template="plotly_white", boxmode="group")
+    return fig
+
+
+def jacobian_norm_plot(
+    df: pd.DataFrame, *, title: str = "Jacobian norms of random Lipschitz layers"
+) -> go.Figure:
+    """Histogram of :math:`\\|J_h(x)\\|_2` per layer type (one trace each), with the guaranteed constant
+    1 as a dashed line: every value must stay left of it.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch03_lipschitz_layers.jacobian_check` output (columns
+            ``layer, jacobian_norm``).
+        title: figure title.
+    """
+    _require(df, ("layer", "jacobian_norm"))
+    fig = go.Figure()
+    for layer, group in df.groupby("layer", sort=False):
+        fig.add_trace(go.Histogram(x=group["jacobian_norm"], name=str(layer), opacity=0.6, nbinsx=40))
+    fig.add_vline(x=1.0, line_dash="dash", line_color="black")
+    fig.update_xaxes(title_text="‖J(x)‖₂ (lower bounds of the layer's constant)")
+    fig.update_layout(title=title, template="plotly_white", barmode="overlay", legend_title_text="layer")
     return fig
 
 
