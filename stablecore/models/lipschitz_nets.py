@@ -21,7 +21,8 @@ Sizes (``size=``, conv layout): ``"quick"`` (CPU-sized, ours) and the SLL refere
 ``"small"`` (conv 20, dense 7, width 45, dense inner 2048), ``"medium"`` (30, 10, 60, 2048),
 ``"large"`` (50, 10, 90, 2048), ``"xlarge"`` (70, 15, 120, 2048) (THESIS.md §4.2, ``main.py``). For
 ``"cpl"``, ``"small"`` is the CPL code's default network (conv 20, dense 7, width 30, 2048; §4.1); its
-S/M/L/XL paper sizes are not transcribed, so the larger names are refused for ``"cpl"``. The conv layers'
+S/M/L/XL paper sizes are not transcribed, so the larger names are refused for ``"cpl"``; ``"aol"`` and
+``"sr"`` round an odd width up to even (MaxMin pairs channels: ``"small"`` has 46 channels). The conv layers'
 inner width defaults to ``width`` (the reference's ``conv_inner_dim`` is not transcribed with certainty).
 
 Head: ``NormalizedLinear`` (``head="lln"``, last-layer normalisation: certify with the pairwise radius)
@@ -201,7 +202,10 @@ def _resolve_conv_size(family: str, size: str | None) -> tuple[int, int, int, in
     if size not in table:
         note = " (the CPL paper's S/M/L/XL sizes are not transcribed)" if family == "cpl" else ""
         raise ValueError(f"size for {family!r} must be one of {tuple(table)}{note}, got {size!r}")
-    return table[size]
+    depth, dense_depth, width, dense_inner = table[size]
+    if family in ("aol", "sr") and width % 2:  # MaxMin pairs channels: SLL's width 45 becomes 46
+        width += 1
+    return depth, dense_depth, width, dense_inner
 
 
 def _register(family: str) -> None:

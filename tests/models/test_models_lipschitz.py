@@ -99,3 +99,8 @@ def test_conv_layout_validation(kwargs, match):
 def test_cpl_refuses_untranscribed_paper_sizes():
     with pytest.raises(ValueError, match="not transcribed"):
         build_model("cpl", input_shape=(3, 32, 32), layout="conv", size="large")
+
+
+def test_maxmin_families_round_odd_preset_width_up():
+    model = build_model("sr", input_shape=(3, 32, 32), num_classes=10, layout="conv", size="small", depth=1)
+    assert model.pad_channels.channels == 46
