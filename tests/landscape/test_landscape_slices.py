@@ -256,6 +256,10 @@ def test_dataloader_batches_weighted_by_size_equal_one_batch():
     many = slice_2d(model, CE, loader, steps=5, progress=False)
     np.testing.assert_allclose(many.loss, one.loss, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(many.accuracy, one.accuracy, atol=1e-12)
+    pieces = slice_2d(model, CE, (x, y), steps=5, batch_size=12, progress=False)  # 12 + 12 + 12 + 4
+    np.testing.assert_allclose(pieces.loss, one.loss, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(pieces.accuracy, one.accuracy, atol=1e-12)
+    assert pieces.metadata["batch_size"] == 12
     shuffled = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
     with pytest.raises(ValueError, match="shuffl"):
         slice_1d(model, CE, shuffled, steps=3, progress=False)
@@ -326,6 +330,7 @@ def test_grid_outside_span_and_anchor_insertion():
         ({"span": (0.0, float("nan"))}, ValueError, "span"),
         ({"span": 1.0}, TypeError, "span"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
+        ({"batch_size": -1}, ValueError, "batch_size"),
         ({"mode": "test"}, ValueError, "mode"),
         ({"normalization": "filters"}, ValueError, "normalization"),
         ({"directions": "pca"}, ValueError, "directions"),
