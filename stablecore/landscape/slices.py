@@ -67,10 +67,12 @@ __all__ = [
 ]
 
 MODES = ("eval", "train")
-# default chunk (measured on the digits MLP, 2-core CPU: 32 points × 512 examples reached 0.85-0.9× the
-# plain forward's points/s, 64 × 512 fell to 0.6× as the activations left the cache)
+# default chunk, measured on the digits MLP (2-core CPU, min of 9 interleaved runs): with 512 examples,
+# 16-32 points per call gave 0.8-1.0x the plain forward's points/s and 64 points 0.5-0.65x (the
+# activations leave the cache); with 1347 examples 16 points gave 0.72x, 8 points 0.61x
 _POINT_BYTES = 2**28  # stacked parameters of at most 256 MiB
 _ROWS = {"cpu": 2**14, "cuda": 2**16}  # points × examples per call
+_MIN_CHUNK = {"cpu": 16, "cuda": 16}
 _MAX_CHUNK = {"cpu": 64, "cuda": 256}
 
 
@@ -257,11 +259,11 @@ def _stack_directions(
 
 
 def _auto_chunk(stacked: Mapping[str, torch.Tensor], points: int, examples: int, device: torch.device) -> int:
-    """Points per call: ``rows / examples`` (2^14 on CPU, 2^16 on CUDA), at most 64 (256 on CUDA) and
-    256 MiB of stacked tensors."""
+    """Points per call: ``rows / examples`` (2^14 on CPU, 2^16 on CUDA) but at least 16, at most 64 (256
+    on CUDA) and 256 MiB of stacked tensors."""
     per_point = sum(t[0].numel() * t.element_size() for t in stacked.values()) or 1
     kind = "cuda" if device.type == "cuda" else "cpu"
-    by_rows = _ROWS[kind] // max(examples, 1)
+    by_rows = max(_ROWS[kind] // max(examples, 1), _MIN_CHUNK[kind])
     return max(1, min(points, _MAX_CHUNK[kind], by_rows, _POINT_BYTES // per_point))
 
 
@@ -299,8 +301,8 @@ def evaluate_points(
             no direction names stays at its value).
         coordinates: ``(P, k)`` array of points.
         chunk_size: points per vmap call; default: about :math:`2^{14}` points × examples per call on a
-            CPU (:math:`2^{16}` on CUDA), at most 64 points (256 on CUDA) and 256 MiB of stacked tensors.
-            Results do not depend on it.
+            CPU (:math:`2^{16}` on CUDA) but at least 16 points, at most 64 (256 on CUDA) and 256 MiB of
+            stacked tensors. Results do not depend on it.
         batch_size: cut each batch of ``data`` into pieces of at most this many examples (weighted by
             size: right for a loss that is a mean over examples); bounds memory, and on a CPU batches of
             a few hundred examples keep the activations in cache. Default: batches as given.

@@ -175,15 +175,16 @@ def test_hessian_directions_are_the_top_eigenvectors_and_curvature_matches():
         assert float(v.norm()) == pytest.approx(1.0, abs=1e-8)
         assert abs(float(v @ vectors[:, -1 - j])) == pytest.approx(1.0, abs=1e-4)
     assert abs(float(flat(dirs[0], model) @ flat(dirs[1], model))) < 1e-6
-    # the slice along the top eigenvector has curvature λ_max at the centre
+    # the plane of the top two eigenvectors has curvature λ_1 along α and λ_2 along β at the centre
     h = 1e-3
-    land = slice_1d(model, CE, (x, y), direction="hessian", span=(-h, h), steps=3, progress=False)
-    curvature = (land.loss[0] - 2 * land.loss[1] + land.loss[2]) / h**2
-    assert curvature == pytest.approx(float(values[-1]), rel=1e-3)
-    assert land.metadata["directions"] == "hessian"
     plane = slice_2d(model, CE, (x, y), directions="hessian", span=(-h, h), steps=3, progress=False)
+    assert plane.metadata["directions"] == "hessian"
+    curv1 = (plane.loss[0, 1] - 2 * plane.loss[1, 1] + plane.loss[2, 1]) / h**2
     curv2 = (plane.loss[1, 0] - 2 * plane.loss[1, 1] + plane.loss[1, 2]) / h**2
+    assert curv1 == pytest.approx(float(values[-1]), rel=1e-3)
     assert curv2 == pytest.approx(float(values[-2]), rel=1e-3)
+    line = slice_1d(model, CE, (x, y), direction=dirs[0], span=(-h, h), steps=3, progress=False)
+    np.testing.assert_allclose(line.loss, plane.loss[:, 1], rtol=1e-12)
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n])
 
