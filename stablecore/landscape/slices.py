@@ -76,7 +76,7 @@ _MIN_CHUNK = {"cpu": 16, "cuda": 16}
 _MAX_CHUNK = {"cpu": 64, "cuda": 256}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Landscape:
     """A 1-D or 2-D slice of the loss landscape.
 
@@ -104,10 +104,11 @@ class Landscape:
     @property
     def centre_loss(self) -> float:
         """The loss at the origin (the unperturbed model; model_a for an interpolation)."""
-        i = int(np.flatnonzero(self.alphas == 0.0)[0])
-        if self.betas is None:
-            return float(self.loss[i])
-        return float(self.loss[i, int(np.flatnonzero(self.betas == 0.0)[0])])
+        ia = np.flatnonzero(self.alphas == 0.0)
+        ib = np.flatnonzero(self.betas == 0.0) if self.betas is not None else np.zeros(1, dtype=int)
+        if not (len(ia) and len(ib)):
+            raise ValueError("the grid does not contain the origin (its span excludes 0)")
+        return float(self.loss[ia[0]] if self.betas is None else self.loss[ia[0], ib[0]])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per grid point: ``alpha, beta, loss, accuracy`` (``beta = 0`` for a 1-D slice), alpha

@@ -98,7 +98,7 @@ def test_slice_2d_equals_direct_evaluation_of_perturbed_copies(user_mode):
     assert_untouched(model, before)
     dirs = random_directions(model, 2, seed=3)
     assert land.loss.shape == land.accuracy.shape == (9, 9)
-    for i, j in [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4), (2, 7), (6, 1), (5, 3)]:
+    for i, j in np.ndindex(9, 9):  # every grid point
         loss, acc = direct(model, CE, x, y, dirs, (land.alphas[i], land.betas[j]))
         np.testing.assert_allclose(land.loss[i, j], loss, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(land.accuracy[i, j], acc, atol=1e-12)
@@ -314,6 +314,9 @@ def test_grid_contains_the_centre_exactly(a, b, steps, snap):
 
 def test_grid_outside_span_and_anchor_insertion():
     assert landscape_grid((0.5, 2.0), 4).tolist() == [0.5, 1.0, 1.5, 2.0]
+    off = slice_1d(mlp(), CE, vec_data(), span=(0.5, 2.0), steps=4, progress=False)
+    with pytest.raises(ValueError, match="origin"):
+        _ = off.centre_loss
     g = landscape_grid((-1, 1), 4)
     assert len(g) == 5 and g[2] == 0.0
     assert landscape_grid((-0.5, 1.5), 5, anchors=(0.0, 1.0)).tolist() == [-0.5, 0.0, 0.5, 1.0, 1.5]
