@@ -415,6 +415,8 @@ def _evaluate_chunk(
         try:
             losses, accs = vmap(point)(params)
             return losses.double().cpu().numpy(), accs.double().cpu().numpy()
+        except torch.cuda.OutOfMemoryError as exc:
+            raise RuntimeError(f"out of memory at {size} points per call: pass a smaller chunk_size") from exc
         except (RuntimeError, NotImplementedError):
             vectorized[0] = False  # an op without a batching rule: one point at a time from now on
     pairs = [point({n: t[i] for n, t in params.items()}) for i in range(size)]
