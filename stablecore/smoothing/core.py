@@ -1,0 +1,213 @@
+r"""Randomized smoothing (Cohen, Rosenfeld & Kolter, ICML 2019): PREDICT and CERTIFY.
+
+The smoothed classifier is :math:`g(x) = \arg\max_c P_{\delta\sim\mathcal N(0,\sigma^2 I)}(f(x+\delta)=c)`.
+
+* ``certify(x, n0, n, alpha)``: the class :math:`\hat c_A` with the most votes among ``n0`` selection
+  samples; :math:`\underline p_A` = one-sided Clopper–Pearson lower bound (level ``alpha``) of its votes
+  among ``n`` fresh samples; abstain (prediction ``-1``) if :math:`\underline p_A \le 1/2`, else
+  :math:`R = \sigma\Phi^{-1}(\underline p_A)`. With probability ≥ 1 − α over the noise, ``g`` returns
+  :math:`\hat c_A` on the whole L2 ball of radius ``R`` (or the procedure abstains).
+* ``predict(x, n, alpha)``: the top-2 vote counts :math:`n_A, n_B` of ``n`` samples; abstain unless the
+  two-sided binomial test of :math:`n_A` successes in :math:`n_A + n_B` trials at 1/2 has p-value ≤ α
+  (``scipy.stats.binomtest``; the reference code's ``binom_test`` is gone from SciPy).
+
+Noise is drawn per batch of at most ``batch_size`` copies (memory independent of ``n``) on the base
+classifier's device, from ``generator`` when given (a ``torch.Generator`` on that device: seeded runs
+are reproducible). The base classifier runs in eval mode (each module's flag restored afterwards).
+Besides votes, :meth:`Smooth.sample` accumulates the sum and sum of squares of softmax scores for the
+soft (Lipschitz / LVM-RS) certificates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import binomtest, norm
+from torch import nn
+
+from stablecore.smoothing.bounds import check_alpha, clopper_pearson_lower
+from stablecore.train.evaluate import eval_mode, model_device
+
+__all__ = ["ABSTAIN", "Certificate", "NoiseStatistics", "Smooth", "certify_from_counts"]
+
+ABSTAIN = -1
+
+
+@dataclass(frozen=True)
+class NoiseStatistics:
+    """Votes (argmax counts), and per-class sums of softmax scores (at ``temperature``) and of their
+    squares, over ``num`` noisy copies of one input."""
+
+    counts: np.ndarray
+    score_sum: np.ndarray
+    score_sqsum: np.ndarray
+    num: int
+    temperature: float
+
+    @property
+    def score_mean(self) -> np.ndarray:
+        return self.score_sum / self.num
+
+    @property
+    def score_variance(self) -> np.ndarray:
+        """Unbiased sample variance of each class score (0 for ``num = 1``)."""
+        if self.num < 2:
+            return np.zeros_like(self.score_sum)
+        mean = self.score_mean
+        return np.maximum(self.score_sqsum - self.num * mean**2, 0.0) / (self.num - 1)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Cohen et al.'s CERTIFY output: ``prediction`` (``-1`` = abstain), ``radius`` (0 when abstaining),
+    the lower bound ``p_lower``, the selection and estimation count vectors, and the settings."""
+
+    prediction: int
+    radius: float
+    p_lower: float
+    counts_selection: np.ndarray = field(repr=False)
+    counts_estimation: np.ndarray = field(repr=False)
+    n0: int
+    n: int
+    alpha: float
+    sigma: float
+
+    @property
+    def abstained(self) -> bool:
+        return self.prediction == ABSTAIN
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+class Smooth:
+    """The smoothed classifier of ``base_classifier`` at noise level ``sigma`` (module docstring).
+
+    Args:
+        base_classifier: maps a batch ``(N, *input_shape)`` to logits ``(N, num_classes)``.
+        num_classes: ``K ≥ 2``.
+        sigma: noise standard deviation, > 0 (in the space the model is fed: pixels in [0, 1]).
+    """
+
+    def __init__(self, base_classifier: nn.Module, num_classes: int, sigma: float) -> None:
+        if not isinstance(base_classifier, nn.Module):
+            raise TypeError(f"base_classifier must be an nn.Module, got {type(base_classifier).__name__}")
+        if _positive_int(num_classes, "num_classes") < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if (
+            isinstance(sigma, bool)
+            or not isinstance(sigma, (int, float))
+            or not (math.isfinite(sigma) and sigma > 0)
+        ):
+            raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+        self.base_classifier, self.num_classes, self.sigma = base_classifier, int(num_classes), float(sigma)
+
+    def _check_x(self, x: Any) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a tensor (one input, no batch dimension), got {type(x).__name__}")
+        if not torch.isfinite(x).all():
+            raise ValueError("x must be finite")
+        return x
+
+    @torch.no_grad()
+    def sample(
+        self,
+        x: torch.Tensor,
+        num: int,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> NoiseStatistics:
+        """Votes and softmax-score sums of ``f(x + δ)`` over ``num`` noise draws, ``batch_size`` at a time."""
+        x = self._check_x(x)
+        num, batch_size = _positive_int(num, "num"), _positive_int(batch_size, "batch_size")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        device = model_device(self.base_classifier)
+        dtype = next((p.dtype for p in self.base_classifier.parameters()), x.dtype)
+        x = x.to(device, dtype)
+        counts = torch.zeros(self.num_classes, dtype=torch.int64, device=device)
+        s1 = torch.zeros(self.num_classes, dtype=torch.float64, device=device)
+        s2 = torch.zeros(self.num_classes, dtype=torch.float64, device=device)
+        remaining = num
+        with eval_mode(self.base_classifier):
+            while remaining > 0:
+                b = min(batch_size, remaining)
+                batch = x.unsqueeze(0).expand(b, *x.shape)
+                gen_device = generator.device if generator is not None else device
+                noise = torch.randn(batch.shape, generator=generator, device=gen_device, dtype=dtype).to(
+                    device
+                )
+                logits = self.base_classifier(batch + self.sigma * noise)
+                if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+                    raise ValueError(
+                        f"base_classifier must return (batch, {self.num_classes}) logits, "
+                        f"got {tuple(logits.shape)}"
+                    )
+                counts += torch.bincount(logits.argmax(1), minlength=self.num_classes)
+                p = torch.softmax(logits.double() / temperature, dim=1)
+                s1 += p.sum(0)
+                s2 += (p * p).sum(0)
+                remaining -= b
+        return NoiseStatistics(
+            counts.cpu().numpy(), s1.cpu().numpy(), s2.cpu().numpy(), num, float(temperature)
+        )
+
+    def certify(
+        self,
+        x: torch.Tensor,
+        n0: int,
+        n: int,
+        alpha: float,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Certificate:
+        """Cohen et al.'s CERTIFY (module docstring)."""
+        n0, n = _positive_int(n0, "n0"), _positive_int(n, "n")
+        alpha = check_alpha(alpha)
+        selection = self.sample(x, n0, batch_size, generator=generator).counts
+        estimation = self.sample(x, n, batch_size, generator=generator).counts
+        return certify_from_counts(selection, estimation, alpha, self.sigma)
+
+    def predict(
+        self,
+        x: torch.Tensor,
+        n: int,
+        alpha: float,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> int:
+        """Cohen et al.'s PREDICT: the top class, or ``-1`` if the top-2 binomial test is not significant."""
+        n, alpha = _positive_int(n, "n"), check_alpha(alpha)
+        counts = self.sample(x, n, batch_size, generator=generator).counts
+        top2 = np.argsort(-counts, kind="stable")[:2]
+        n_a, n_b = int(counts[top2[0]]), int(counts[top2[1]])
+        if binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
+            return ABSTAIN
+        return int(top2[0])
+
+
+def certify_from_counts(selection: Any, estimation: Any, alpha: float, sigma: float) -> Certificate:
+    """CERTIFY from logged count vectors: :math:`\\hat c_A = \\arg\\max` selection,
+    :math:`\\underline p_A` = Clopper–Pearson lower bound of its estimation votes, radius
+    :math:`\\sigma\\Phi^{-1}(\\underline p_A)` or abstain."""
+    sel, est = np.asarray(selection, dtype=np.int64), np.asarray(estimation, dtype=np.int64)
+    alpha = check_alpha(alpha)
+    n0, n = int(sel.sum()), int(est.sum())
+    if n0 < 1 or n < 1:
+        raise ValueError("selection and estimation counts must each count at least one sample")
+    c_a = int(np.argmax(sel))
+    p_lower = float(clopper_pearson_lower(int(est[c_a]), n, alpha))
+    if p_lower <= 0.5:
+        return Certificate(ABSTAIN, 0.0, p_lower, sel, est, n0, n, alpha, float(sigma))
+    return Certificate(c_a, float(sigma * norm.ppf(p_lower)), p_lower, sel, est, n0, n, alpha, float(sigma))
