@@ -3,6 +3,7 @@ LVM-RS, Lipschitz-aware radii, and dataset certification (ARCHITECTURE.md, ``sta
 
 from stablecore.smoothing import bounds
 from stablecore.smoothing.core import ABSTAIN, Certificate, NoiseStatistics, Smooth, certify_from_counts
+from stablecore.smoothing.dataset import certified_accuracy_curve, certify_dataset
 from stablecore.smoothing.intervals import (
     MultiClassInterval,
     cpm_buckets,
@@ -17,6 +18,8 @@ __all__ = [
     "NoiseStatistics",
     "Smooth",
     "bounds",
+    "certified_accuracy_curve",
+    "certify_dataset",
     "certify_from_counts",
     "cpm_buckets",
     "multiclass_interval",
