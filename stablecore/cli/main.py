@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from stablecore import __version__
-from stablecore.cli import demo, hessian, landscape, runs, spectral, train
+from stablecore.cli import certify, demo, hessian, landscape, runs, spectral, train
 from stablecore.cli.common import CLIError
 
-COMMANDS = (train, runs, spectral, hessian, landscape, demo)
+COMMANDS = (train, runs, spectral, hessian, landscape, certify, demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,56 @@
+"""``stablecore certify``: a digits run certified with randomized smoothing, table in the run, resumable."""
+
+import pytest
+
+from stablecore.cli.main import main
+from stablecore.results import list_runs, load_run
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("runs")
+    argv = [
+        "train",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--out",
+        str(home),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    return list_runs(home)["path"].iloc[0]
+
+
+def test_certify_writes_a_table_and_resumes(digits_run, capsys):
+    argv = ["certify", "--run", digits_run, "--sigma", "0.25", "--n0", "10", "--n", "100", "--limit", "6"]
+    argv += ["--batch-size", "50", "--device", "cpu", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "6 examples certified" in out and "certified_accuracy" in out
+    table = load_run(digits_run).tables["certify-cohen"]
+    assert sorted(table["index"]) == list(range(6))
+    assert main([*argv[:-1], "--no-progress"]) == 0  # rerun: nothing left to do, same rows
+    again = load_run(digits_run).tables["certify-cohen"]
+    assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"), [(["--sigma", "-1"], "sigma"), (["--sigma", "0.5", "--alpha", "2"], "alpha")]
+)
+def test_certify_bad_arguments(digits_run, extra, needle, capsys):
+    with pytest.raises(SystemExit) if extra[1] == "-1" else _no_raise():
+        code = main(["certify", "--run", digits_run, *extra])
+        assert code == 2
+    assert needle in capsys.readouterr().err
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
