@@ -1,15 +1,52 @@
 """Chapter 4: curvature regularisation of the loss (parameter sensitivity), incl. "activation decay".
 
-THESIS.md §5: the chapter's content is unknown (no paper, no code); THESIS.md gives no number. Every row is
-therefore "not transcribed". The regularisers and metrics below are THESIS.md's reconstruction [I] (its
-candidate list and suggested notebook), not the thesis's own tables; align them once the PDF is read.
+**This chapter is a documented RECONSTRUCTION.** THESIS.md §5: the thesis's curvature chapter is known only
+from its abstract and a secondary summary (flat minima, noise injection, activation decay, Weierstrass
+transform, "Hessian-bounded loss regularization"); no paper or code describes its method and THESIS.md gives
+no number. Every reported row is therefore "not transcribed". The regularisers, networks, strengths and
+metrics below are THESIS.md's reconstruction [I] (its candidate list and suggested notebook), **not the
+thesis's own method or tables**; align them once the PDF is read.
+
+Experiments (functions of a :class:`Ch04Config`, ``quick`` on a 2-core CPU or ``full`` on a GPU; each
+returns a tidy DataFrame; every curvature number is labelled ``estimate``):
+
+* :func:`hessian_spectrum` -- top-k eigenvalues (both ends), trace and spectral density of the digits MLP's
+  training-loss Hessian at initialisation and after training, with λ_max and the trace tracked during
+  training (:func:`spectrum_summary` condenses it);
+* :func:`landscapes` -- 1-D and 2-D filter-normalised loss landscapes of a standard, a Lipschitz (SLL) and a
+  curvature-regularised network (:func:`landscape_of`, :func:`landscape_summary`,
+  :func:`landscape_flatness`);
+* :func:`regularizer_comparison` -- test accuracy, λ_max, trace, landscape flatness and training time per
+  regulariser over several seeds (quick: digits MLP; full: ResNet-20 on CIFAR-10), condensed to mean ± std
+  by :func:`comparison_summary`;
+* :func:`reported_comparison` -- our values next to :data:`REPORTED` (all "not transcribed").
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
-from stablecore.chapters.reported import ReportedNumber, missing
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
+from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
+from stablecore.data import load_dataset
+from stablecore.landscape import Landscape, as_landscape, slice_1d, slice_2d
+from stablecore.models import build_model
+from stablecore.train import current_mode, eval_mode, evaluate
+from stablecore.workflows import train_classifier
 
 CHAPTER: int = 4
 TITLE: str = "Curvature regularisation of the loss: parameter sensitivity, flat minima, activation decay"
@@ -41,3 +78,937 @@ REPORTED: tuple[ReportedNumber, ...] = tuple(
     for reg, reg_desc in _REGULARISERS
     for metric, desc, unit in _METRICS
 )
+
+
+# =================================================================================== experiments
+# Everything below is a RECONSTRUCTION (THESIS.md §5): the thesis's curvature chapter is known only from its
+# abstract and a secondary summary, so the regularisers, models, strengths and metrics here are our reading
+# of its candidate list and suggested notebook, NOT the thesis's method or its tables.
+
+RECONSTRUCTION_NOTE: str = (
+    "RECONSTRUCTION (THESIS.md §5): the thesis's curvature chapter is known only from its abstract and a "
+    "secondary summary; these regularisers, models and metrics are our reading, not the thesis's method"
+)
+
+_COMPARE_DATASETS: tuple[str, ...] = ("digits", "cifar10")
+_SPECTRUM_MODELS: tuple[str, ...] = ("mlp",)
+_LANDSCAPE_ROLES: tuple[str, ...] = ("standard", "lipschitz", "regularised")
+_TRAINER_KEYS: tuple[str, ...] = ("penalties", "step", "callbacks", "transform")
+_ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "softplus", "elu", "sigmoid")
+
+#: Default regulariser strengths for :func:`stablecore.curvature.regularizers.build_regularizer` (chosen
+#: for the digits MLP so that no regulariser destroys accuracy in a few epochs; not tuned, not the thesis's).
+DEFAULT_STRENGTHS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "none": MappingProxyType({}),
+        "weight_decay": MappingProxyType({"weight": 5e-4}),
+        "activation_decay": MappingProxyType({"weight": 1e-3}),
+        "trace": MappingProxyType({"weight": 1e-3, "num_samples": 1}),
+        "grad_norm": MappingProxyType({"weight": 1e-2}),
+        "sam": MappingProxyType({"rho": 0.05}),
+        "noise": MappingProxyType({"sigma": 1e-2}),
+        "hessian_bound": MappingProxyType({"weight": 1e-3}),
+    }
+)
+_ALL_REGULARISERS: tuple[str, ...] = tuple(DEFAULT_STRENGTHS)
+# our regulariser names -> the names of the REPORTED rows (written before the regularizers module existed)
+_REPORTED_NAME: Mapping[str, str] = MappingProxyType(
+    {"trace": "hutchinson_trace", "grad_norm": "gradient_norm", "noise": "noise_injection"}
+)
+
+
+@dataclass(frozen=True)
+class Ch04Config:
+    """Networks, data sizes, epochs and curvature-estimator budgets of the chapter's experiments.
+
+    Use :meth:`quick` (2-core CPU, the notebook in about a minute) or :meth:`full` (GPU, ResNet-20 on
+    CIFAR-10 for the regulariser comparison), or :meth:`for_mode`; change single fields with
+    :func:`dataclasses.replace`.
+
+    The digits networks are MLPs with a **smooth** activation (``activation``, default tanh) so that the
+    Hessian-bound penalty (which refuses ReLU, whose second derivative is unbounded) applies to the same
+    network as every other regulariser. Every curvature number is measured on the *training* loss
+    (cross-entropy, mean) over a fixed seeded subset of ``hessian_examples`` training examples, with every
+    module in eval mode (:mod:`stablecore.curvature`'s default policy), and is an ``estimate``.
+    """
+
+    mode: str = "quick"
+    device: str = "cpu"
+    num_threads: int | None = 1
+    """torch and BLAS CPU threads during an experiment (restored afterwards); ``None`` leaves them."""
+    # shared digits recipe (Adam, constant learning rate, plain cross-entropy)
+    lr: float = 2e-2
+    batch_size: int = 256
+    mlp_hidden: tuple[int, ...] = (32, 32)
+    activation: str = "tanh"
+    # curvature estimators
+    hessian_examples: int = 512
+    top_k: int = 5
+    trace_samples: int = 30
+    density_steps: int = 40
+    density_runs: int = 2
+    # hessian_spectrum
+    spectrum_epochs: int = 10
+    track_every: int = 2
+    track_trace_samples: int = 10
+    # landscapes
+    landscape_epochs: int = 10
+    lipschitz_family: str = "sll"
+    lipschitz_width: int = 32
+    lipschitz_depth: int = 2
+    landscape_regularizer: str = "hessian_bound"
+    landscape_span: float = 1.0
+    landscape_steps_1d: int = 41
+    landscape_steps_2d: int = 21
+    # regularizer_comparison
+    compare_dataset: str = "digits"
+    compare_epochs: int = 4
+    regularizers: tuple[str, ...] = _ALL_REGULARISERS
+    strengths: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: DEFAULT_STRENGTHS)
+    """regulariser name -> keyword arguments of ``build_regularizer`` (default :data:`DEFAULT_STRENGTHS`)."""
+    n_seeds: int = 3
+    flatness_radius: float = 0.5
+    flatness_steps: int = 11
+    # CIFAR-10 (full mode only): ResNet-20, SGD + cosine
+    cifar_model: str = "resnet20"
+    cifar_activation: str = "relu"
+    cifar_batch_size: int = 128
+    cifar_lr: float = 0.1
+    cifar_root: str | None = None
+    """data root holding ``cifar-10-batches-py`` (default ``$STABLECORE_DATA``); never downloaded."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        for name in (
+            "batch_size", "hessian_examples", "top_k", "trace_samples", "density_runs", "spectrum_epochs",
+            "track_every", "track_trace_samples", "landscape_epochs", "lipschitz_width", "lipschitz_depth",
+            "compare_epochs", "n_seeds", "cifar_batch_size",
+        ):  # fmt: skip
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("density_steps", "landscape_steps_1d", "landscape_steps_2d", "flatness_steps"):
+            value = getattr(self, name)
+            if not _positive_int(value) or value < 2:
+                raise ValueError(f"{name} must be an int >= 2, got {value!r}")
+        if self.num_threads is not None and not _positive_int(self.num_threads):
+            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
+        for name in ("lr", "cifar_lr", "landscape_span", "flatness_radius"):
+            value = getattr(self, name)
+            if not _finite_number(value) or not value > 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if (
+            not isinstance(self.mlp_hidden, tuple)
+            or not self.mlp_hidden
+            or not all(_positive_int(h) for h in self.mlp_hidden)
+        ):
+            raise ValueError(f"mlp_hidden must be a non-empty tuple of ints >= 1, got {self.mlp_hidden!r}")
+        for name in ("activation", "cifar_activation"):
+            if getattr(self, name) not in _ACTIVATIONS:
+                raise ValueError(f"{name} must be one of {_ACTIVATIONS}, got {getattr(self, name)!r}")
+        if self.lipschitz_family not in ("cpl", "sll", "aol", "sr"):
+            raise ValueError(
+                f"lipschitz_family must be one of ('cpl', 'sll', 'aol', 'sr'), got {self.lipschitz_family!r}"
+            )
+        if self.lipschitz_width % 2:
+            raise ValueError(f"lipschitz_width must be even (MaxMin pairs units), got {self.lipschitz_width}")
+        if self.landscape_regularizer not in _ALL_REGULARISERS:
+            raise ValueError(
+                f"landscape_regularizer must be one of {_ALL_REGULARISERS}, "
+                f"got {self.landscape_regularizer!r}"
+            )
+        if (
+            not isinstance(self.regularizers, tuple)
+            or not self.regularizers
+            or not all(isinstance(r, str) for r in self.regularizers)
+            or len(set(self.regularizers)) != len(self.regularizers)
+        ):
+            raise ValueError(
+                f"regularizers must be a non-empty tuple of distinct names, got {self.regularizers!r}"
+            )
+        if not isinstance(self.strengths, Mapping) or not all(
+            isinstance(v, Mapping) for v in self.strengths.values()
+        ):
+            raise ValueError("strengths must map regulariser names to keyword-argument mappings")
+        if self.compare_dataset not in _COMPARE_DATASETS:
+            raise ValueError(
+                f"compare_dataset must be one of {_COMPARE_DATASETS}, got {self.compare_dataset!r}"
+            )
+        if self.compare_dataset == "cifar10" and self.mode != "full":
+            raise ValueError("compare_dataset='cifar10' needs mode='full' (quick mode never reads CIFAR-10)")
+        if self.cifar_root is not None and not isinstance(self.cifar_root, (str, Path)):
+            raise ValueError(f"cifar_root must be None or a path, got {self.cifar_root!r}")
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Ch04Config:
+        """CPU sizes: digits MLP 32-32 (tanh); 512 examples for the Hessian; 10 epochs for the spectrum
+        and the landscapes; 8 regularisers × 3 seeds × 4 epochs for the comparison (batch 256, Adam 2e-2). No CIFAR-10."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def full(cls, **overrides: Any) -> Ch04Config:
+        """GPU (CPU if none): larger digits MLPs and estimator budgets, longer runs, and the regulariser
+        comparison on CIFAR-10 with ResNet-20 (SGD 0.1, cosine, 30 epochs: a short budget). The
+        Hessian-bound penalty is left out there: its bound covers plain chains of layers, not ResNet's
+        residual blocks (:mod:`stablecore.curvature.bounds`)."""
+        base = cls(
+            mode="full",
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            num_threads=None,
+            mlp_hidden=(128, 128),
+            hessian_examples=2048,
+            top_k=10,
+            trace_samples=100,
+            density_steps=90,
+            density_runs=5,
+            spectrum_epochs=50,
+            track_every=5,
+            track_trace_samples=30,
+            landscape_epochs=50,
+            lipschitz_width=128,
+            lipschitz_depth=4,
+            landscape_steps_1d=101,
+            landscape_steps_2d=51,
+            compare_dataset="cifar10",
+            compare_epochs=30,
+            regularizers=tuple(r for r in _ALL_REGULARISERS if r != "hessian_bound"),
+            flatness_steps=21,
+        )
+        return replace(base, **overrides)
+
+    @classmethod
+    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch04Config:
+        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
+        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
+
+
+SPECTRUM_COLUMNS = (
+    "id", "stage", "epoch", "quantity", "which", "rank", "x", "value", "stderr", "kind", "method", "n_hvp",
+    "n_params", "n_examples", "train_loss", "test_accuracy",
+)  # fmt: skip
+LANDSCAPE_COLUMNS = (
+    "id", "model", "family", "regularizer", "dims", "alpha", "beta", "loss", "accuracy", "centre_loss",
+    "test_accuracy", "direction_seed", "normalization", "kind",
+)  # fmt: skip
+COMPARE_COLUMNS = (
+    "id", "dataset", "model", "regularizer", "options", "seed", "epochs", "test_accuracy", "train_loss",
+    "lambda_max", "lambda_max_residual", "lambda_max_kind", "trace", "trace_stderr", "trace_kind",
+    "flatness", "flatness_radius", "flatness_kind", "train_seconds", "seconds_per_epoch", "n_examples",
+)  # fmt: skip
+SUMMARY_METRICS = ("test_accuracy", "lambda_max", "trace", "flatness", "seconds_per_epoch")
+COMPARISON_COLUMNS = (
+    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
+)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def _config(cfg: Ch04Config | None) -> Ch04Config:
+    if cfg is None:
+        return Ch04Config.for_mode()
+    if not isinstance(cfg, Ch04Config):
+        raise TypeError(f"cfg must be a Ch04Config or None, got {type(cfg).__name__}")
+    return cfg
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    return seed
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Set torch's and the BLAS libraries' CPU thread counts for a block (``None``: leave them).
+
+    Limiting OpenBLAS matters here: on the 2-core CPU, numpy's ``eigh`` of the small Lanczos tridiagonal
+    took 30 ms per call with two OpenBLAS threads competing with torch, 10× the single-thread time.
+    """
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: Ch04Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
+        cfg = _config(cfg)
+        with _threads(cfg.num_threads):
+            return fn(cfg, seed=_check_seed(seed), **kwargs)
+
+    return wrapper
+
+
+def hessian_batch(data: Dataset, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed ``(x, y)`` batch of ``min(n, len(data))`` examples of ``data``, drawn without replacement by
+    a permutation seeded with ``seed`` (the data every curvature number of a run is measured on)."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a torch Dataset, got {type(data).__name__}")
+    if not _positive_int(n):
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if len(data) == 0:  # type: ignore[arg-type]
+        raise ValueError("data is empty")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(int(seed)))  # type: ignore[arg-type]
+    xs, ys = zip(*(data[int(i)] for i in order[: min(n, len(order))]))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def landscape_flatness(landscape: Any, radius: float) -> float:
+    r"""Mean loss increase on the disk (2-D) or interval (1-D) of radius ``radius`` around the model,
+
+    .. math::
+
+        F_r = \operatorname{mean}_{\{(\alpha,\beta)\ \text{on the grid}:\ \alpha^2+\beta^2\le r^2\}}
+        \bigl[\mathcal L(\theta+\alpha\delta+\beta\eta) - \mathcal L(\theta)\bigr],
+
+    in the coordinates of the slice (filter-normalised directions: :math:`r = 1` moves each filter by its
+    own norm, Li et al. 2018). Smaller is flatter; it can be negative when the model is not at a minimum
+    of the plane. An ``estimate``: it depends on the random plane drawn.
+
+    Args:
+        landscape: a :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
+        radius: :math:`r > 0`.
+
+    Raises:
+        ValueError: ``radius`` not a positive number, or no evaluated grid point within it.
+    """
+    land = as_landscape(landscape)
+    if not _finite_number(radius) or not radius > 0:
+        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    if land.betas is None:
+        dist = np.abs(land.alphas)
+    else:
+        a, b = np.meshgrid(land.alphas, land.betas, indexing="ij")
+        dist = np.sqrt(a * a + b * b)
+    inside = (dist <= radius * (1 + 1e-9)) & np.isfinite(land.loss)
+    if not inside.any():
+        raise ValueError(f"no evaluated grid point within radius {radius} of the centre")
+    return float(np.mean(land.loss[inside] - land.centre_loss))
+
+
+def _mlp_kwargs(cfg: Ch04Config) -> dict[str, Any]:
+    return {"hidden": list(cfg.mlp_hidden), "activation": cfg.activation}
+
+
+def _digits_train_kwargs(cfg: Ch04Config) -> dict[str, Any]:
+    return {
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "optimizer": "adam",
+        "scheduler": None,
+        "weight_decay": 0.0,
+        "amp": False,
+    }
+
+
+def _template(dataset: str, family: str, model_kwargs: Mapping[str, Any], cfg: Ch04Config) -> nn.Module:
+    """An untrained network of the same architecture (for the module names a regulariser hooks)."""
+    shape, classes = ((1, 8, 8), 10) if dataset == "digits" else ((3, 32, 32), 10)
+    with torch.random.fork_rng(devices=[]):
+        return build_model(family, input_shape=shape, num_classes=classes, **dict(model_kwargs))
+
+
+def resolve_regularizers(
+    regularizers: Any, cfg: Ch04Config, template: nn.Module
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """``{name: (trainer kwargs, options)}`` for :func:`regularizer_comparison`.
+
+    ``regularizers`` is None (``cfg.regularizers`` with ``cfg.strengths``), a sequence of names (built by
+    :func:`stablecore.curvature.regularizers.build_regularizer` with ``cfg.strengths``), or a mapping
+    ``name -> spec`` where ``spec`` is a keyword mapping for ``build_regularizer(name, ...)``, an object with
+    ``trainer_kwargs()`` (a ``Regularizer``), or a callable ``template_model -> trainer kwargs`` (a dict with
+    ``penalties`` and/or ``step``; the template has the trained network's architecture, not its weights).
+    Penalties and steps must be fresh per call (each run builds its own).
+    """
+    if regularizers is None:
+        regularizers = cfg.regularizers
+    if isinstance(regularizers, str) or not isinstance(regularizers, (Mapping, Sequence)):
+        raise TypeError(
+            f"regularizers must be None, a sequence of names or a mapping name -> spec, "
+            f"got {type(regularizers).__name__}"
+        )
+    specs: Mapping[str, Any] = (
+        regularizers
+        if isinstance(regularizers, Mapping)
+        else {name: cfg.strengths.get(name, {}) for name in regularizers}
+    )
+    if not specs:
+        raise ValueError("regularizers must not be empty")
+    out: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for name, spec in specs.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"regularizers: names must be non-empty strings, got {name!r}")
+        if name == "none" and isinstance(spec, Mapping) and not spec:
+            out[name] = ({}, {})  # plain training needs no regularizer object
+        elif isinstance(spec, Mapping):
+            from stablecore.curvature.regularizers import build_regularizer  # a sibling module, loaded late
+
+            reg = build_regularizer(name, model=template, **dict(spec))
+            out[name] = (reg.trainer_kwargs(), dict(spec))
+        elif hasattr(spec, "trainer_kwargs"):
+            out[name] = (dict(spec.trainer_kwargs()), dict(getattr(spec, "options", {}) or {}))
+        elif callable(spec):
+            kwargs = spec(template)
+            if not isinstance(kwargs, Mapping) or set(kwargs) - set(_TRAINER_KEYS):
+                raise ValueError(
+                    f"regularizers[{name!r}] must return a mapping with keys among penalties, step, "
+                    f"callbacks, transform, got {kwargs!r}"
+                )
+            out[name] = (dict(kwargs), {})
+        else:
+            raise TypeError(
+                f"regularizers[{name!r}] must be a keyword mapping, a Regularizer or a callable, "
+                f"got {type(spec).__name__}"
+            )
+    return out
+
+
+def _options_text(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if _finite_number(v) else f"{k}={v}" for k, v in sorted(options.items()))
+
+
+# ----------------------------------------------------------------------------------- Hessian spectrum
+def _spectrum_rows(
+    model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], cfg: Ch04Config, *, seed: int, stage: str,
+    epoch: int, train_loss: float, test_accuracy: float,
+) -> list[dict[str, Any]]:  # fmt: skip
+    ce = nn.CrossEntropyLoss()
+    n = len(batch[1])
+    base = {"stage": stage, "epoch": epoch, "n_examples": n, "train_loss": train_loss,
+            "test_accuracy": test_accuracy}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for which in ("LA", "SA"):
+        eig = hessian_eigenvalues(model, ce, batch, k=cfg.top_k, which=which, seed=seed)
+        rows += [
+            {**base, "id": f"ch04.spectrum.{stage}.{which}{r + 1}", "quantity": "eigenvalue", "which": which,
+             "rank": r + 1, "value": float(v), "stderr": float(res), "kind": eig.kind, "method": eig.method,
+             "n_hvp": eig.n_hvp, "n_params": eig.n_params}
+            for r, (v, res) in enumerate(zip(eig.eigenvalues, eig.residuals))
+        ]  # fmt: skip
+    tr = hessian_trace(model, ce, batch, num_samples=cfg.trace_samples, seed=seed)
+    n_params = rows[0]["n_params"]
+    rows.append(
+        {**base, "id": f"ch04.spectrum.{stage}.trace", "quantity": "trace", "value": tr.mean,
+         "stderr": tr.stderr, "kind": tr.kind, "method": tr.method, "n_hvp": tr.n_hvp, "n_params": n_params}
+    )  # fmt: skip
+    dens = hessian_density(
+        model,
+        ce,
+        batch,
+        lanczos_steps=cfg.density_steps,
+        num_runs=cfg.density_runs,
+        seed=seed,
+        grid_points=400,
+    )
+    rows += [
+        {**base, "id": f"ch04.spectrum.{stage}.density", "quantity": "density", "x": float(x),
+         "value": float(d), "kind": dens.kind, "method": "slq", "n_hvp": dens.n_hvp, "n_params": n_params}
+        for x, d in zip(dens.grid, dens.density)
+    ]  # fmt: skip
+    return rows
+
+
+class CurvatureTracker:
+    """Trainer callback: λ_max (Lanczos, top-1 ``LA``) and the Hutchinson trace of the training loss on a
+    fixed batch every ``every`` epochs (and at the last one); both ``estimate``.
+
+    Adds ``lambda_max``, ``hessian_trace`` and ``hessian_trace_stderr`` to the epoch's metrics and keeps
+    ``records`` (one dict per tracked epoch). The model is not changed (the curvature operators evaluate
+    it in eval mode and restore its flags).
+    """
+
+    def __init__(
+        self, batch: tuple[torch.Tensor, torch.Tensor], *, every: int = 1, trace_samples: int = 10,
+        last: int | None = None, seed: int = 0,
+    ) -> None:  # fmt: skip
+        if not _positive_int(every):
+            raise ValueError(f"every must be an int >= 1, got {every!r}")
+        if not _positive_int(trace_samples):
+            raise ValueError(f"trace_samples must be an int >= 1, got {trace_samples!r}")
+        self.batch, self.every, self.trace_samples = batch, every, trace_samples
+        self.last, self.seed = last, seed
+        self.records: list[dict[str, float]] = []
+
+    def measure(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        ce = nn.CrossEntropyLoss()
+        device = next(model.parameters()).device
+        batch = (self.batch[0].to(device), self.batch[1].to(device))
+        eig = hessian_eigenvalues(model, ce, batch, k=1, seed=self.seed)
+        tr = hessian_trace(model, ce, batch, num_samples=self.trace_samples, seed=self.seed)
+        record = {"epoch": float(epoch), "lambda_max": float(eig.eigenvalues[0]), "hessian_trace": tr.mean,
+                  "hessian_trace_stderr": tr.stderr}  # fmt: skip
+        self.records.append(record)
+        return record
+
+    def __call__(self, trainer: Any, epoch: int, metrics: Mapping[str, float]) -> dict[str, float] | None:
+        if epoch % self.every and epoch != self.last:
+            return None
+        record = self.measure(trainer.model, epoch)
+        record["train_loss_tracked"] = float(metrics.get("train_loss", math.nan))
+        return {k: v for k, v in record.items() if k != "epoch"}
+
+
+@_experiment
+def hessian_spectrum(
+    cfg: Ch04Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Hessian spectrum of the digits MLP's training loss at initialisation and after training.
+
+    The MLP (``cfg.mlp_hidden``, ``cfg.activation``) is built with ``seed`` (``"init"``: the weights
+    :func:`~stablecore.workflows.train_classifier` starts from) and trained for ``cfg.spectrum_epochs``
+    epochs of Adam with cross-entropy (``"trained"``). At both stages, on the same ``cfg.hessian_examples``
+    training examples (:func:`hessian_batch`):
+
+    * the ``cfg.top_k`` largest (``LA``) and smallest (``SA``) eigenvalues of
+      :math:`H = \nabla^2_\theta\mathcal L` (Lanczos, :func:`~stablecore.curvature.hessian_eigenvalues`;
+      ``stderr`` holds the Ritz residual :math:`\|Hv-\lambda v\|`);
+    * the trace (Hutchinson, ``cfg.trace_samples`` probes, ``stderr`` its standard error);
+    * the spectral density (SLQ, ``cfg.density_runs`` runs of ``cfg.density_steps`` Lanczos steps,
+      Gaussian-smoothed: ``x`` the eigenvalue grid, ``value`` the density).
+
+    During training, a :class:`CurvatureTracker` records λ_max and the trace every ``cfg.track_every``
+    epochs (``stage == "training"``, quantities ``lambda_max`` and ``trace``; epoch 0 is the
+    initialisation). All values are ``estimate``\ s.
+
+    Returns:
+        Long table (columns :data:`SPECTRUM_COLUMNS`), ids ``ch04.spectrum.<stage>.<LA1|SA1|...|trace|
+        density>`` and ``ch04.spectrum.training.<lambda_max|trace>``.
+    """
+    data = load_dataset("digits", seed=seed)
+    batch = hessian_batch(data.train, cfg.hessian_examples, seed=seed)
+    model_kwargs = {**_mlp_kwargs(cfg), "input_shape": data.input_shape, "num_classes": data.num_classes,
+                    "mean": data.mean, "std": data.std, "seed": seed}  # fmt: skip
+    init = build_model("mlp", **model_kwargs).to(cfg.device)
+    dev_batch = (batch[0].to(cfg.device), batch[1].to(cfg.device))
+    ce = nn.CrossEntropyLoss()
+    init_loss = evaluate(init, data.test, ce)
+    with torch.no_grad(), eval_mode(init):
+        init_train_loss = float(ce(init(dev_batch[0]), dev_batch[1]))
+    tracker = CurvatureTracker(
+        batch,
+        every=cfg.track_every,
+        trace_samples=cfg.track_trace_samples,
+        last=cfg.spectrum_epochs,
+        seed=seed,
+    )
+    tracker.measure(init, 0)
+    result = train_classifier(
+        "digits", "mlp", epochs=cfg.spectrum_epochs, mode=cfg.mode, seed=seed, device=cfg.device,
+        data_kwargs={"seed": seed}, model_kwargs=_mlp_kwargs(cfg), train_kwargs=_digits_train_kwargs(cfg),
+        experiment="ch04-spectrum", home=home, progress=False, callbacks=[tracker],
+    )  # fmt: skip
+    with torch.no_grad(), eval_mode(result.model):
+        trained_loss = float(ce(result.model(dev_batch[0]), dev_batch[1]))
+    rows = _spectrum_rows(init, dev_batch, cfg, seed=seed, stage="init", epoch=0, train_loss=init_train_loss,
+                          test_accuracy=init_loss["accuracy"])  # fmt: skip
+    rows += _spectrum_rows(
+        result.model, dev_batch, cfg, seed=seed, stage="trained", epoch=cfg.spectrum_epochs,
+        train_loss=trained_loss, test_accuracy=result.test["accuracy"],
+    )  # fmt: skip
+    history = result.history.set_index("epoch")
+    for rec in tracker.records:
+        epoch = int(rec["epoch"])
+        loss = init_train_loss if epoch == 0 else float(history.loc[float(epoch), "train_loss"])
+        acc = init_loss["accuracy"] if epoch == 0 else float(history.loc[float(epoch), "test_accuracy"])
+        common = {"stage": "training", "epoch": epoch, "kind": "estimate", "n_examples": len(batch[1]),
+                  "train_loss": loss, "test_accuracy": acc}  # fmt: skip
+        rows.append({**common, "id": "ch04.spectrum.training.lambda_max", "quantity": "lambda_max",
+                     "which": "LA", "rank": 1, "value": rec["lambda_max"], "method": "lanczos"})  # fmt: skip
+        rows.append({**common, "id": "ch04.spectrum.training.trace", "quantity": "trace",
+                     "value": rec["hessian_trace"], "stderr": rec["hessian_trace_stderr"],
+                     "method": "hutchinson"})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=list(SPECTRUM_COLUMNS))
+    return frame.astype({"rank": "Int64", "n_hvp": "Int64", "n_params": "Int64"})
+
+
+def spectrum_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per stage (``init``, ``trained``) of :func:`hessian_spectrum`: λ_max, λ_min, the trace ±
+    its standard error, the ratio λ_max/trace, the density's mass below zero, loss and accuracy."""
+    _require_columns(frame, SPECTRUM_COLUMNS, "hessian_spectrum")
+    rows = []
+    for stage in ("init", "trained"):
+        part = frame[frame["stage"] == stage]
+        if part.empty:
+            continue
+        eig = part[part["quantity"] == "eigenvalue"]
+        tr = part[part["quantity"] == "trace"].iloc[0]
+        dens = part[part["quantity"] == "density"].sort_values("x")
+        x, d = dens["x"].to_numpy(float), dens["value"].to_numpy(float)
+        lam = float(eig.loc[eig["which"] == "LA", "value"].max())
+        neg = float(np.trapezoid(np.where(x < 0, d, 0.0), x)) if len(x) > 1 else math.nan
+        rows.append(
+            {
+                "stage": stage,
+                "epoch": int(part["epoch"].iloc[0]),
+                "lambda_max": lam,
+                "lambda_min": float(eig.loc[eig["which"] == "SA", "value"].min()),
+                "trace": float(tr["value"]),
+                "trace_stderr": float(tr["stderr"]),
+                "lambda_max_over_trace": lam / float(tr["value"]),
+                "density_mass_below_0": neg,
+                "train_loss": float(part["train_loss"].iloc[0]),
+                "test_accuracy": float(part["test_accuracy"].iloc[0]),
+                "kind": "estimate",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _require_columns(frame: Any, columns: Sequence[str], producer: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a DataFrame, got {type(frame).__name__}")
+    missing_cols = [c for c in columns if c not in frame.columns]
+    if missing_cols:
+        raise ValueError(f"frame is missing columns {missing_cols} (expected {producer} output)")
+
+
+# ----------------------------------------------------------------------------------- landscapes
+@_experiment
+def landscapes(
+    cfg: Ch04Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""1-D and 2-D loss landscapes of a standard, a Lipschitz and a curvature-regularised network.
+
+    Three networks on digits, ``cfg.landscape_epochs`` epochs of Adam, all with plain cross-entropy (so
+    the landscapes show one loss): ``"standard"`` (the MLP), ``"lipschitz"`` (``cfg.lipschitz_family``,
+    e.g. SLL, ``cfg.lipschitz_width`` × ``cfg.lipschitz_depth`` with an LLN head; 1-Lipschitz by design,
+    chapter 3) and ``"regularised"`` (the MLP trained with ``cfg.landscape_regularizer``, default the
+    Hessian-bound penalty: a RECONSTRUCTION of THESIS.md §5 (vi)). Around each trained network,
+    :func:`~stablecore.landscape.slice_1d` and :func:`~stablecore.landscape.slice_2d` of the training loss
+    on the :func:`hessian_batch` examples, along filter-normalised random directions (Li et al. 2018)
+    drawn with ``seed``, over ``[-cfg.landscape_span, cfg.landscape_span]``.
+
+    Filter normalisation makes the directions scale-aware per filter, so the three networks can be
+    compared on one axis although their weights have different scales; the directions are still random,
+    so each landscape is one draw (``kind="estimate"`` for any number read from it).
+
+    Returns:
+        One row per grid point (columns :data:`LANDSCAPE_COLUMNS`; rebuild a
+        :class:`~stablecore.landscape.Landscape` with :func:`landscape_of`), ids
+        ``ch04.landscape.<model>.<1d|2d>``.
+    """
+    data = load_dataset("digits", seed=seed)
+    batch = hessian_batch(data.train, cfg.hessian_examples, seed=seed)
+    batch = (batch[0].to(cfg.device), batch[1].to(cfg.device))
+    lip_kwargs = {"width": cfg.lipschitz_width, "depth": cfg.lipschitz_depth, "head": "lln"}
+    template = _template("digits", "mlp", _mlp_kwargs(cfg), cfg)
+    reg = resolve_regularizers(
+        {cfg.landscape_regularizer: cfg.strengths.get(cfg.landscape_regularizer, {})}, cfg, template
+    )[cfg.landscape_regularizer]
+    runs = (
+        ("standard", "mlp", _mlp_kwargs(cfg), "none", {}),
+        ("lipschitz", cfg.lipschitz_family, lip_kwargs, "none", {}),
+        ("regularised", "mlp", _mlp_kwargs(cfg), cfg.landscape_regularizer, reg[0]),
+    )
+    span = (-cfg.landscape_span, cfg.landscape_span)
+    ce = nn.CrossEntropyLoss()
+    frames = []
+    for role, family, model_kwargs, reg_name, trainer_kwargs in runs:
+        result = train_classifier(
+            "digits", family, epochs=cfg.landscape_epochs, mode=cfg.mode, seed=seed, device=cfg.device,
+            data_kwargs={"seed": seed}, model_kwargs=model_kwargs, train_kwargs=_digits_train_kwargs(cfg),
+            experiment="ch04-landscape", home=home, progress=False, **trainer_kwargs,
+        )  # fmt: skip
+        for dims, fn, kw in (
+            ("1d", slice_1d, {"direction": "random", "steps": cfg.landscape_steps_1d}),
+            ("2d", slice_2d, {"directions": "random", "steps": cfg.landscape_steps_2d}),
+        ):
+            land = fn(result.model, ce, batch, span=span, seed=seed, progress=False, **kw)
+            frame = land.to_frame()
+            frame.insert(0, "dims", int(dims[0]))
+            frame.insert(0, "regularizer", reg_name)
+            frame.insert(0, "family", family)
+            frame.insert(0, "model", role)
+            frame.insert(0, "id", f"ch04.landscape.{role}.{dims}")
+            frame["centre_loss"] = land.centre_loss
+            frame["test_accuracy"] = result.test["accuracy"]
+            frame["direction_seed"] = seed
+            frame["normalization"] = "filter"
+            frame["kind"] = "estimate"
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[list(LANDSCAPE_COLUMNS)]
+
+
+def landscape_of(frame: pd.DataFrame, model: str, dims: int) -> Landscape:
+    """The :class:`~stablecore.landscape.Landscape` of ``model`` (``"standard"``, ``"lipschitz"``,
+    ``"regularised"``) and ``dims`` (1 or 2) from :func:`landscapes` rows (for the landscape plots)."""
+    _require_columns(frame, LANDSCAPE_COLUMNS, "landscapes")
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 or 2, got {dims!r}")
+    part = frame[(frame["model"] == model) & (frame["dims"] == dims)]
+    if part.empty:
+        raise ValueError(f"model must be one of {sorted(frame['model'].unique())}, got {model!r}")
+    land = Landscape.from_frame(part[["alpha", "beta", "loss", "accuracy"]])
+    if dims == 1 and land.betas is not None:
+        raise ValueError("the 1-D rows have several beta values")
+    return land
+
+
+def landscape_summary(frame: pd.DataFrame, radius: float = 0.5) -> pd.DataFrame:
+    """One row per network of :func:`landscapes`: test accuracy, loss at the centre, the 1-D and 2-D
+    :func:`landscape_flatness` at ``radius`` and the largest loss on the 2-D plane (``estimate``\\ s)."""
+    _require_columns(frame, LANDSCAPE_COLUMNS, "landscapes")
+    rows = []
+    for model, part in frame.groupby("model", sort=False):
+        two = landscape_of(frame, str(model), 2)
+        rows.append(
+            {
+                "model": model,
+                "family": part["family"].iloc[0],
+                "regularizer": part["regularizer"].iloc[0],
+                "test_accuracy": float(part["test_accuracy"].iloc[0]),
+                "centre_loss": float(part["centre_loss"].iloc[0]),
+                f"flatness_1d@{radius:g}": landscape_flatness(landscape_of(frame, str(model), 1), radius),
+                f"flatness_2d@{radius:g}": landscape_flatness(two, radius),
+                "max_loss_2d": float(np.nanmax(two.loss)),
+                "kind": "estimate",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------- regulariser comparison
+@_experiment
+def regularizer_comparison(
+    cfg: Ch04Config | None = None,
+    *,
+    seed: int = 0,
+    regularizers: Any = None,
+    home: str | Path | None = None,
+) -> pd.DataFrame:
+    r"""Train the same network with each curvature regulariser over ``cfg.n_seeds`` seeds and measure it.
+
+    RECONSTRUCTION (THESIS.md §5): the candidate regularisers of :mod:`stablecore.curvature.regularizers`
+    (none, weight decay, activation decay, Hutchinson trace, gradient norm, SAM, noise injection, the
+    Hessian-bound penalty) at the strengths of ``cfg.strengths`` -- our choices, not the thesis's.
+
+    Network: quick, the digits MLP (``cfg.mlp_hidden``, ``cfg.activation``; Adam, ``cfg.lr``, batch
+    ``cfg.batch_size``); full, ResNet-20 on CIFAR-10 (SGD ``cfg.cifar_lr``, momentum 0.9, cosine, batch
+    ``cfg.cifar_batch_size``, no augmentation; read from ``cfg.cifar_root`` / ``$STABLECORE_DATA``, never
+    downloaded). ``cfg.compare_epochs`` epochs; run seeds ``seed, seed + 1, ...``.
+
+    Per run, on the same :func:`hessian_batch` of the training set (``cfg.hessian_examples``, seeded by the
+    run seed): ``lambda_max`` (Lanczos top-1 ``LA``, with its Ritz residual), ``trace`` (Hutchinson,
+    ``cfg.trace_samples`` probes, ± standard error), ``flatness`` (:func:`landscape_flatness` of a
+    filter-normalised random 2-D slice, ``cfg.flatness_steps``² points over ``±cfg.flatness_radius``, at
+    radius ``cfg.flatness_radius``), all ``estimate``; ``test_accuracy``; ``train_seconds`` (the whole
+    :func:`~stablecore.workflows.train_classifier` call) and ``seconds_per_epoch`` (mean of the Trainer's
+    ``epoch_time``, which includes one test evaluation per epoch, the same for every regulariser). What a
+    regulariser does to λ_max is a measured outcome, not a claim of this code.
+
+    Args:
+        regularizers: None (``cfg.regularizers``) or as :func:`resolve_regularizers`.
+
+    Returns:
+        One row per (regulariser, seed) (columns :data:`COMPARE_COLUMNS`), ids
+        ``ch04.compare.<dataset>.<regulariser>.seed<s>``; :func:`comparison_summary` gives mean ± std.
+
+    Raises:
+        ValueError: an unknown regulariser or bad strength (from ``build_regularizer``).
+        FileNotFoundError: CIFAR-10 is not in the data directory (full mode).
+    """
+    dataset = cfg.compare_dataset
+    if dataset == "digits":
+        family, model_kwargs = "mlp", _mlp_kwargs(cfg)
+        train_kwargs = _digits_train_kwargs(cfg)
+        data_kwargs_of: Callable[[int], dict[str, Any]] = lambda s: {"seed": s}  # noqa: E731
+    else:
+        family, model_kwargs = cfg.cifar_model, {"activation": cfg.cifar_activation}
+        train_kwargs = {"batch_size": cfg.cifar_batch_size, "lr": cfg.cifar_lr, "optimizer": "sgd",
+                        "momentum": 0.9, "scheduler": "cosine", "weight_decay": 0.0, "amp": False,
+                        "eval_batch_size": 500}  # fmt: skip
+        data_kwargs_of = lambda s: {"root": cfg.cifar_root, "download": False, "progress": False}  # noqa: E731
+    template = _template(dataset, family, model_kwargs, cfg)
+    resolve_regularizers(regularizers, cfg, template)  # validate every name and strength before training
+    ce = nn.CrossEntropyLoss()
+    span = (-cfg.flatness_radius, cfg.flatness_radius)
+    rows = []
+    for run_seed in range(seed, seed + cfg.n_seeds):
+        specs = resolve_regularizers(regularizers, cfg, template)  # fresh penalties / steps per seed
+        for name, (trainer_kwargs, options) in specs.items():
+            result = train_classifier(
+                dataset, family, epochs=cfg.compare_epochs, mode=cfg.mode, seed=run_seed, device=cfg.device,
+                data_kwargs=data_kwargs_of(run_seed), model_kwargs=model_kwargs, train_kwargs=train_kwargs,
+                experiment=f"ch04-compare-{name}", home=home, progress=False, **trainer_kwargs,
+            )  # fmt: skip
+            x, y = hessian_batch(result.data.train, cfg.hessian_examples, seed=run_seed)
+            batch = (x.to(cfg.device), y.to(cfg.device))
+            eig = hessian_eigenvalues(result.model, ce, batch, k=1, seed=run_seed)
+            tr = hessian_trace(result.model, ce, batch, num_samples=cfg.trace_samples, seed=run_seed)
+            plane = slice_2d(result.model, ce, batch, directions="random", span=span,
+                             steps=cfg.flatness_steps, seed=run_seed, progress=False)  # fmt: skip
+            rows.append(
+                {
+                    "id": f"ch04.compare.{dataset}.{name}.seed{run_seed}",
+                    "dataset": dataset,
+                    "model": family,
+                    "regularizer": name,
+                    "options": _options_text(options),
+                    "seed": run_seed,
+                    "epochs": cfg.compare_epochs,
+                    "test_accuracy": result.test["accuracy"],
+                    "train_loss": float(result.history["train_loss"].iloc[-1]),
+                    "lambda_max": float(eig.eigenvalues[0]),
+                    "lambda_max_residual": float(eig.residuals[0]),
+                    "lambda_max_kind": eig.kind,
+                    "trace": tr.mean,
+                    "trace_stderr": tr.stderr,
+                    "trace_kind": tr.kind,
+                    "flatness": landscape_flatness(plane, cfg.flatness_radius),
+                    "flatness_radius": cfg.flatness_radius,
+                    "flatness_kind": "estimate",
+                    "train_seconds": result.seconds,
+                    "seconds_per_epoch": float(result.history["epoch_time"].mean()),
+                    "n_examples": len(y),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
+
+
+def comparison_summary(frame: pd.DataFrame, *, formatted: bool = False) -> pd.DataFrame:
+    """Mean and standard deviation (``ddof=1``; NaN for one seed) over seeds of each metric of
+    :func:`regularizer_comparison`, one row per regulariser (its order kept), with ``time_vs_none`` (mean
+    seconds per epoch over that of ``"none"``, NaN without it). ``formatted=True`` gives ``"mean ± std"``
+    strings instead (accuracy in %)."""
+    _require_columns(frame, COMPARE_COLUMNS, "regularizer_comparison")
+    if frame.empty:
+        raise ValueError("frame is empty")
+    rows = []
+    for name, part in frame.groupby("regularizer", sort=False):
+        row: dict[str, Any] = {"regularizer": name, "options": part["options"].iloc[0], "seeds": len(part)}
+        for metric in SUMMARY_METRICS:
+            values = part[metric].to_numpy(float)
+            row[f"{metric}_mean"] = float(values.mean())
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    base = out.loc[out["regularizer"] == "none", "seconds_per_epoch_mean"]
+    out["time_vs_none"] = out["seconds_per_epoch_mean"] / float(base.iloc[0]) if not base.empty else math.nan
+    out["kind"] = "estimate"
+    if not formatted:
+        return out
+    text = out[["regularizer", "options", "seeds"]].copy()
+    for metric, scale, fmt in (
+        ("test_accuracy", 100.0, "{:.1f} ± {:.1f}"),
+        ("lambda_max", 1.0, "{:.3g} ± {:.2g}"),
+        ("trace", 1.0, "{:.3g} ± {:.2g}"),
+        ("flatness", 1.0, "{:.3g} ± {:.2g}"),
+        ("seconds_per_epoch", 1.0, "{:.3f} ± {:.3f}"),
+    ):
+        label = "test_accuracy_%" if metric == "test_accuracy" else metric
+        text[label] = [
+            fmt.format(m * scale, s * scale) for m, s in zip(out[f"{metric}_mean"], out[f"{metric}_std"])
+        ]
+    text["time_vs_none"] = out["time_vs_none"].round(2)
+    return text
+
+
+# ----------------------------------------------------------------------------------- reported numbers
+EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
+    "hessian_spectrum": hessian_spectrum,
+    "landscapes": landscapes,
+    "regularizer_comparison": regularizer_comparison,
+}
+"""The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
+
+_METRIC_COLUMN = {"test_accuracy": ("test_accuracy", 100.0), "lambda_max": ("lambda_max", 1.0),
+                  "hessian_trace": ("trace", 1.0)}  # fmt: skip
+
+
+def _comparison_value(results: Mapping[str, pd.DataFrame], reg: str, metric: str) -> tuple[float | None, str]:
+    frame = results.get("regularizer_comparison")
+    if frame is None or not {"regularizer", "dataset"} <= set(frame.columns):
+        return None, ""
+    ours = next((o for o, r in _REPORTED_NAME.items() if r == reg), reg)
+    part = frame[frame["regularizer"] == ours]
+    if part.empty:
+        return None, ""
+    column, scale = _METRIC_COLUMN[metric]
+    values = part[column].to_numpy(float) * scale
+    std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+    where = "digits MLP" if part["dataset"].iloc[0] == "digits" else "ResNet-20 on CIFAR-10"
+    return float(values.mean()), (
+        f"ours: mean over {len(values)} seeds (std {std:.3g}), {where}, {part['epochs'].iloc[0]} epochs, "
+        f"{part['options'].iloc[0] or 'no options'}; " + RECONSTRUCTION_NOTE
+    )
+
+
+def compared_ids(experiment: str | None = None) -> list[str]:
+    """Ids of the reported numbers an experiment of this chapter measures (all of them come from
+    :func:`regularizer_comparison`; every one is ``not transcribed``)."""
+    if experiment is not None and experiment not in EXPERIMENTS:
+        raise ValueError(f"experiment must be None or one of {sorted(EXPERIMENTS)}, got {experiment!r}")
+    if experiment not in (None, "regularizer_comparison"):
+        return []
+    return [rep.id for rep in REPORTED]
+
+
+def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every reported number of the chapter next to the value our reconstruction measured.
+
+    THESIS.md gives no number for this chapter, so every row is ``"not transcribed"``; ``measured`` still
+    shows our mean over seeds from :func:`regularizer_comparison` (test accuracy in %, λ_max, trace), with
+    a note saying it is our reconstruction's value, not a thesis number to compare against.
+
+    Args:
+        results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.
+
+    Returns:
+        Columns :data:`COMPARISON_COLUMNS` (as in the other chapters).
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(
+            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
+        )
+    unknown = set(results) - set(EXPERIMENTS)
+    if unknown:
+        raise ValueError(
+            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
+        )
+    for name, frame in results.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    rows = []
+    for rep in reported_numbers(CHAPTER).itertuples(index=False):
+        reg, metric = rep.id.split(".")[2:4]
+        measured, note = _comparison_value(results, reg, metric)
+        if measured is None:
+            note = (
+                "regularizer_comparison was not run"
+                if "regularizer_comparison" not in results
+                else "regulariser not in this run's comparison"
+            )
+        rows.append(
+            {
+                "id": rep.id,
+                "quantity": rep.quantity,
+                "unit": rep.unit,
+                "status": rep.status,
+                "reported": rep.value,
+                "measured": math.nan if measured is None else measured,
+                "measured_by": "regularizer_comparison" if measured is not None else "",
+                "comparison": "not transcribed" if rep.status == "not transcribed" else (
+                    "measured" if measured is not None else "not measured"
+                ),
+                "note": note,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
