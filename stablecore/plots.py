@@ -738,3 +738,166 @@ def landscape_surface_plot(
         scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": label},
     )  # fmt: skip
     return fig
+
+
+# ----------------------------------------------------------------------------------- chapter 4: curvature
+__all__ += ["hessian_spectrum_plot", "landscape_panels_plot", "regularizer_comparison_plot"]
+
+_STAGE_COLORS = {"init": "#7f7f7f", "trained": "#1f77b4"}
+
+
+def hessian_spectrum_plot(
+    df: pd.DataFrame, *, title: str = "Hessian spectrum of the training loss (estimates)"
+) -> go.Figure:
+    """Left: the SLQ spectral density per stage (``init``, ``trained``; log density axis). Middle: the
+    top-k largest (``LA``, filled) and smallest (``SA``, open) eigenvalues by rank per stage. Right: λ_max
+    (left axis) and the Hutchinson trace ± one standard error (right axis) against the epoch. Every value
+    is an ``estimate``. Traces: one density per stage, two eigenvalue traces per stage, λ_max and trace
+    when tracking rows are present.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch04_curvature.hessian_spectrum` output (columns ``stage, epoch,
+            quantity, which, rank, x, value, stderr``).
+        title: figure title.
+    """
+    _require(df, ("stage", "epoch", "quantity", "which", "rank", "x", "value", "stderr"))
+    fig = make_subplots(
+        rows=1, cols=3, specs=[[{}, {}, {"secondary_y": True}]],
+        subplot_titles=("spectral density (SLQ)", "extreme eigenvalues (Lanczos)", "during training"),
+    )  # fmt: skip
+    for stage in ("init", "trained"):
+        part = df[df["stage"] == stage]
+        if part.empty:
+            continue
+        color = _STAGE_COLORS[stage]
+        dens = part[part["quantity"] == "density"].sort_values("x")
+        fig.add_trace(
+            go.Scatter(x=dens["x"], y=dens["value"], mode="lines", name=f"{stage}: density",
+                       legendgroup=stage, line={"color": color}),
+            row=1, col=1,
+        )  # fmt: skip
+        eig = part[part["quantity"] == "eigenvalue"]
+        for which, symbol in (("LA", "circle"), ("SA", "circle-open")):
+            sel = eig[eig["which"] == which].sort_values("rank")
+            fig.add_trace(
+                go.Scatter(x=sel["rank"], y=sel["value"], mode="markers+lines", name=f"{stage}: {which}",
+                           legendgroup=stage, marker={"symbol": symbol, "size": 8, "color": color},
+                           line={"color": color, "dash": "dot" if which == "SA" else "solid"}),
+                row=1, col=2,
+            )  # fmt: skip
+    track = df[df["stage"] == "training"].sort_values("epoch")
+    lam = track[track["quantity"] == "lambda_max"]
+    trace = track[track["quantity"] == "trace"]
+    if not lam.empty:
+        fig.add_trace(
+            go.Scatter(x=lam["epoch"], y=lam["value"], mode="lines+markers", name="λ_max",
+                       line={"color": "#d62728"}),
+            row=1, col=3, secondary_y=False,
+        )  # fmt: skip
+    if not trace.empty:
+        fig.add_trace(
+            go.Scatter(x=trace["epoch"], y=trace["value"], mode="lines+markers", name="trace (± s.e.)",
+                       error_y={"type": "data", "array": trace["stderr"].fillna(0.0)},
+                       line={"color": "#2ca02c", "dash": "dash"}),
+            row=1, col=3, secondary_y=True,
+        )  # fmt: skip
+    fig.update_yaxes(type="log", title_text="density", row=1, col=1)
+    fig.update_xaxes(title_text="eigenvalue", row=1, col=1)
+    fig.update_xaxes(title_text="rank", row=1, col=2)
+    fig.update_yaxes(title_text="eigenvalue", row=1, col=2)
+    fig.update_xaxes(title_text="epoch", row=1, col=3)
+    fig.update_yaxes(title_text="λ_max", row=1, col=3, secondary_y=False)
+    fig.update_yaxes(title_text="trace", row=1, col=3, secondary_y=True)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def landscape_panels_plot(
+    landscapes: dict,
+    *,
+    title: str = "Loss landscapes (filter-normalised random plane)",
+    zmax: float | None = None,
+    log: bool = False,
+    ncontours: int = 25,
+) -> go.Figure:
+    r"""Side-by-side contour plots of several 2-D landscapes on one colour scale (e.g. standard vs
+    Lipschitz vs curvature-regularised), each model marked at its origin. One contour and one marker
+    trace per landscape.
+
+    Args:
+        landscapes: ``{label: landscape}`` with 2-D :class:`~stablecore.landscape.Landscape`\ s or their
+            ``to_frame()`` tables.
+        title: figure title.
+        zmax: clip every loss at this value first (default: no clipping).
+        log: contour :math:`\log_{10}` of the loss.
+        ncontours: contour levels.
+    """
+    import numpy as np
+
+    if not isinstance(landscapes, dict) or not landscapes:
+        raise ValueError("landscapes must be a non-empty dict {label: 2-D landscape}")
+    items = [(str(k), *_landscape_z(v, log, zmax)) for k, v in landscapes.items()]
+    zmin = float(min(np.nanmin(z) for _, _, z in items))
+    ztop = float(max(np.nanmax(z) for _, _, z in items))
+    fig = make_subplots(rows=1, cols=len(items), subplot_titles=[label for label, _, _ in items])
+    for c, (label, land, z) in enumerate(items, start=1):
+        fig.add_trace(
+            go.Contour(x=land.alphas, y=land.betas, z=z, zmin=zmin, zmax=ztop, ncontours=int(ncontours),
+                       colorscale="Viridis", showscale=c == len(items), name=label,
+                       colorbar={"title": {"text": "log10 loss" if log else "loss"}}),
+            row=1, col=c,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=[0.0], y=[0.0], mode="markers", name=f"{label}: model", showlegend=False,
+                       marker={"symbol": "x", "size": 9, "color": "red"}),
+            row=1, col=c,
+        )  # fmt: skip
+        fig.update_xaxes(title_text="α", row=1, col=c)
+    fig.update_yaxes(title_text="β", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+_COMPARISON_PANELS = (
+    ("test_accuracy", "test accuracy"),
+    ("lambda_max", "λ_max (estimate)"),
+    ("trace", "trace (estimate)"),
+    ("flatness", "flatness (estimate)"),
+    ("seconds_per_epoch", "s / epoch"),
+)
+
+
+def regularizer_comparison_plot(
+    df: pd.DataFrame, *, title: str = "Curvature regularisers (reconstruction): seeds and mean ± std"
+) -> go.Figure:
+    """One panel per metric (test accuracy, λ_max, trace, landscape flatness, seconds per epoch), one
+    column of points per regulariser: each seed as a small grey point and the mean ± standard deviation
+    over seeds as a marker with an error bar. Traces: two per panel.
+
+    Args:
+        df: :func:`~stablecore.chapters.ch04_curvature.regularizer_comparison` output (columns
+            ``regularizer, seed`` and the five metrics).
+        title: figure title.
+    """
+    _require(df, ("regularizer", "seed", *(m for m, _ in _COMPARISON_PANELS)))
+    order = list(dict.fromkeys(df["regularizer"]))
+    fig = make_subplots(
+        rows=1, cols=len(_COMPARISON_PANELS), subplot_titles=[t for _, t in _COMPARISON_PANELS]
+    )
+    for c, (metric, label) in enumerate(_COMPARISON_PANELS, start=1):
+        stats = df.groupby("regularizer", sort=False)[metric].agg(["mean", "std"]).reindex(order)
+        fig.add_trace(
+            go.Scatter(x=df["regularizer"], y=df[metric], mode="markers", name="seeds", showlegend=c == 1,
+                       legendgroup="seeds", marker={"color": "#bbbbbb", "size": 5}),
+            row=1, col=c,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=stats.index, y=stats["mean"], mode="markers", name="mean ± std", showlegend=c == 1,
+                       legendgroup="mean", error_y={"type": "data", "array": stats["std"].fillna(0.0)},
+                       marker={"color": "#1f77b4", "size": 9, "symbol": "diamond"}),
+            row=1, col=c,
+        )  # fmt: skip
+        fig.update_yaxes(title_text=label, row=1, col=c)
+        fig.update_xaxes(categoryorder="array", categoryarray=order, tickangle=-60, row=1, col=c)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
