@@ -242,7 +242,8 @@ class Ch04Config:
     @classmethod
     def quick(cls, **overrides: Any) -> Ch04Config:
         """CPU sizes: digits MLP 32-32 (tanh); 512 examples for the Hessian; 10 epochs for the spectrum
-        and the landscapes; 8 regularisers × 3 seeds × 4 epochs for the comparison (batch 256, Adam 2e-2). No CIFAR-10."""
+        and the landscapes; 8 regularisers × 3 seeds × 4 epochs for the comparison (batch 256, Adam 2e-2).
+        No CIFAR-10."""
         return replace(cls(), **overrides)
 
     @classmethod
