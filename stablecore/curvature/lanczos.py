@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.linalg import eigh_tridiagonal
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -114,6 +115,14 @@ def _start_vector(n: int, seed: int, device: torch.device) -> torch.Tensor:
     return v / torch.linalg.vector_norm(v)
 
 
+def _tridiagonal_eigh(alphas: Any, betas: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of the symmetric tridiagonal ``T`` (LAPACK ``stemr``: no BLAS threads, O(m²))."""
+    a = np.asarray(alphas, dtype=float)
+    if a.size == 1:
+        return a.copy(), np.ones((1, 1))
+    return eigh_tridiagonal(a, np.asarray(betas, dtype=float)[: a.size - 1])
+
+
 def _order(values: np.ndarray, which: str) -> np.ndarray:
     if which == "LA":
         return np.argsort(-values, kind="stable")
@@ -167,8 +176,7 @@ def lanczos(
         alphas.append(alpha)
         m = j + 1
         bar.update(1)
-        t = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        theta, y = np.linalg.eigh(t)
+        theta, y = _tridiagonal_eigh(alphas, betas)
         idx = _order(theta, which)[: min(k, m)]
         ritz, vecs = theta[idx], y[:, idx]
         res = np.abs(beta * vecs[-1, :])
@@ -339,8 +347,7 @@ def hessian_density(
         _, _, _, alphas, betas = lanczos(
             op.matvec, op.size, k=1, tol=0.5, max_steps=m, seed=seed + r, device=op.device, stop=False
         )
-        t = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        theta, y = np.linalg.eigh(t)
+        theta, y = _tridiagonal_eigh(alphas, betas)
         nodes, weights = np.full(m, np.nan), np.zeros(m)
         nodes[: len(theta)], weights[: len(theta)] = theta, y[0, :] ** 2
         all_nodes.append(nodes)
