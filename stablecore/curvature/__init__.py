@@ -3,6 +3,7 @@
 See :mod:`stablecore.curvature.operators` for the operator and its BatchNorm/dropout policy.
 """
 
+from stablecore.curvature.bounds import input_hessian_bound, parameter_hessian_bounds
 from stablecore.curvature.lanczos import (
     EigenResult,
     SpectralDensity,
@@ -12,18 +13,38 @@ from stablecore.curvature.lanczos import (
     smooth_density,
 )
 from stablecore.curvature.operators import BatchSource, HessianOperator, select_parameters
+from stablecore.curvature.regularizers import (
+    SAM,
+    ActivationDecay,
+    GradientNormPenalty,
+    HessianBoundPenalty,
+    HutchinsonTracePenalty,
+    NoiseInjection,
+    WeightDecay,
+    build_regularizer,
+)
 from stablecore.curvature.trace import TraceEstimate, hessian_trace, probe_generator
 
 __all__ = [
+    "SAM",
+    "ActivationDecay",
     "BatchSource",
     "EigenResult",
+    "GradientNormPenalty",
+    "HessianBoundPenalty",
     "HessianOperator",
+    "HutchinsonTracePenalty",
+    "NoiseInjection",
     "SpectralDensity",
     "TraceEstimate",
+    "WeightDecay",
+    "build_regularizer",
     "hessian_density",
     "hessian_eigenvalues",
     "hessian_trace",
+    "input_hessian_bound",
     "lanczos",
+    "parameter_hessian_bounds",
     "probe_generator",
     "select_parameters",
     "smooth_density",
