@@ -48,6 +48,20 @@ def output_gram(weight: torch.Tensor) -> torch.Tensor:
     return input_gram(weight.transpose(0, 1))
 
 
+def output_gram_power(weight: torch.Tensor, squarings: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``(P, log_scale)`` with :math:`(A A^\top)^{2^m} = P e^{\mathrm{log\_scale}}` after ``m`` rescaled
+    squarings of the output Gram kernel (Frobenius scales kept in log space; for a conv kernel the iterates
+    are kernel-space Gram kernels). The scales are detached: the product is invariant to them."""
+    p = output_gram(weight)
+    log_scale = torch.zeros((), dtype=weight.dtype, device=weight.device)
+    for _ in range(squarings):
+        r = torch.linalg.vector_norm(p.detach()).clamp_min(torch.finfo(weight.dtype).tiny)
+        p = p / r
+        log_scale = 2 * (log_scale + r.log())
+        p = input_gram(p)  # p is a symmetric operator: pᵀp = p²
+    return p, log_scale
+
+
 def abs_row_sums(gram: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted Gershgorin row sums :math:`\\sum_{j} |P_{ij}|\\, q_j / q_i` (spatial taps summed)."""
     a = gram.abs()

@@ -26,8 +26,7 @@ from stablecore.layers._common import (
     abs_row_sums,
     check_conv_options,
     check_positive_int,
-    input_gram,
-    output_gram,
+    output_gram_power,
     register_layer,
 )
 from stablecore.spectral import conv_norm, matrix_norm
@@ -44,13 +43,7 @@ def sr_scale(weight: torch.Tensor, depth: int) -> torch.Tensor:
         >>> sr_scale(W, 1)
         tensor([0.3333, 1.0000])
     """
-    p = output_gram(weight)
-    log_scale = torch.zeros((), dtype=weight.dtype, device=weight.device)
-    for _ in range(depth - 1):
-        r = torch.linalg.vector_norm(p.detach()).clamp_min(torch.finfo(weight.dtype).tiny)
-        p = p / r
-        log_scale = 2 * (log_scale + r.log())
-        p = input_gram(p)  # p is a symmetric operator: pᵀp = p²
+    p, log_scale = output_gram_power(weight, depth - 1)
     s = abs_row_sums(p)
     positive = s > 0
     log_t = (torch.where(positive, s, torch.ones_like(s)).log() + log_scale) * 2.0**-depth

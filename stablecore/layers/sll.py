@@ -39,8 +39,8 @@ from stablecore.layers._common import (
     conv_same,
     conv_same_adjoint,
     gershgorin_upper,
-    input_gram,
     output_gram,
+    output_gram_power,
     pair,
     register_layer,
     residual_certificate,
@@ -226,13 +226,7 @@ def sll_gram_inverse_diagonal(weight: torch.Tensor, log_q: torch.Tensor, depth: 
         True
     """
     depth = check_positive_int(depth, "depth")
-    p = output_gram(weight)
-    log_scale = torch.zeros((), dtype=weight.dtype, device=weight.device)
-    for _ in range(depth - 1):
-        r = torch.linalg.vector_norm(p.detach()).clamp_min(torch.finfo(weight.dtype).tiny)
-        p = p / r  # the product p · exp(log_scale) is invariant, so r may be a constant
-        log_scale = 2 * (log_scale + r.log())
-        p = input_gram(p)  # p is symmetric: pᵀp = p²
+    p, log_scale = output_gram_power(weight, depth - 1)
     s = abs_row_sums(p, torch.exp(log_q))
     positive = s > 0
     log_t = (torch.where(positive, s, torch.ones_like(s)).log() + log_scale) * 2.0 ** -(depth - 1)
