@@ -1,14 +1,46 @@
 """Chapter 6: randomized smoothing II: Lipschitz-aware radii and CPM confidence intervals (AISTATS'25).
 
-Reported numbers only (THESIS.md §7). Radii are ℓ₂ radii at σ = 0.5 for a base score f_c: ℝᵈ → [0, 1]
-that is L-Lipschitz; p_A is the (lower bound on the) smoothed top-class probability.
+Reported numbers (THESIS.md §7): radii are ℓ₂ radii at σ = 0.5 for a base score f_c: ℝᵈ → [0, 1] that is
+L-Lipschitz; p_A is the (lower bound on the) smoothed top-class probability.
+
+Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, see :data:`EXPERIMENTS`):
+
+* :func:`counter_example` -- exact coverage of uncorrected top-2 vs Bonferroni Clopper–Pearson intervals by
+  enumeration of every multinomial outcome (THESIS.md §7.2c), with the event stated;
+* :func:`lipschitz_radii` -- Cohen's radius, R_monoLip, R_multiLip and the comparison-ODE radius R_ode over
+  (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary;
+* :func:`interval_comparison` -- CPM vs Bonferroni vs top-1 Clopper–Pearson re-certification of logged
+  count vectors (synthetic multinomial counts with known truth, and digits counts of a noise-trained MLP);
+* :func:`lipschitz_gap` -- a Lipschitz (SLL) base on digits: certified accuracy (Cohen, soft-score, R_monoLip,
+  R_ode, the deterministic Lipschitz margin certificate) vs the base's empirical PGD robustness;
+* :func:`reported_comparison` -- our values next to :data:`REPORTED`.
+
+The Lipschitz-aware radii are computed here from THESIS.md §7.2a's formulas (:func:`lphi`,
+:func:`r_monolip`, :func:`r_multilip`, :func:`r_ode`).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
+from typing import Any
 
-from stablecore.chapters.reported import ReportedNumber, missing, number
+import numpy as np
+import pandas as pd
+import torch
+from scipy import integrate, optimize
+from scipy.stats import multinomial, norm
+
+from stablecore.chapters import ch05_lvm_rs as ch05
+from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.smoothing import bounds as _bounds
+from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
+from stablecore.train import current_mode
 
 CHAPTER: int = 6
 TITLE: str = "Randomized smoothing II: Lipschitz-aware certificates and CPM confidence intervals"
@@ -164,3 +196,658 @@ _tables: list[ReportedNumber] = [
 ]
 
 REPORTED: tuple[ReportedNumber, ...] = (*_radii, *_counter, *_tables)
+
+
+# =================================================================================== experiments
+@dataclass(frozen=True)
+class Ch06Config:
+    """Settings of the chapter's experiments: :meth:`quick` (2-core CPU, digits), :meth:`full` (GPU, larger
+    budgets) or :meth:`for_mode`; change single fields with :func:`dataclasses.replace`."""
+
+    mode: str = "quick"
+    device: str = "cpu"
+    num_threads: int | None = 1
+    batch_size: int = 4096
+    # counter_example
+    counter_cases: tuple[tuple[tuple[float, ...], int], ...] = (
+        ((0.45, 0.45, 0.10), 30),
+        ((0.5, 0.05, 0.45), 10),
+    )
+    counter_alpha: float = 0.05
+    # lipschitz_radii
+    radii_ps: tuple[float, ...] = (0.6, 0.8, 0.9, 0.99)
+    radii_ls: tuple[float, ...] = (0.5, 1.0, 2.0, 10.0, 100.0)
+    radii_sigmas: tuple[float, ...] = (0.25, 0.5, 1.0)
+    # interval_comparison
+    num_classes: int = 10
+    synthetic_points: int = 300
+    dirichlet: float = 0.3
+    n0: int = 100
+    n: int = 10_000
+    alpha: float = 0.001
+    digits_points: int = 150
+    # lipschitz_gap / digits models (trained by ch05's helpers)
+    sigma: float = 0.25
+    digits_epochs: int = 15
+    score_temperature: float = 1.0
+    gap_points: int = 60
+    gap_n: int = 5_000
+    pgd_steps: int = 20
+    pgd_restarts: int = 1
+    eps: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        for name in (
+            "batch_size",
+            "synthetic_points",
+            "n0",
+            "digits_points",
+            "digits_epochs",
+            "gap_points",
+            "pgd_steps",
+            "pgd_restarts",
+        ):
+            if not ch05._positive_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("n", "gap_n"):
+            if not ch05._positive_int(getattr(self, name)) or getattr(self, name) < 2:
+                raise ValueError(f"{name} must be an int >= 2, got {getattr(self, name)!r}")
+        if not ch05._positive_int(self.num_classes) or self.num_classes < 3:
+            raise ValueError(f"num_classes must be an int >= 3, got {self.num_classes!r}")
+        if self.num_threads is not None and not ch05._positive_int(self.num_threads):
+            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
+        for name in ("alpha", "counter_alpha"):
+            if not (ch05._finite(getattr(self, name)) and 0 < getattr(self, name) < 1):
+                raise ValueError(f"{name} must be a number in (0, 1), got {getattr(self, name)!r}")
+        for name in ("sigma", "dirichlet", "score_temperature"):
+            if not ch05._positive_number(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not (
+            isinstance(self.radii_ps, tuple)
+            and self.radii_ps
+            and all(ch05._finite(p) and 0.5 < p < 1 for p in self.radii_ps)
+        ):
+            raise ValueError(
+                f"radii_ps must be a non-empty tuple of numbers in (1/2, 1), got {self.radii_ps!r}"
+            )
+        for name in ("radii_ls", "radii_sigmas"):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and v and all(ch05._positive_number(x) for x in v)):
+                raise ValueError(f"{name} must be a non-empty tuple of finite numbers > 0, got {v!r}")
+        if not (
+            isinstance(self.eps, tuple) and self.eps and all(ch05._finite(e) and e >= 0 for e in self.eps)
+        ):
+            raise ValueError(f"eps must be a non-empty tuple of finite numbers >= 0, got {self.eps!r}")
+        for i, case in enumerate(self.counter_cases if isinstance(self.counter_cases, tuple) else [None]):
+            ok = isinstance(case, tuple) and len(case) == 2 and ch05._positive_int(case[1])
+            ok = ok and len(case[0]) >= 2 and abs(sum(case[0]) - 1) < 1e-9 and all(q >= 0 for q in case[0])
+            if not ok:
+                raise ValueError(
+                    f"counter_cases[{i}] must be ((p_1, ..., p_K) summing to 1, n >= 1), got {case!r}"
+                )
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Ch06Config:
+        """CPU sizes: 300 synthetic count vectors (K = 10, n₀ = 100, n = 10 000), 150 digits test points of a
+        noise-trained MLP (σ = 0.25), 60 points of an SLL base with n = 5 000 and 20-step PGD."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def full(cls, **overrides: Any) -> Ch06Config:
+        """GPU (CPU if none): more points, n = 100 000, longer PGD."""
+        base = cls(
+            mode="full",
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            num_threads=None,
+            batch_size=10_000,
+            synthetic_points=2000,
+            n=100_000,
+            digits_points=450,
+            digits_epochs=40,
+            gap_points=450,
+            gap_n=100_000,
+            pgd_steps=100,
+            pgd_restarts=5,
+        )
+        return replace(base, **overrides)
+
+    @classmethod
+    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch06Config:
+        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
+        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
+
+
+COUNTER_COLUMNS = ("id", "p", "n", "alpha", "method", "event", "alpha_each", "coverage", "target", "passes")
+RADII_COLUMNS = ("id", "sigma", "L", "p", "radius", "value", "kind")
+INTERVAL_COLUMNS = (
+    "id",
+    "source",
+    "index",
+    "label",
+    "method",
+    "prediction",
+    "p_lower",
+    "p_upper",
+    "radius",
+    "correct",
+    "covered",
+    "n_buckets",
+)
+GAP_COLUMNS = ("id", "method", "eps", "accuracy", "kind", "n_points", "base_lipschitz", "score_lipschitz")
+COMPARISON_COLUMNS = ch05.COMPARISON_COLUMNS
+EVENTS = {
+    "top_and_runner_up": (
+        "p̲ of the top class by counts ≤ its true p, and p̄ of the runner-up by counts ≥ its true p"
+    ),
+    "radius_valid": (
+        "p̲_A ≤ p_A and p̄_B ≥ max_{c≠A} p_c (A = top class by counts): the multi-class radius is valid"
+    ),
+}
+
+
+def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    @functools.wraps(fn)
+    def wrapper(cfg: Ch06Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
+        if cfg is None:
+            cfg = Ch06Config.for_mode()
+        if not isinstance(cfg, Ch06Config):
+            raise TypeError(f"cfg must be a Ch06Config or None, got {type(cfg).__name__}")
+        with ch05.threads(cfg.num_threads):
+            return fn(cfg, seed=ch05._check_seed(seed), **kwargs)
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------------- counter-example
+def _compositions(n: int, k: int) -> np.ndarray:
+    """Every count vector of ``k`` non-negative integers summing to ``n`` (rows)."""
+    out = [c for c in itertools.product(range(n + 1), repeat=k - 1) if sum(c) <= n]
+    return np.array([[*c, n - sum(c)] for c in out], dtype=np.int64)
+
+
+def top2_coverage(p: Sequence[float], n: int, alpha: float, alpha_each: float, event: str) -> float:
+    r"""Exact probability of ``event`` (a key of :data:`EVENTS`) for one-sided Clopper–Pearson bounds at level
+    ``alpha_each`` on the top class by counts (lower) and the runner-up by counts (upper), summing the
+    multinomial pmf over all outcomes (ties broken towards the lower class index).
+
+    ``alpha_each = alpha`` is the uncorrected top-2 pair; ``alpha / K`` is Bonferroni over the K classes."""
+    if event not in EVENTS:
+        raise ValueError(f"event must be one of {tuple(EVENTS)}, got {event!r}")
+    p = np.asarray(p, float)
+    counts = _compositions(n, len(p))
+    pmf = multinomial.pmf(counts, n, p)
+    order = np.argsort(-counts, axis=1, kind="stable")
+    a, b = order[:, 0], order[:, 1]
+    na, nb = counts[np.arange(len(counts)), a], counts[np.arange(len(counts)), b]
+    low = np.asarray(_bounds.clopper_pearson_lower(na, n, alpha_each), float)
+    up = np.asarray(_bounds.clopper_pearson_upper(nb, n, alpha_each), float)
+    ok_a = low <= p[a]
+    if event == "top_and_runner_up":
+        ok_b = up >= p[b]
+    else:
+        pm = np.where(np.eye(len(p), dtype=bool)[a], -np.inf, p[None, :]).max(1)
+        ok_b = up >= pm
+    return float(pmf[ok_a & ok_b].sum())
+
+
+@_experiment
+def counter_example(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    """Exact coverage of top-2 Clopper–Pearson intervals, uncorrected (α each) vs Bonferroni (α/K each), for
+    each (p, n) of ``cfg.counter_cases`` at α = ``cfg.counter_alpha`` and each event of :data:`EVENTS`
+    (THESIS.md §7.2c). ``passes`` is coverage ≥ 1 − α. One sample of n draws selects and estimates, as in
+    the reference script. ``seed`` unused (exact)."""
+    alpha = cfg.counter_alpha
+    rows = []
+    for p, n in cfg.counter_cases:
+        k = len(p)
+        tag = "p" + "_".join(f"{round(100 * q):02d}" for q in p)
+        for method, each in (("uncorrected", alpha), ("bonferroni", alpha / k)):
+            for event in EVENTS:
+                cov = top2_coverage(p, n, alpha, each, event)
+                rows.append(
+                    {
+                        "id": f"ch06.counter_example.{tag}.n{n}.{method}.{event}",
+                        "p": str(tuple(p)),
+                        "n": n,
+                        "alpha": alpha,
+                        "method": method,
+                        "event": EVENTS[event],
+                        "alpha_each": each,
+                        "coverage": cov,
+                        "target": 1 - alpha,
+                        "passes": cov >= 1 - alpha,
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(COUNTER_COLUMNS))
+
+
+# ----------------------------------------------------------------------------------- Lipschitz-aware radii
+def _int_cdf(u: float) -> float:
+    """Antiderivative of Φ: ∫Φ = uΦ(u) + φ(u)."""
+    return u * norm.cdf(u) + norm.pdf(u)
+
+
+def ramp_start(p: float, lipschitz: float, sigma: float) -> float:
+    r"""Start :math:`s_0` of the worst-case ramp (slope L, rising 0 → 1 over :math:`[s_0, s_0 + 1/L]`) whose
+    smoothing equals p at 0: :math:`p = 1 - L\int_{s_0}^{s_0+1/L}\Phi(s/\sigma)\,ds` (brentq; the bracket
+    reaches 1/L beyond :math:`\sigma\Phi^{-1}(1-p)`, THESIS.md §7.2a)."""
+    for name, v in (("lipschitz", lipschitz), ("sigma", sigma)):
+        if not ch05._positive_number(v):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if not (ch05._finite(p) and 0 < p < 1):
+        raise ValueError(f"p must be a number in (0, 1), got {p!r}")
+
+    def f(s0: float) -> float:
+        return 1 - lipschitz * sigma * (_int_cdf((s0 + 1 / lipschitz) / sigma) - _int_cdf(s0 / sigma)) - p
+
+    c = sigma * norm.ppf(1 - p)
+    lo, hi = c - 1 / lipschitz - 10 * sigma, c + 10 * sigma
+    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=500))
+
+
+def lphi(p: float, lipschitz: float, sigma: float) -> float:
+    r"""Local Lipschitz constant of :math:`\Phi^{-1}\circ\tilde f_c` at a point where :math:`\tilde f_c = p`:
+    :math:`L_\Phi(p) = L[\Phi((s_0+1/L)/\sigma) - \Phi(s_0/\sigma)]/\varphi(\Phi^{-1}(p))` (an ``upper_bound``
+    given the ramp's extremality; → 1/σ as L → ∞)."""
+    s0 = ramp_start(p, lipschitz, sigma)
+    slope = lipschitz * (norm.cdf((s0 + 1 / lipschitz) / sigma) - norm.cdf(s0 / sigma))
+    return float(slope / norm.pdf(norm.ppf(p)))
+
+
+def r_monolip(p_lower: float, lipschitz: float, sigma: float) -> float:
+    """R_monoLip = Φ⁻¹(p̲_A)/L_Φ(p̲_A) (−1: abstain when p̲_A ≤ 1/2)."""
+    if p_lower <= 0.5:
+        return -1.0
+    return float(norm.ppf(p_lower) / lphi(p_lower, lipschitz, sigma))
+
+
+def r_multilip(p_lower: float, p_upper: float, lipschitz: float, sigma: float) -> float:
+    """R_multiLip = ½[Φ⁻¹(p̲_A)/L_Φ(p̲_A) − Φ⁻¹(p̄_B)/L_Φ(p̄_B)] (−1: abstain when non-positive)."""
+    if p_lower <= p_upper or p_lower <= 0:
+        return -1.0
+    r = 0.5 * (
+        norm.ppf(p_lower) / lphi(p_lower, lipschitz, sigma)
+        - norm.ppf(p_upper) / lphi(p_upper, lipschitz, sigma)
+    )
+    return float(r) if r > 0 else -1.0
+
+
+def r_ode(p_lower: float, lipschitz: float, sigma: float) -> float:
+    r"""Comparison-ODE radius :math:`\int_0^{\Phi^{-1}(\underline p_A)} dg / L_\Phi(\Phi(g))` (−1: abstain);
+    exact on the worst-case ramp (THESIS.md §7.2a)."""
+    if p_lower <= 0.5:
+        return -1.0
+    val, _ = integrate.quad(
+        lambda g: 1 / lphi(float(norm.cdf(g)), lipschitz, sigma),
+        0.0,
+        float(norm.ppf(p_lower)),
+        epsabs=1e-12,
+        epsrel=1e-10,
+    )
+    return float(val)
+
+
+def ramp_boundary_distance(p: float, lipschitz: float, sigma: float) -> float:
+    """True distance from the point where the smoothed worst-case ramp equals p (> 1/2) to the smoothed
+    decision boundary (value 1/2): the ramp's midpoint, :math:`|s_0 + 1/(2L)|` (symmetry of the Gaussian)."""
+    return abs(ramp_start(p, lipschitz, sigma) + 0.5 / lipschitz)
+
+
+@_experiment
+def lipschitz_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    """Radii over (σ, L, p): ``cohen`` σΦ⁻¹(p), ``monolip``, ``multilip`` (with p̄_B = 1 − p), ``ode`` and
+    ``ramp_distance`` (the worst-case ramp's true distance to the boundary, an upper limit for every sound
+    radius); plus ``lphi`` rows. p plays p̲_A. Ids follow :data:`REPORTED` (``ch06.radius.sigma0_5.pA0_80.
+    monolip.L0_5``). Closed forms and quadrature; ``seed`` unused."""
+    rows = []
+    for sigma in cfg.radii_sigmas:
+        for p in cfg.radii_ps:
+            pre = f"ch06.radius.sigma{_key(f'{sigma:g}')}.pA{_key(f'{p:.2f}')}"
+            rows.append(
+                {
+                    "id": f"{pre}.cohen",
+                    "sigma": sigma,
+                    "L": math.inf,
+                    "p": p,
+                    "radius": "cohen",
+                    "value": float(sigma * norm.ppf(p)),
+                    "kind": "certified",
+                }
+            )
+            for lip in cfg.radii_ls:
+                vals = {
+                    "monolip": r_monolip(p, lip, sigma),
+                    "multilip": r_multilip(p, 1 - p, lip, sigma),
+                    "ode": r_ode(p, lip, sigma),
+                    "ramp_distance": ramp_boundary_distance(p, lip, sigma),
+                    "lphi": lphi(p, lip, sigma),
+                }
+                for name, v in vals.items():
+                    kind = {"ramp_distance": "exact", "lphi": "upper_bound"}.get(name, "certified")
+                    rows.append(
+                        {
+                            "id": f"{pre}.{name}.L{_key(f'{lip:g}')}",
+                            "sigma": sigma,
+                            "L": lip,
+                            "p": p,
+                            "radius": name,
+                            "value": v,
+                            "kind": kind,
+                        }
+                    )
+    return pd.DataFrame(rows, columns=list(RADII_COLUMNS))
+
+
+# ----------------------------------------------------------------------------------- intervals on counts
+INTERVAL_METHODS: tuple[tuple[str, str, str], ...] = (
+    ("cp_top1", "bonferroni", "mono"),
+    ("bonferroni", "bonferroni", "multi"),
+    ("cpm", "cpm", "multi"),
+    ("top2_uncorrected", "top2", "multi"),
+)
+
+
+def _ch05_config(cfg: Ch06Config) -> ch05.Ch05Config:
+    return ch05.Ch05Config(
+        mode=cfg.mode,
+        device=cfg.device,
+        num_threads=None,
+        batch_size=cfg.batch_size,
+        sigma=cfg.sigma,
+        digits_epochs=cfg.digits_epochs,
+    )
+
+
+def _interval_rows(
+    source: str,
+    index: int,
+    label: int,
+    sel: np.ndarray,
+    est: np.ndarray,
+    cfg: Ch06Config,
+    truth: np.ndarray | None,
+) -> list[dict[str, Any]]:
+    rows = []
+    for name, method, mode in INTERVAL_METHODS:
+        iv = multiclass_interval(sel, est, cfg.alpha, method=method, mode=mode)
+        r = smoothing_radius(iv, cfg.sigma)
+        covered = math.nan
+        if truth is not None:
+            others = np.delete(truth, iv.prediction)
+            covered = bool(
+                iv.p_lower <= truth[iv.prediction] and (mode == "mono" or iv.p_upper >= others.max())
+            )
+        rows.append(
+            {
+                "id": f"ch06.intervals.{source}.{name}.{index}",
+                "source": source,
+                "index": index,
+                "label": label,
+                "method": name,
+                "prediction": iv.prediction if r >= 0 else -1,
+                "p_lower": iv.p_lower,
+                "p_upper": iv.p_upper,
+                "radius": r,
+                "correct": bool(r >= 0 and iv.prediction == label),
+                "covered": covered,
+                "n_buckets": len(iv.buckets),
+            }
+        )
+    return rows
+
+
+@_experiment
+def interval_comparison(
+    cfg: Ch06Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Re-certification of logged count vectors (no new forward pass for the comparison itself):
+
+    * ``cp_top1`` -- Cohen's :math:`\sigma\Phi^{-1}(\underline p_A)`, Clopper–Pearson at α;
+    * ``bonferroni`` -- :math:`\frac\sigma2(\Phi^{-1}(\underline p_A)-\Phi^{-1}(\overline p_B))`, every class
+      at α/K;
+    * ``cpm`` -- the same radius with the Class Partitioning Method's buckets at α/#buckets;
+    * ``top2_uncorrected`` -- A and the runner-up at α each: **not a valid joint interval**, shown for scale.
+
+    Sources: ``synthetic`` -- ``cfg.synthetic_points`` class-probability vectors :math:`p\sim
+    \mathrm{Dirichlet}(\text{cfg.dirichlet}\cdot 1_K)`, counts drawn from the multinomial (n₀, n); ``label``
+    is the true argmax and ``covered`` says whether the interval holds for the true p (empirical coverage);
+    ``digits`` -- votes of the noise-trained digits MLP
+    (:func:`stablecore.chapters.ch05_lvm_rs.trained_model`)
+    at σ on ``cfg.digits_points`` test points (``covered`` NaN: the truth is unknown).
+    """
+    rng = np.random.default_rng(seed)
+    k = cfg.num_classes
+    rows: list[dict[str, Any]] = []
+    for i in range(cfg.synthetic_points):
+        p = rng.dirichlet(np.full(k, cfg.dirichlet))
+        sel, est = rng.multinomial(cfg.n0, p), rng.multinomial(cfg.n, p)
+        rows += _interval_rows("synthetic", i, int(np.argmax(p)), sel, est, cfg, p)
+    from stablecore.data import load_dataset
+
+    data = load_dataset("digits")
+    model = ch05.trained_model(_ch05_config(cfg), "mlp", seed=seed, home=home, dataset="digits").model
+    for i in ch05._test_points(data, cfg.digits_points):
+        x, y = data.test[i]
+        gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
+        logits = ch05.noisy_logits(
+            model, x, cfg.sigma, cfg.n0 + cfg.n, generator=gen, batch_size=cfg.batch_size
+        )
+        votes = logits.argmax(1).numpy()
+        sel = np.bincount(votes[: cfg.n0], minlength=logits.shape[1])
+        est = np.bincount(votes[cfg.n0 :], minlength=logits.shape[1])
+        rows += _interval_rows("digits", i, int(y), sel, est, cfg, None)
+    return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
+
+
+def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5, 0.75)) -> pd.DataFrame:
+    """Per (source, method): certified accuracy at each radius (correct and radius > r; ≥ 0 at r = 0), mean
+    radius (abstentions as 0), empirical coverage (synthetic) and mean number of buckets."""
+    if not isinstance(table, pd.DataFrame) or not set(INTERVAL_COLUMNS) <= set(table.columns):
+        raise ValueError("table must be the DataFrame returned by interval_comparison")
+    rows = []
+    for (src, m), d in table.groupby(["source", "method"], sort=False):
+        row = {
+            "source": src,
+            "method": m,
+            "mean_radius": float(d["radius"].clip(lower=0).mean()),
+            "coverage": float(d["covered"].astype(float).mean()),
+            "n_buckets": float(d["n_buckets"].mean()),
+        }
+        for r in radii:
+            ok = d["correct"] & ((d["radius"] > r) if r > 0 else (d["radius"] >= 0))
+            row[f"certified@{r:g}"] = float(ok.mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------- the gap
+@_experiment
+def lipschitz_gap(
+    cfg: Ch06Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""A Lipschitz (SLL) base on digits, trained with noise at σ: certified accuracy vs its empirical
+    robustness, at each ε of ``cfg.eps``, on ``cfg.gap_points`` test points. Methods (``kind``):
+
+    * ``cohen`` -- hard votes, Clopper–Pearson, σΦ⁻¹(p̲_A) (``certified``, smoothed classifier);
+    * ``soft_cohen``, ``monolip``, ``ode`` -- the smoothed softmax score at ``cfg.score_temperature`` (class
+      chosen on n₀ draws, mean bounded by empirical Bernstein on ``cfg.gap_n`` draws), radii σΦ⁻¹(p̲_A),
+      R_monoLip and R_ode with the score's Lipschitz constant :math:`L_s = L(z)/(2\sqrt2\,T)` (``certified``,
+      smoothed soft classifier; :math:`L(z)` from :func:`stablecore.spectral.lipschitz_bound`);
+    * ``lipschitz_margin`` -- the base's deterministic margin certificate
+      (:func:`stablecore.certify.lipschitz.certify_model`, pairwise head) (``certified``, base);
+    * ``pgd_base`` -- accuracy of the base under ℓ₂ PGD (:func:`stablecore.certify.pgd`): an empirical
+      *upper bound* on the base's robust accuracy; the gap to ``lipschitz_margin`` brackets the truth.
+    """
+    from stablecore.certify import pgd
+    from stablecore.certify.lipschitz import certify_model
+    from stablecore.data import load_dataset
+    from stablecore.smoothing import certify_from_counts
+
+    data = load_dataset("digits")
+    c5 = _ch05_config(cfg)
+    model = ch05.trained_model(c5, "sll", seed=seed, home=home, dataset="digits").model
+    lip, lip_kind = ch05._logits_bound(model, data.input_shape)
+    ls = ch05.map_lipschitz("softmax", cfg.score_temperature) * lip
+    idx = ch05._test_points(data, cfg.gap_points)
+    radii: dict[str, list[float]] = {m: [] for m in ("cohen", "soft_cohen", "monolip", "ode")}
+    labels, preds_soft, preds_hard = [], [], []
+    for i in idx:
+        x, y = data.test[i]
+        labels.append(int(y))
+        gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
+        logits = ch05.noisy_logits(
+            model, x, cfg.sigma, cfg.n0 + cfg.gap_n, generator=gen, batch_size=cfg.batch_size
+        )
+        sel, est = logits[: cfg.n0], logits[cfg.n0 :]
+        kk = logits.shape[1]
+        cert = certify_from_counts(
+            np.bincount(sel.argmax(1).numpy(), minlength=kk),
+            np.bincount(est.argmax(1).numpy(), minlength=kk),
+            cfg.alpha,
+            cfg.sigma,
+        )
+        preds_hard.append(cert.prediction)
+        radii["cohen"].append(cert.radius if not cert.abstained else -1.0)
+        s_sel = torch.softmax(sel / cfg.score_temperature, 1).numpy()
+        a = int(np.argmax(s_sel.mean(0)))
+        s = torch.softmax(est / cfg.score_temperature, 1).numpy()[:, a]
+        p_low = float(
+            _bounds.empirical_bernstein_lower(float(s.mean()), float(s.var(ddof=1)), len(s), cfg.alpha)
+        )
+        preds_soft.append(a if p_low > 0.5 else -1)
+        radii["soft_cohen"].append(ch05._radius(cfg.sigma, p_low))
+        radii["monolip"].append(r_monolip(p_low, ls, cfg.sigma))
+        radii["ode"].append(r_ode(p_low, ls, cfg.sigma))
+    y_all = np.array(labels)
+    xs = torch.stack([data.test[i][0] for i in idx])
+    ys = torch.tensor(labels)
+    det = certify_model(model, (xs, ys), [e for e in cfg.eps if e > 0] or [0.1], last_layer="auto")
+    base = {"n_points": len(idx), "base_lipschitz": lip, "score_lipschitz": ls}
+    rows = []
+    for e in cfg.eps:
+        for m, r in radii.items():
+            pred = np.array(preds_hard if m == "cohen" else preds_soft)
+            r = np.array(r)
+            ok = (pred == y_all) & ((r > e) if e > 0 else (r >= 0))
+            rows.append({"method": m, "eps": e, "accuracy": float(ok.mean()), "kind": "certified", **base})
+        ok = det["correct"].to_numpy() & ((det["radius"].to_numpy() > e) if e > 0 else True)
+        rows.append(
+            {
+                "method": "lipschitz_margin",
+                "eps": e,
+                "accuracy": float(np.mean(ok)),
+                "kind": "certified",
+                **base,
+            }
+        )
+        if e > 0:
+            adv = pgd(model, xs, ys, e, steps=cfg.pgd_steps, restarts=cfg.pgd_restarts, seed=seed)
+            with torch.no_grad():
+                acc = float((model(adv).argmax(1) == ys).float().mean())
+        else:
+            with torch.no_grad():
+                acc = float((model(xs).argmax(1) == ys).float().mean())
+        rows.append(
+            {"method": "pgd_base", "eps": e, "accuracy": acc, "kind": "empirical (upper bound)", **base}
+        )
+    df = pd.DataFrame(rows)
+    df["id"] = [f"ch06.gap.{m}.eps{_key(f'{e:g}')}" for m, e in zip(df["method"], df["eps"])]
+    df.attrs["base_lipschitz_kind"] = lip_kind
+    return df[list(GAP_COLUMNS)]
+
+
+# ----------------------------------------------------------------------------------- comparison
+EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
+    "counter_example": counter_example,
+    "lipschitz_radii": lipschitz_radii,
+    "interval_comparison": interval_comparison,
+    "lipschitz_gap": lipschitz_gap,
+}
+"""The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
+
+
+def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float | None, str, str]:
+    if rep_id.startswith(("ch06.radius.", "ch06.lphi.")):
+        frame = results.get("lipschitz_radii")
+        if frame is None:
+            return None, "", "lipschitz_radii was not run"
+        key = rep_id
+        if rep_id.startswith("ch06.lphi."):  # ch06.lphi.sigma0_5.L0_5.q0_9 -> radius table id
+            _, _, sig, lip, q = rep_id.split(".")
+            qv = float(q.removeprefix("q").replace("_", "."))
+            key = f"ch06.radius.{sig}.pA{_key(f'{qv:.2f}')}.lphi.{lip}"
+        hit = frame.loc[frame["id"] == key, "value"]
+        if len(hit):
+            return float(hit.iloc[0]), "lipschitz_radii", ""
+        if rep_id.startswith("ch06.lphi."):
+            sig, lip = rep_id.split(".")[2:4]
+            s = float(sig.removeprefix("sigma").replace("_", "."))
+            lv = float(lip.removeprefix("L").replace("_", "."))
+            return lphi(qv, lv, s), "lphi (closed form)", "not on the lipschitz_radii grid"
+        return None, "", "(p, L, σ) not on this run's grid"
+    if rep_id == "ch06.ramp.L0_1.p0_60.s0":
+        return ramp_start(0.6, 0.1, 0.5), "ramp_start (closed form)", "σ = 0.5 assumed (not stated)"
+    if rep_id.startswith("ch06.counter_example."):
+        frame = results.get("counter_example")
+        if frame is None:
+            return None, "", "counter_example was not run"
+        if rep_id == "ch06.counter_example.script_value":
+            return None, "", "the script's event does not use the true p; we compute coverages instead"
+        parts = rep_id.split(".")
+        tag, what = parts[2], parts[3]
+        n = 30 if tag == "p45_45_10" else 10
+        method = "bonferroni" if what.startswith("bonferroni") else "uncorrected"
+        sub = frame[(frame["id"].str.startswith(f"ch06.counter_example.{tag}.n{n}.{method}."))]
+        if sub.empty:
+            return None, "", "case not in cfg.counter_cases"
+        if what.endswith(".low") or parts[-1] == "low":
+            return float(sub["coverage"].min()), "counter_example", "minimum over our two events"
+        if parts[-1] == "high":
+            return float(sub["coverage"].max()), "counter_example", "maximum over our two events"
+        hit = sub[sub["id"].str.endswith(".top_and_runner_up")]
+        return float(hit["coverage"].iloc[0]), "counter_example", "event top_and_runner_up"
+    return None, "", "no matching experiment"
+
+
+def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every reported number of the chapter next to the value we measured (``comparison``: ``"not
+    transcribed"`` for missing thesis tables, else ``"measured"`` / ``"not measured"``).
+
+    Args:
+        results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(
+            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
+        )
+    unknown = set(results) - set(EXPERIMENTS)
+    if unknown:
+        raise ValueError(
+            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
+        )
+    for name, frame in results.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    rows = []
+    for rep in reported_numbers(CHAPTER).itertuples(index=False):
+        measured, by, note = _measured(results, rep.id)
+        if rep.status == "not transcribed":
+            comparison = "not transcribed"
+        else:
+            comparison = "measured" if measured is not None else "not measured"
+        rows.append(
+            {
+                "id": rep.id,
+                "quantity": rep.quantity,
+                "unit": rep.unit,
+                "status": rep.status,
+                "reported": rep.value,
+                "measured": math.nan if measured is None else measured,
+                "measured_by": by,
+                "comparison": comparison,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
