@@ -60,9 +60,14 @@ def test_simplex_tradeoff_plot():
 
 
 def test_certified_curves_plot_and_facets():
-    curve = pd.DataFrame({"method": ["a", "a", "b", "b"],
-                          "radius": [0.0, 0.5, 0.0, 0.5],
-                          "certified_accuracy": [0.9, 0.4, 0.8, 0.5], "src": ["x", "x", "y", "y"]})  # fmt: skip
+    curve = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b"],
+            "radius": [0.0, 0.5, 0.0, 0.5],
+            "certified_accuracy": [0.9, 0.4, 0.8, 0.5],
+            "src": ["x", "x", "y", "y"],
+        }
+    )
     fig = plots.certified_curves_plot(curve)
     assert [list(t.y) for t in fig.data] == [[0.9, 0.4], [0.8, 0.5]]
     assert len(plots.certified_curves_plot(curve, facet="src").data) == 2
