@@ -107,7 +107,7 @@ def test_sparsemax_score_constant_by_finite_differences(temperature):
     h = 1e-7
     for k in (2, 3, 6):
         bound = sparsemax_score_lipschitz(temperature, k)
-        points = np.vstack([np.zeros((1, k)), rng.normal(size=(300, k)) * temperature * 0.5])
+        points = np.vstack([np.zeros((1, k)), rng.normal(size=(150, k)) * temperature * 0.5])
         worst = 0.0
         for z in points:
             jac = np.stack(
@@ -264,9 +264,6 @@ def test_sound_variant_covers_at_rate_one_minus_alpha(mode):
     fails, issued, chosen = _failure_rate(reps, mode, n0=20, n=300, alpha=alpha)
     assert issued >= reps // 2 and len(chosen) >= 3  # not vacuous: certificates issued, several maps/T
     assert fails <= tolerance
-    if mode == "multi":  # votes only: Clopper–Pearson is nearly exact, failures occur, within tolerance
-        fails, issued, _ = _failure_rate(reps, mode, n0=20, n=60, alpha=alpha, maps=("hardmax",))
-        assert issued >= reps // 4 and 0 < fails <= tolerance
 
 
 def test_uncertified_variant_fails_coverage_where_the_sound_one_holds():
@@ -283,7 +280,7 @@ def test_uncertified_variant_fails_coverage_where_the_sound_one_holds():
         sound_fail += not certify_lvm(z0, z, **kw).abstained  # any certificate is wrong: f̃ = 1/2
         unc_fail += not lvm_best_of_candidates_uncertified(z, **kw).abstained
     tolerance = stats.binom.ppf(0.999, reps, alpha)
-    assert sound_fail <= tolerance
+    assert 0 < sound_fail <= tolerance  # Clopper–Pearson is nearly exact here: failures occur, within α
     assert unc_fail > tolerance
     # exact rate of the uncertified variant here, by enumeration: P(CP lower of either count > 1/2)
     k = np.arange(n + 1)
