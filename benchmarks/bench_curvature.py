@@ -822,6 +822,7 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     net, net_data = resnet_case(sizes)
     n_mlp = sum(p.numel() for p in mlp.parameters())
     n_net = sum(p.numel() for p in net.parameters())
+    loads: dict[str, float] = {"start": load_start[0]}  # 1-min load average at each part's start
     print(f"dense Hessian of the MLP ({n_mlp} parameters)", flush=True)
     t0 = time.perf_counter()
     hess = dense_hessian(mlp, mlp_data)
@@ -840,6 +841,7 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     r_net = dict(repeats=sizes.resnet_repeats, warmup=0)
     eigen: dict[str, Any] = {}
     print("(a) top eigenvalues", flush=True)
+    loads["(a)"] = os.getloadavg()[0]
     mlp_args = ("digits MLP", mlp, mlp_data)
     net_args = ("ResNet-20", net, net_data)
     eigen["mlp_top1"] = part_eigen(
@@ -858,11 +860,13 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     )
     meta["eigen"] = eigen
     print("(b) trace", flush=True)
+    loads["(b)"] = os.getloadavg()[0]
     meta["trace"] = {
         "mlp": part_trace(table, "digits MLP", mlp, mlp_data, sizes.trace_mlp, float(eig.sum()), **r_mlp),
         "resnet": part_trace(table, "ResNet-20", net, net_data, sizes.trace_resnet, None, **r_net),
     }
     print("(c) density", flush=True)
+    loads["(c)"] = os.getloadavg()[0]
     eig_error = pyhessian_density_error(mlp, mlp_data)
     meta["pyhessian_density_unpatched"] = eig_error
     meta["density"] = {
@@ -870,11 +874,14 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
         "resnet": part_density(table, "ResNet-20", net, net_data, *sizes.density_resnet, None, **r_net),
     }
     print("(d) landscape", flush=True)
+    loads["(d)"] = os.getloadavg()[0]
     meta["landscape"] = part_landscape(table, mlp, mlp_data, sizes)
     meta["loadavg_end"] = os.getloadavg()
+    loads["end"] = meta["loadavg_end"][0]
+    meta["loadavg_parts"] = loads
     meta["total_seconds"] = time.perf_counter() - start
     load_end = meta["loadavg_end"]
-    noisy = max(load_start[0], load_end[0]) > 0.5 * (os.cpu_count() or 1)
+    noisy = max(loads.values()) > 0.5 * (os.cpu_count() or 1)
     notes = NOTES.format(
         n_params=n_mlp, truth_dev=truth_dev, repeats=sizes.repeats, resnet_repeats=sizes.resnet_repeats,
         hidden="64-" + "-".join(map(str, sizes.hidden)) + "-10",
@@ -887,8 +894,9 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     thread_note = "machine default" if threads == THREADS else "quick run or --threads"
     notes += (
         f"\n\nTorch threads: {threads} ({thread_note}). Load average (1 min) at start / end: "
-        f"{load_start[0]:.2f} / {load_end[0]:.2f}"
-        f"{' (other jobs were running: timings are noisy)' if noisy else ''}. Total run: "
+        f"{load_start[0]:.2f} / {load_end[0]:.2f}; at the start of each part: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in loads.items() if k not in ("start", "end"))
+        + f"{' (other jobs were running: timings are noisy)' if noisy else ''}. Total run: "
         f"{meta['total_seconds']:.0f} s."
     )
     name = "bench_curvature_quick" if quick else "bench_curvature"
