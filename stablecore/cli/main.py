@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
+import stablecore.cli
 from stablecore import __version__
-from stablecore.cli import certify, demo, hessian, landscape, runs, spectral, train
 from stablecore.cli.common import CLIError
 
-COMMANDS = (train, runs, spectral, hessian, landscape, certify, demo)
+#: Commands listed first in ``--help``, in this order; any other module of ``stablecore.cli`` that
+#: defines ``add_parser(sub)`` is a command too (listed after these, alphabetically).
+_FIRST = ("train", "runs", "spectral", "hessian", "landscape", "certify", "demo")
+
+
+def _command_modules() -> tuple[ModuleType, ...]:
+    """Every module of ``stablecore.cli`` with an ``add_parser`` function, ``_FIRST`` first."""
+    names = sorted(
+        info.name
+        for info in pkgutil.iter_modules(stablecore.cli.__path__)
+        if not info.name.startswith("_") and info.name not in ("main", "common")
+    )
+    ordered = [n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST]
+    modules = (importlib.import_module(f"stablecore.cli.{name}") for name in ordered)
+    return tuple(m for m in modules if callable(getattr(m, "add_parser", None)))
+
+
+COMMANDS = _command_modules()
 
 
 class _Parser(argparse.ArgumentParser):
