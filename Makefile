@@ -41,3 +41,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Quick-mode reproduction of every chapter: executed notebooks + HTML and the thesis-vs-ours summary
+# table under runs/reproduce/<run_id>/ (see docs/reproduce.md; full mode: stablecore reproduce --mode full).
+.PHONY: reproduce
+reproduce: setup
+	$(PY) -m stablecore.cli.main reproduce --chapter all --mode quick
