@@ -586,11 +586,11 @@ def _interval_rows(
                 "index": index,
                 "label": label,
                 "method": name,
-                "prediction": iv.prediction if r >= 0 else -1,
+                "prediction": -1 if r.abstain else iv.prediction,
                 "p_lower": iv.p_lower,
                 "p_upper": iv.p_upper,
-                "radius": r,
-                "correct": bool(r >= 0 and iv.prediction == label),
+                "radius": float(r.radius),
+                "correct": bool(not r.abstain and iv.prediction == label),
                 "covered": covered,
                 "n_buckets": len(iv.buckets),
             }
@@ -642,8 +642,9 @@ def interval_comparison(
 
 
 def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5, 0.75)) -> pd.DataFrame:
-    """Per (source, method): certified accuracy at each radius (correct and radius > r; ≥ 0 at r = 0), mean
-    radius (abstentions as 0), empirical coverage (synthetic) and mean number of buckets."""
+    """Per (source, method): certified accuracy at each radius (correct and radius > r; correct, i.e. not
+    abstained, at r = 0), mean radius (abstentions as 0), empirical coverage (synthetic) and mean number
+    of buckets."""
     if not isinstance(table, pd.DataFrame) or not set(INTERVAL_COLUMNS) <= set(table.columns):
         raise ValueError("table must be the DataFrame returned by interval_comparison")
     rows = []
@@ -656,7 +657,7 @@ def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0
             "n_buckets": float(d["n_buckets"].mean()),
         }
         for r in radii:
-            ok = d["correct"] & ((d["radius"] > r) if r > 0 else (d["radius"] >= 0))
+            ok = d["correct"] & ((d["radius"] > r) if r > 0 else True)  # correct implies not abstained
             row[f"certified@{r:g}"] = float(ok.mean())
         rows.append(row)
     return pd.DataFrame(rows)

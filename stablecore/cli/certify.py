@@ -10,7 +10,7 @@ import argparse
 
 from stablecore.cli.common import CLIError, add_common_options, positive_int, print_table
 
-HELP = "randomized-smoothing certificates (Cohen et al.) of a run's model on its test set, resumable"
+HELP = "randomized-smoothing certificates (Cohen, LVM-RS, Lipschitz-aware) of a run's model, resumable"
 
 
 def _positive_float(text: str) -> float:
@@ -33,7 +33,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1000)
     p.add_argument("--every", type=positive_int, default=1, help="certify every k-th test example")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N test examples")
-    p.add_argument("--method", default="cohen", help="certification method (default cohen)")
+    p.add_argument(
+        "--method",
+        default="cohen",
+        choices=("cohen", "lvm", "lipschitz"),
+        help="cohen: votes + Clopper-Pearson; lvm: sound LVM-RS (simplex maps x temperatures chosen on the "
+        "n0 selection samples); lipschitz: R_ode of a softmax score with the model's Lipschitz bound "
+        "(default cohen)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=_positive_float,
+        default=1.0,
+        help="softmax temperature of the score for --method lipschitz (default 1)",
+    )
     p.add_argument("--shard", default=None, metavar="i/n", help="certify shard i of n")
     p.add_argument("--radii", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--no-progress", action="store_true")
@@ -60,10 +73,21 @@ def run(args: argparse.Namespace) -> int:
     test = data.test if args.limit is None else Subset(data.test, range(min(args.limit, len(data.test))))
     model = load_model(args.run, checkpoint=args.checkpoint, device=resolve_device(args.device))
     smooth = Smooth(model, data.num_classes, args.sigma)
+    options = {}
+    if args.method == "lipschitz":
+        from stablecore.spectral import lipschitz_bound
+
+        input_shape = tuple(test[0][0].shape)
+        try:
+            bound = lipschitz_bound(model, input_shape)
+        except (TypeError, ValueError) as exc:
+            raise CLIError(f"--method lipschitz needs a Lipschitz bound of the model: {exc}") from exc
+        print(f"logits Lipschitz bound: {bound.value:.6g} ({bound.kind}, {bound.method})")
+        options = {"logits_bound": bound, "temperature": args.temperature}
     table = certify_dataset(
         smooth, test, out=store, method=args.method, n0=args.n0, n=args.n, alpha=args.alpha,
         batch_size=args.batch_size, every=args.every, shard=args.shard, seed=args.seed,
-        progress=not args.no_progress,
+        progress=not args.no_progress, **options,
     )  # fmt: skip
     curve = certified_accuracy_curve(table, args.radii)
     print(

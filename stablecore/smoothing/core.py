@@ -21,6 +21,7 @@ soft (Lipschitz / LVM-RS) certificates.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,32 @@ from torch import nn
 from stablecore.smoothing.bounds import check_alpha, clopper_pearson_lower
 from stablecore.train.evaluate import eval_mode, model_device
 
-__all__ = ["ABSTAIN", "Certificate", "NoiseStatistics", "Smooth", "certify_from_counts"]
+__all__ = [
+    "ABSTAIN",
+    "SCORE_MAPS",
+    "Certificate",
+    "NoiseStatistics",
+    "Smooth",
+    "certify_from_counts",
+    "sparsemax_torch",
+]
 
 ABSTAIN = -1
+#: Score maps of :meth:`Smooth.sample` (hardmax = one-hot votes).
+SCORE_MAPS: tuple[str, ...] = ("softmax", "sparsemax", "hardmax")
+
+
+def sparsemax_torch(u: torch.Tensor) -> torch.Tensor:
+    r"""Sparsemax over the last dimension (Martins & Astudillo 2016, Algorithm 1): the Euclidean
+    projection of ``u`` onto the simplex, :math:`(u - \tau(u))_+`; torch twin of
+    :func:`stablecore.smoothing.lvm.sparsemax` (tested equal), for batches on the model's device."""
+    u = u - u.max(dim=-1, keepdim=True).values
+    srt = torch.sort(u, dim=-1, descending=True).values
+    k = torch.arange(1, u.shape[-1] + 1, dtype=u.dtype, device=u.device)
+    cums = srt.cumsum(dim=-1)
+    k_u = (1.0 + k * srt > cums).sum(dim=-1, keepdim=True)  # >= 1
+    tau = (cums.gather(-1, k_u - 1) - 1.0) / k_u.to(u.dtype)
+    return (u - tau).clamp_min(0.0)
 
 
 @dataclass(frozen=True)
@@ -125,18 +149,50 @@ class Smooth:
         *,
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
+        score_map: str = "softmax",
     ) -> NoiseStatistics:
-        """Votes and softmax-score sums of ``f(x + δ)`` over ``num`` noise draws, ``batch_size`` at a time."""
+        """Votes and score sums of ``f(x + δ)`` over ``num`` noise draws, ``batch_size`` at a time.
+
+        The scores are ``score_map`` (:data:`SCORE_MAPS`: softmax or sparsemax of ``logits / temperature``,
+        or hardmax = the votes) of the logits; their per-class sum and sum of squares are accumulated in
+        float64. The noise drawn does not depend on ``temperature`` or ``score_map``."""
         x = self._check_x(x)
         num, batch_size = _positive_int(num, "num"), _positive_int(batch_size, "batch_size")
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        if score_map not in SCORE_MAPS:
+            raise ValueError(f"score_map must be one of {SCORE_MAPS}, got {score_map!r}")
         device = model_device(self.base_classifier)
         dtype = next((p.dtype for p in self.base_classifier.parameters()), x.dtype)
         x = x.to(device, dtype)
         counts = torch.zeros(self.num_classes, dtype=torch.int64, device=device)
         s1 = torch.zeros(self.num_classes, dtype=torch.float64, device=device)
         s2 = torch.zeros(self.num_classes, dtype=torch.float64, device=device)
+        for logits in self._noisy_logits(x, num, batch_size, generator, device, dtype):
+            votes = torch.bincount(logits.argmax(1), minlength=self.num_classes)
+            counts += votes
+            if score_map == "hardmax":
+                s1 += votes.double()
+                s2 += votes.double()
+                continue
+            u = logits.double() / temperature
+            p = torch.softmax(u, dim=1) if score_map == "softmax" else sparsemax_torch(u)
+            s1 += p.sum(0)
+            s2 += (p * p).sum(0)
+        return NoiseStatistics(
+            counts.cpu().numpy(), s1.cpu().numpy(), s2.cpu().numpy(), num, float(temperature)
+        )
+
+    def _noisy_logits(
+        self,
+        x: torch.Tensor,
+        num: int,
+        batch_size: int,
+        generator: torch.Generator | None,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> Iterator[torch.Tensor]:
+        """Logits of ``num`` noisy copies, one batch of at most ``batch_size`` at a time (eval mode)."""
         remaining = num
         with eval_mode(self.base_classifier):
             while remaining > 0:
@@ -152,14 +208,24 @@ class Smooth:
                         f"base_classifier must return (batch, {self.num_classes}) logits, "
                         f"got {tuple(logits.shape)}"
                     )
-                counts += torch.bincount(logits.argmax(1), minlength=self.num_classes)
-                p = torch.softmax(logits.double() / temperature, dim=1)
-                s1 += p.sum(0)
-                s2 += (p * p).sum(0)
+                yield logits
                 remaining -= b
-        return NoiseStatistics(
-            counts.cpu().numpy(), s1.cpu().numpy(), s2.cpu().numpy(), num, float(temperature)
-        )
+
+    @torch.no_grad()
+    def sample_logits(
+        self, x: torch.Tensor, num: int, batch_size: int, *, generator: torch.Generator | None = None
+    ) -> np.ndarray:
+        """The ``(num, num_classes)`` float64 logits of ``num`` noisy copies (memory ∝ ``num``: meant for
+        the ``n0`` selection samples of LVM-RS). Draws the same noise as :meth:`sample` would."""
+        x = self._check_x(x)
+        num, batch_size = _positive_int(num, "num"), _positive_int(batch_size, "batch_size")
+        device = model_device(self.base_classifier)
+        dtype = next((p.dtype for p in self.base_classifier.parameters()), x.dtype)
+        parts = [
+            z.double().cpu()
+            for z in self._noisy_logits(x.to(device, dtype), num, batch_size, generator, device, dtype)
+        ]
+        return torch.cat(parts).numpy()
 
     def certify(
         self,

@@ -9,7 +9,11 @@ an interrupted and resumed run gives the same table as an uninterrupted one, and
 to the unsharded table (in example order once sorted by ``index``).
 
 Columns: ``index, label, prediction, correct, radius, p_lower, counts_selection, counts_estimation,
-seconds`` plus the method's own columns. ``prediction = -1`` is an abstention (``radius = 0``).
+seconds`` plus the method's own columns (``lvm``: ``p_upper, map, temperature``; ``lipschitz``:
+``radius_monolip, radius_cohen_score, prediction_votes, radius_votes, p_lower_votes, score_lipschitz,
+temperature``). ``prediction = -1`` is an abstention (``radius = 0``). Every method draws the same noise
+for an example (selection then estimation draws from the example's generator), so their vote counts agree.
+A resumed run must use the same settings: the rows already written are kept as they are.
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ from tqdm.auto import tqdm
 from stablecore.certify.lipschitz import certified_accuracy_curve as _curve
 from stablecore.results import open_run, parse_shard
 from stablecore.results.io import atomic_write_parquet
+from stablecore.smoothing import bounds
 from stablecore.smoothing.bounds import check_alpha
-from stablecore.smoothing.core import Smooth, certify_from_counts
+from stablecore.smoothing.core import ABSTAIN, Smooth, certify_from_counts
+from stablecore.smoothing.lipschitz import cohen_radius, monolip_radius, ode_radius, score_lipschitz
+from stablecore.smoothing.lvm import lvm_certificate_from_moments, select_lvm_candidate
 from stablecore.train.evaluate import model_device
 
-__all__ = ["METHODS", "certified_accuracy_curve", "certify_dataset", "example_generator"]
+__all__ = ["METHODS", "METHOD_OPTIONS", "certified_accuracy_curve", "certify_dataset", "example_generator"]
 
 
 def example_generator(seed: int, index: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -56,7 +63,105 @@ def _cohen(
     }
 
 
-METHODS: dict[str, Callable[..., dict[str, Any]]] = {"cohen": _cohen}
+def _lvm(
+    smooth: Smooth, x: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
+) -> dict[str, Any]:
+    """Sound LVM-RS (:func:`~stablecore.smoothing.lvm.certify_lvm`), streamed: the candidate is chosen on
+    the ``n0`` selection logits, then only the chosen map's score sums are accumulated over ``n``."""
+    options = {k: settings[k] for k in ("maps", "temperatures", "mode", "soft_bound") if k in settings}
+    selection = smooth.sample_logits(x, settings["n0"], settings["batch_size"], generator=generator)
+    choice = select_lvm_candidate(
+        selection, settings["n"], sigma=smooth.sigma, alpha=settings["alpha"], **options
+    )
+    stats = smooth.sample(
+        x,
+        settings["n"],
+        settings["batch_size"],
+        generator=generator,
+        score_map=choice.map,
+        temperature=choice.temperature or 1.0,
+    )
+    cert = lvm_certificate_from_moments(
+        choice,
+        stats.score_mean,
+        stats.score_variance,
+        stats.num,
+        sigma=smooth.sigma,
+        alpha=settings["alpha"],
+        **{k: v for k, v in options.items() if k in ("mode", "soft_bound")},
+    )
+    return {
+        "prediction": cert.prediction,
+        "radius": cert.radius,
+        "p_lower": cert.p_lower,
+        "p_upper": cert.p_upper,
+        "map": cert.map,
+        "temperature": cert.temperature,
+        "counts_selection": np.bincount(selection.argmax(1), minlength=smooth.num_classes).tolist(),
+        "counts_estimation": stats.counts.tolist(),
+    }
+
+
+def _lipschitz(
+    smooth: Smooth, x: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
+) -> dict[str, Any]:
+    r"""Lipschitz-aware radii of a softmax score (:mod:`stablecore.smoothing.lipschitz`): class = argmax of
+    the selection draws' mean score, :math:`\underline p_A` = empirical-Bernstein lower bound of its mean
+    over the ``n`` estimation draws, ``radius`` = R_ode with the score's Lipschitz bound ``L`` (plus
+    R_monoLip and σΦ⁻¹(p̲_A) of the same p̲_A); ``radius_votes`` = Cohen's radius of the same draws' votes,
+    a separate certificate at the same level (not combined with the others: a maximum would need a
+    union bound)."""
+    temperature, lip = settings["temperature"], settings["score_lipschitz"]
+    sel = smooth.sample(
+        x, settings["n0"], settings["batch_size"], generator=generator, temperature=temperature
+    )
+    est = smooth.sample(
+        x, settings["n"], settings["batch_size"], generator=generator, temperature=temperature
+    )
+    c_a = int(np.argmax(sel.score_mean))
+    p_lower = float(
+        bounds.empirical_bernstein_lower(
+            est.score_mean[c_a], est.score_variance[c_a], est.num, settings["alpha"]
+        )
+    )
+    ode = ode_radius(p_lower, lip, smooth.sigma)
+    votes = certify_from_counts(sel.counts, est.counts, settings["alpha"], smooth.sigma)
+    return {
+        "prediction": ABSTAIN if ode.abstain else c_a,
+        "radius": float(ode.radius),
+        "p_lower": p_lower,
+        "radius_monolip": float(monolip_radius(p_lower, lip, smooth.sigma).radius),
+        "radius_cohen_score": float(cohen_radius(p_lower, smooth.sigma).radius),
+        "prediction_votes": votes.prediction,
+        "radius_votes": votes.radius,
+        "p_lower_votes": votes.p_lower,
+        "score_lipschitz": lip,
+        "temperature": temperature,
+        "counts_selection": sel.counts.tolist(),
+        "counts_estimation": est.counts.tolist(),
+    }
+
+
+def _lipschitz_settings(settings: dict[str, Any], smooth: Smooth) -> dict[str, Any]:
+    logits_bound = settings.pop("logits_bound", None)
+    if logits_bound is None:
+        raise ValueError(
+            "method='lipschitz' needs logits_bound= (a Bound of the logits, e.g. "
+            "stablecore.spectral.lipschitz_bound(model, input_shape))"
+        )
+    temperature = settings.setdefault("temperature", 1.0)
+    settings["score_lipschitz"] = score_lipschitz(logits_bound, temperature).value
+    settings["logits_bound_method"] = logits_bound.method
+    return settings
+
+
+METHODS: dict[str, Callable[..., dict[str, Any]]] = {"cohen": _cohen, "lvm": _lvm, "lipschitz": _lipschitz}
+#: Keyword options each method accepts (``certify_dataset(..., **options)``).
+METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "cohen": (),
+    "lvm": ("maps", "temperatures", "mode", "soft_bound"),
+    "lipschitz": ("logits_bound", "temperature"),
+}
 
 
 def _check_int(value: Any, name: str) -> int:
@@ -94,7 +199,11 @@ def certify_dataset(
         smooth: the smoothed classifier.
         dataset: a map-style dataset of ``(x, label)`` pairs.
         out: a run (``stablecore.results.Run``) or a run directory; the table is written there.
-        method: a key of :data:`METHODS` (``"cohen"``).
+        method: a key of :data:`METHODS`: ``"cohen"`` (votes, Clopper–Pearson), ``"lvm"`` (sound LVM-RS;
+            options ``maps``, ``temperatures``, ``mode``, ``soft_bound`` as in
+            :func:`~stablecore.smoothing.lvm.certify_lvm`) or ``"lipschitz"`` (R_ode of a softmax score;
+            needs ``logits_bound=`` an ``exact``/``upper_bound`` :class:`~stablecore.types.Bound` of the
+            logits, and takes ``temperature=`` (default 1)).
         n0, n, alpha, batch_size: Cohen et al.'s CERTIFY settings.
         every: certify every ``every``-th example.
         shard: ``"i/n"``: only examples ``i, i + n, ...`` of the selected ones.
@@ -104,6 +213,11 @@ def certify_dataset(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    unknown = sorted(set(method_kwargs) - set(METHOD_OPTIONS[method]))
+    if unknown:
+        raise ValueError(
+            f"method {method!r} takes no option(s) {unknown}; its options are {list(METHOD_OPTIONS[method])}"
+        )
     settings = {
         "n0": _check_int(n0, "n0"),
         "n": _check_int(n, "n"),
@@ -111,6 +225,8 @@ def certify_dataset(
         "batch_size": _check_int(batch_size, "batch_size"),
         **method_kwargs,
     }
+    if method == "lipschitz":
+        settings = _lipschitz_settings(settings, smooth)
     every, flush_every = _check_int(every, "every"), _check_int(flush_every, "flush_every")
     parsed = parse_shard(shard)
     try:

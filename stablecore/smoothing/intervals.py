@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from stablecore.smoothing.bounds import check_alpha, clopper_pearson_lower, clopper_pearson_upper
+from stablecore.smoothing.lipschitz import Radius, cohen_multi_radius, cohen_radius
 
 __all__ = ["METHODS", "MultiClassInterval", "cpm_buckets", "multiclass_interval", "smoothing_radius"]
 
@@ -114,15 +114,16 @@ def multiclass_interval(
     return MultiClassInterval(a, p_lower, p_upper, method, mode, each, buckets)
 
 
-def smoothing_radius(interval: MultiClassInterval, sigma: float) -> float:
-    """Cohen's radius :math:`\\sigma\\Phi^{-1}(\\underline p_A)` (mono) or
-    :math:`\\frac\\sigma2(\\Phi^{-1}(\\underline p_A) - \\Phi^{-1}(\\overline p_B))` (multi); ``-1.0``
-    marks an abstention (:math:`\\underline p_A \\le 1/2`, or a non-positive multi-class radius)."""
+def smoothing_radius(interval: MultiClassInterval, sigma: float) -> Radius:
+    """Cohen's radius :math:`\\sigma\\Phi^{-1}(\\underline p_A)` (mono; abstain iff
+    :math:`\\underline p_A \\le 1/2`) or :math:`\\frac\\sigma2(\\Phi^{-1}(\\underline p_A) -
+    \\Phi^{-1}(\\overline p_B))` (multi; abstain iff :math:`\\underline p_A \\le \\overline p_B`, valid below
+    1/2 too: Cohen et al. 2019, Theorem 1), as a :class:`~stablecore.smoothing.lipschitz.Radius`
+    ``(radius, abstain)`` with ``radius = 0.0`` when abstaining (the package-wide convention)."""
+    if not isinstance(interval, MultiClassInterval):
+        raise TypeError(f"interval must be a MultiClassInterval, got {type(interval).__name__}")
     if not (isinstance(sigma, (int, float)) and np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-    if interval.p_lower <= 0.5:
-        return -1.0
     if interval.mode == "mono":
-        return float(sigma * norm.ppf(interval.p_lower))
-    radius = 0.5 * sigma * (norm.ppf(interval.p_lower) - norm.ppf(interval.p_upper))
-    return float(radius) if radius > 0 else -1.0
+        return cohen_radius(float(interval.p_lower), float(sigma))
+    return cohen_multi_radius(float(interval.p_lower), float(interval.p_upper), float(sigma))

@@ -51,9 +51,12 @@ __all__ = [
     "DEFAULT_TEMPERATURES",
     "MAPS",
     "LVMCertificate",
+    "LVMChoice",
     "certify_lvm",
     "hardmax",
     "lvm_best_of_candidates_uncertified",
+    "lvm_certificate_from_moments",
+    "select_lvm_candidate",
     "simplex_map",
     "softmax",
     "sparsemax",
@@ -382,33 +385,134 @@ def certify_lvm(
             f"scores_selection and scores_estimation must have the same number of classes, got "
             f"{sel.shape[1]} and {est.shape[1]}"
         )
-    n0, n = sel.shape[0], est.shape[0]
+    choice = _select(sel, est.shape[0], sigma, alpha, cands, mode, soft_bound)
+    mean, var = _candidate_moments(est, [(choice.map, choice.temperature)])
+    return _finish_lvm(choice, mean[0], var[0], est.shape[0], sigma, alpha, mode, soft_bound)
+
+
+@dataclass(frozen=True)
+class LVMChoice:
+    """What :func:`select_lvm_candidate` picks on the selection samples: the map, its temperature (0.0
+    for hardmax), the class, and the sizes it was chosen with."""
+
+    map: str
+    temperature: float
+    prediction: int
+    n0: int
+    num_candidates: int
+
+
+def _select(
+    sel: np.ndarray,
+    n: int,
+    sigma: float,
+    alpha: float,
+    cands: list[tuple[str, float]],
+    mode: str,
+    soft_bound: str,
+) -> LVMChoice:
     is_vote = np.array([m == "hardmax" for m, _ in cands])
     means, variances = _candidate_moments(sel, cands)
     chosen = np.argmax(means, axis=1)  # ties: the first class
     _, lo, up = _intervals(means, variances, is_vote, n, alpha, mode, soft_bound, chosen)
     best = int(np.argmax(_signed_radii(lo, up, sigma, mode)))  # ties: the first candidate
     name, t = cands[best]
-    mean, var = _candidate_moments(est, [cands[best]])
+    return LVMChoice(name, t, int(chosen[best]), sel.shape[0], len(cands))
+
+
+def select_lvm_candidate(
+    scores_selection: Any,
+    n: int,
+    *,
+    sigma: float,
+    alpha: float,
+    maps: Sequence[str] = MAPS,
+    temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
+    mode: str = "multi",
+    soft_bound: str = "empirical_bernstein",
+) -> LVMChoice:
+    """Step 1 of :func:`certify_lvm` alone: the (map, T, class) chosen on the ``(n0, K)`` selection
+    logits for ``n`` estimation samples. With :func:`lvm_certificate_from_moments` it certifies from
+    streamed estimation statistics (``Smooth.sample(..., score_map=choice.map,
+    temperature=choice.temperature)``) without holding the ``n`` logits."""
+    sigma, alpha = _check_sigma(sigma), _bounds.check_alpha(alpha)
+    _check_options(mode, soft_bound)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    cands = _candidates(maps, temperatures)
+    if n < 2 and soft_bound == "empirical_bernstein" and any(m != "hardmax" for m, _ in cands):
+        raise ValueError("n must be >= 2 for the empirical Bernstein bound of soft maps")
+    return _select(
+        _samples(scores_selection, "scores_selection"), int(n), sigma, alpha, cands, mode, soft_bound
+    )
+
+
+def lvm_certificate_from_moments(
+    choice: LVMChoice,
+    score_mean: Any,
+    score_variance: Any,
+    n: int,
+    *,
+    sigma: float,
+    alpha: float,
+    mode: str = "multi",
+    soft_bound: str = "empirical_bernstein",
+) -> LVMCertificate:
+    """Steps 2–3 of :func:`certify_lvm` from the per-class mean and unbiased sample variance of the chosen
+    map's scores over ``n`` fresh estimation samples (for hardmax the mean is the vote frequency)."""
+    if not isinstance(choice, LVMChoice):
+        raise TypeError(f"choice must be an LVMChoice, got {type(choice).__name__}")
+    sigma, alpha = _check_sigma(sigma), _bounds.check_alpha(alpha)
+    _check_options(mode, soft_bound)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    mean, var = np.asarray(score_mean, dtype=np.float64), np.asarray(score_variance, dtype=np.float64)
+    if mean.ndim != 1 or mean.shape != var.shape or mean.size < 2:
+        raise ValueError(
+            f"score_mean and score_variance must be equal-length 1-D arrays (>= 2 classes), got "
+            f"{mean.shape} and {var.shape}"
+        )
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()) or (var < 0).any():
+        raise ValueError("score_mean and score_variance must be finite, the variance >= 0")
+    return _finish_lvm(choice, mean, var, int(n), sigma, alpha, mode, soft_bound)
+
+
+def _finish_lvm(
+    choice: LVMChoice,
+    mean: np.ndarray,
+    var: np.ndarray,
+    n: int,
+    sigma: float,
+    alpha: float,
+    mode: str,
+    soft_bound: str,
+) -> LVMCertificate:
     a_arr, lo, up = _intervals(
-        mean, var, is_vote[best : best + 1], n, alpha, mode, soft_bound, chosen[best : best + 1]
+        mean[None],
+        var[None],
+        np.array([choice.map == "hardmax"]),
+        n,
+        alpha,
+        mode,
+        soft_bound,
+        np.array([choice.prediction]),
     )
     a, p_lower, p_upper = int(a_arr[0]), float(lo[0]), float(up[0])
     radius, abstain = _radius(p_lower, p_upper, sigma, mode)
     return LVMCertificate(
         ABSTAIN if abstain else a,
         radius,
-        name,
-        t,
+        choice.map,
+        choice.temperature,
         p_lower,
         p_upper,
         "lower_bound",
         mode,
         alpha,
         sigma,
-        n0,
+        choice.n0,
         n,
-        len(cands),
+        choice.num_candidates,
     )
 
 

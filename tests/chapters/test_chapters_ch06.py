@@ -145,7 +145,7 @@ def test_interval_comparison_rows_follow_their_definition(home):
     sel, est = rng.multinomial(TINY.n0, p), rng.multinomial(TINY.n, p)
     row = df[(df["source"] == "synthetic") & (df["index"] == 0) & (df["method"] == "cpm")].iloc[0]
     iv = multiclass_interval(sel, est, TINY.alpha, method="cpm", mode="multi")
-    assert row["p_lower"] == iv.p_lower and row["radius"] == smoothing_radius(iv, TINY.sigma)
+    assert row["p_lower"] == iv.p_lower and row["radius"] == smoothing_radius(iv, TINY.sigma).radius
     assert row["label"] == int(np.argmax(p))
     summary = ch06.interval_summary(df)
     assert set(summary["method"]) == {m for m, _, _ in ch06.INTERVAL_METHODS}

@@ -44,3 +44,19 @@ def test_certify_bad_arguments(digits_run, capsys):
     assert exc.value.code == 2 and "sigma" in capsys.readouterr().err
     assert main(["certify", "--run", digits_run, "--sigma", "0.5", "--alpha", "2"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["lvm", "lipschitz"])
+def test_certify_other_methods(digits_run, method, capsys):
+    argv = ["certify", "--run", digits_run, "--sigma", "0.25", "--n0", "10", "--n", "100", "--limit", "3"]
+    argv += ["--batch-size", "50", "--device", "cpu", "--no-progress", "--method", method]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "3 examples certified" in out
+    table = load_run(digits_run).tables[f"certify-{method}"]
+    assert sorted(table["index"]) == [0, 1, 2]
+    if method == "lipschitz":
+        assert "logits Lipschitz bound" in out and (table["score_lipschitz"] > 0).all()
+        assert (table["radius"] >= 0).all() and (table["radius_votes"] >= 0).all()
+    else:
+        assert set(table["map"]) <= {"sparsemax", "softmax", "hardmax"}

@@ -156,13 +156,25 @@ def test_cpm_buckets_and_radius():
     assert cpm_buckets([50, 20, 10, 10, 5, 5]) == ((0,), (1,), (2,), (3, 4, 5))
     assert cpm_buckets([10, 0, 0]) == ((0,), (1,), (2,))
     iv = multiclass_interval([95, 3, 1, 1], [9500, 300, 100, 100], 0.001, method="cpm")
-    r = smoothing_radius(iv, 0.5)
+    r = smoothing_radius(iv, 0.5).radius
     assert r == pytest.approx(0.25 * (stats.norm.ppf(iv.p_lower) - stats.norm.ppf(iv.p_upper)), rel=1e-12)
     bonf = multiclass_interval([95, 3, 1, 1], [9500, 300, 100, 100], 0.001, method="bonferroni")
-    assert iv.alpha_each >= bonf.alpha_each and smoothing_radius(bonf, 0.5) <= r
+    assert iv.alpha_each >= bonf.alpha_each and smoothing_radius(bonf, 0.5).radius <= r
     mono = multiclass_interval([95, 3, 1, 1], [9500, 300, 100, 100], 0.001, mode="mono")
-    assert smoothing_radius(mono, 0.5) == pytest.approx(0.5 * stats.norm.ppf(mono.p_lower), rel=1e-12)
-    assert smoothing_radius(multiclass_interval([5, 5], [50, 50], 0.01), 0.5) == -1.0  # abstain
+    assert smoothing_radius(mono, 0.5).radius == pytest.approx(0.5 * stats.norm.ppf(mono.p_lower), rel=1e-12)
+    assert smoothing_radius(multiclass_interval([5, 5], [50, 50], 0.01), 0.5) == (0.0, True)  # abstain
+    # multi mode certifies below 1/2 when p_lower > p_upper (Cohen et al. 2019, Theorem 1)
+    low = multiclass_interval([40, 30, 30], [4000, 3000, 3000], 0.001, method="bonferroni")
+    assert low.p_lower < 0.5 < low.p_lower + 0.2 and low.p_upper < low.p_lower
+    assert smoothing_radius(low, 0.5) == pytest.approx(
+        (0.25 * (stats.norm.ppf(low.p_lower) - stats.norm.ppf(low.p_upper)), False), rel=1e-12
+    )
+    assert smoothing_radius(
+        multiclass_interval([40, 30, 30], [4000, 3000, 3000], 0.001, mode="mono"), 0.5
+    ) == (
+        0.0,
+        True,
+    )
     with pytest.raises(ValueError, match="method"):
         multiclass_interval([1, 2], [1, 2], 0.1, method="holm")
     with pytest.raises(ValueError, match="differ"):
