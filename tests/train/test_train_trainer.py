@@ -305,3 +305,17 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="lbfgs")
     assert TrainConfig.quick().epochs < TrainConfig.full().epochs
+
+
+def test_gaussian_noise_is_seeded_and_validated():
+    x, y = torch.zeros(64, 3, dtype=torch.float64), torch.zeros(64, dtype=torch.long)
+    a = GaussianNoise(0.5)(x, y, torch.Generator().manual_seed(1))[0]
+    b = GaussianNoise(0.5)(x, y, torch.Generator().manual_seed(1))[0]
+    assert a.dtype == torch.float64 and torch.equal(a, b)
+    assert abs(float(a.std()) - 0.5) < 0.1  # σ·N(0, I): 192 draws
+    assert GaussianNoise(0.0)(x, y, torch.Generator())[0] is x
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sigma"):
+            GaussianNoise(bad)
+    with pytest.raises(TypeError, match="sigma"):
+        GaussianNoise("0.5")
