@@ -334,7 +334,7 @@ def _one_line(exc: BaseException) -> str:
     if ename:
         return f"{ename}: {evalue}".splitlines()[0]
     text = str(exc).strip().splitlines()
-    return f"{type(exc)._name__}: {text[-1] if text else ''}".strip()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}".strip()
 
 
 def _render_html(nb: Any) -> str:
@@ -492,7 +492,7 @@ def summary_table(
     errors = dict(errors or {})
     if not isinstance(results, Mapping):
         raise TypeError(
-            f"results must be a mapping chapter -> {{experiment: DataFrame}}, got {type(results)._name__}"
+            f"results must be a mapping chapter -> {{experiment: DataFrame}}, got {type(results).__name__}"
         )
     for n, part in results.items():
         _check_chapter(n)
@@ -648,7 +648,7 @@ def reproduce(
             outcomes.append(outcome)
             _record(run, outcomes)
     except BaseException as exc:
-        run.fail(exc if isinstance(exc, Exception) else f"interrupted: {type(exc)._name__}")
+        run.fail(exc if isinstance(exc, Exception) else f"interrupted: {type(exc).__name__}")
         raise
     finally:
         bar.close()
