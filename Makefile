@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# The dashboard on 127.0.0.1:8501 (prints the URL); the old quick demo is `stablecore demo`.
 run: setup
-	$(PY) -m stablecore.cli.main demo
+	$(PY) -m stablecore.cli.main dashboard
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,171 @@
+"""Page 1: decision boundaries of small 2-D classifiers and their certified radii (Lipschitz margin,
+Cohen randomized smoothing, LVM-RS), with certified accuracy vs radius."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import torch
+from app_common import cached, get_model, header, state, sync
+
+from stablecore.explore import (
+    FAMILIES,
+    FAMILY_LABELS,
+    ModelSpec,
+    certified_curves,
+    cli_command,
+    decision_grid,
+    lipschitz_radii,
+    smoothing_radii,
+)
+from stablecore.plots import certified_accuracy_plot
+from stablecore.plots_dashboard import radii_plot, radius_histogram_plot
+
+DATASETS_2D = ("moons", "circles", "spirals", "blobs")
+CERTIFICATES = ("Lipschitz margin", "Cohen RS", "LVM-RS")
+N_CHOICES = (200, 500, 1000, 5000)
+KEYS = ("dataset", "family", "epochs", "offset", "train_sigma", "seed", "sigma", "n", "lvm", "disks")
+
+header(
+    "Decision boundaries & certified radii",
+    "A classifier is certified at a point x when no perturbation of ℓ2 norm below r(x) can change its "
+    "prediction. A Lipschitz bound L turns the logit margin into such a radius deterministically; "
+    "randomized smoothing certifies the *smoothed* classifier instead, with probability 1 − α over the "
+    "noise (Cohen et al. 2019; LVM-RS, Delattre et al. 2024).",
+    r"r_{\mathrm{Lip}}(x)=\min_{j\neq y}\frac{f_y(x)-f_j(x)}{L\,\lVert w_y-w_j\rVert_2},\qquad "
+    r"r_{\mathrm{Cohen}}(x)=\sigma\,\Phi^{-1}(\underline{p_A}),\qquad "
+    r"r_{\mathrm{LVM}}(x)=\tfrac{\sigma}{2}\bigl(\Phi^{-1}(\underline{p_A})-\Phi^{-1}(\overline{p_B})\bigr)",
+    "ch03_lipschitz_layers.ipynb",
+)
+st.caption(
+    "Randomized smoothing in depth: `notebooks/ch05_lvm_rs.ipynb`, `notebooks/ch06_bridging_rs.ipynb`."
+)
+
+state("dataset", "moons", DATASETS_2D)
+state("family", "mlp", FAMILIES)
+state("epochs", 15, lo=1, hi=60)
+state("offset", 0.0, lo=0.0, hi=3.0)
+state("train_sigma", 0.25, lo=0.05, hi=1.0)
+state("seed", 0, lo=0, hi=9999)
+state("sigma", 0.25, lo=0.05, hi=1.0)
+state("n", 500, N_CHOICES)
+state("lvm", True)
+state("disks", "Lipschitz margin", CERTIFICATES)
+
+with st.sidebar:
+    st.subheader("Model")
+    st.selectbox("Dataset", DATASETS_2D, key="dataset")
+    st.selectbox("Model family", FAMILIES, key="family", format_func=lambda f: FAMILY_LABELS[f])
+    st.slider("Epochs", 1, 60, key="epochs")
+    st.slider("Loss offset", 0.0, 3.0, step=0.25, key="offset", help="0: cross-entropy; > 0: offset CE")
+    st.slider(
+        "Training noise σ", 0.05, 1.0, step=0.05, key="train_sigma",
+        disabled=st.session_state["family"] != "noise", help="Gaussian input noise (noise-trained MLP)",
+    )  # fmt: skip
+    st.number_input("Seed", 0, 9999, step=1, key="seed")
+    st.subheader("Randomized smoothing")
+    st.slider("Smoothing σ", 0.05, 1.0, step=0.05, key="sigma")
+    st.select_slider("Noise samples n", N_CHOICES, key="n")
+    st.checkbox("Also LVM-RS", key="lvm")
+sync(KEYS)
+
+spec = ModelSpec(
+    dataset=st.session_state["dataset"],
+    family=st.session_state["family"],
+    epochs=int(st.session_state["epochs"]),
+    offset=float(st.session_state["offset"]),
+    sigma=float(st.session_state["train_sigma"]),
+    seed=int(st.session_state["seed"]),
+)
+em = get_model(spec)
+
+
+def _tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.stack(xs), torch.as_tensor([int(v) for v in ys])
+
+
+@cached
+def _tables(key: str, run: str, sigma: float, n: int, lvm: bool, _em: object) -> tuple[pd.DataFrame, ...]:
+    x_tr, y_tr = _tensors(_em.data.train)
+    x_te, y_te = _tensors(_em.data.test)
+    grid = decision_grid(_em.model, torch.cat([x_tr, x_te]), size=80)
+    lip = lipschitz_radii(_em.model, x_te, y_te)
+    rs = smoothing_radii(_em.model, x_te, y_te, sigma=sigma, n0=64, n=n, alpha=0.001, seed=0, lvm=lvm)
+    points = lip.rename(columns={"radius": "radius_lipschitz"}).drop(
+        columns=[c for c in lip.columns if c.startswith("certified@")]
+    )
+    points = points.merge(rs.drop(columns=["label"]), on="index")
+    train = pd.DataFrame({"x0": x_tr[:, 0].numpy(), "x1": x_tr[:, 1].numpy(), "label": y_tr.numpy()})
+    info = pd.DataFrame([{**lip.attrs, "test_accuracy": float(points["correct"].mean())}])
+    return grid, points, train, info
+
+
+with st.spinner("Certifying the test points …"):
+    sigma, n_samples = float(st.session_state["sigma"]), int(st.session_state["n"])
+    grid, points, train, info = _tables(
+        spec.canonical().key(), str(em.run_path), sigma, n_samples, bool(st.session_state["lvm"]), em
+    )
+
+row = info.iloc[0]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Test accuracy", f"{row['test_accuracy']:.3f}")
+c2.metric(
+    "Lipschitz bound L", f"{row['lipschitz']:.4g}", help=f"kind: {row['kind']}, method: {row['method']}"
+)
+c3.metric("Certificate", str(row["certificate"]))
+c4.metric("Median Lipschitz radius", f"{points['radius_lipschitz'].median():.3g}")
+
+available = [c for c in CERTIFICATES if c != "LVM-RS" or "radius_lvm" in points.columns]
+if st.session_state["disks"] not in available:
+    st.session_state["disks"] = "Lipschitz margin"
+st.radio("Disks drawn", available, key="disks", horizontal=True)
+sync(KEYS)
+column = {"Lipschitz margin": "radius_lipschitz", "Cohen RS": "radius_cohen", "LVM-RS": "radius_lvm"}
+shown = points.copy()
+if st.session_state["disks"] != "Lipschitz margin":
+    pred_col = "prediction_cohen" if st.session_state["disks"] == "Cohen RS" else "prediction_lvm"
+    shown["prediction"] = shown[pred_col]
+fig = radii_plot(
+    grid, shown, radius_column=column[st.session_state["disks"]], train=train,
+    title=f"{FAMILY_LABELS[spec.family]} on {spec.dataset}: {st.session_state['disks']} disks",
+)  # fmt: skip
+st.plotly_chart(fig, key="boundary_chart")
+
+left, right = st.columns(2)
+radius_cols = {k: v for k, v in column.items() if v in points.columns}
+left.plotly_chart(radius_histogram_plot(points, radius_cols), key="radius_histogram")
+curves = certified_curves(points)
+right.plotly_chart(
+    certified_accuracy_plot(curves, title="Certified accuracy vs radius"), key="certified_curves"
+)
+
+st.subheader("Radii of the test points")
+cols = ["index", "x0", "x1", "label", "prediction", "margin", *radius_cols.values()]
+st.dataframe(points[cols], key="radii_table", hide_index=True)
+st.caption(
+    f"Lipschitz radii are deterministic ({row['kind']} L). Smoothing radii (σ = {sigma:g}, "
+    f"n0 = 64, n = {n_samples}, α = 0.001) hold with probability ≥ 1 − α; a radius of 0 is an "
+    "abstention or a misclassified point."
+)
+
+st.subheader("Full-size certification (CLI)")
+st.markdown("Certify every test point with n = 100 000 noise samples from the command line; the table "
+            "`certify-cohen` appears in the run and its curve below.")  # fmt: skip
+st.code(
+    cli_command("certify", str(em.run_path), sigma=sigma, n=100000),
+    language="bash",
+)
+try:
+    from stablecore.results import read_table, table_names
+
+    if "certify-cohen" in table_names(em.run_path):
+        stored = read_table(em.run_path, "certify-cohen").rename(
+            columns={"radius": "radius_cohen", "correct": "correct_cohen"}
+        )
+        st.plotly_chart(
+            certified_accuracy_plot(certified_curves(stored), title="Stored CLI certification (Cohen)"),
+            key="stored_curve",
+        )
+except (OSError, ValueError) as exc:
+    st.warning(f"The stored certification table cannot be read: {exc}")

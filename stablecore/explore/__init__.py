@@ -1,0 +1,59 @@
+"""Small live computations behind the dashboard (and usable from notebooks), tested without Streamlit.
+
+* :mod:`~stablecore.explore.models` -- :class:`ModelSpec` and :func:`train_or_load`: quick models trained
+  on demand and cached in the run store (``<home>/explore/``).
+* :mod:`~stablecore.explore.radii` -- decision grids, per-point Lipschitz-margin, Cohen and LVM-RS
+  radii, certified-accuracy curves.
+* :mod:`~stablecore.explore.curvature` -- landscapes, Hessian top-k / trace / density of a run, λ_max
+  along training, tables stored by the CLI.
+* :mod:`~stablecore.explore.spectral` -- per-layer norms (Gram vs power vs exact), Gram convergence.
+* :mod:`~stablecore.explore.runs` -- the run store as a table, run details, paths confined to the store.
+* :mod:`~stablecore.explore.commands` -- the CLI command to copy for the full-size computation.
+"""
+
+from stablecore.explore.commands import cli_command
+from stablecore.explore.models import (
+    DATASETS,
+    FAMILIES,
+    FAMILY_LABELS,
+    ExploreModel,
+    ModelSpec,
+    find_run,
+    snapshot_epochs,
+    spec_data,
+    train_or_load,
+)
+from stablecore.explore.radii import (
+    RADIUS_COLUMNS,
+    certified_curves,
+    decision_grid,
+    grid_axes,
+    lipschitz_radii,
+    smoothing_radii,
+)
+from stablecore.explore.runs import RunDetails, confine, model_runs, relative, run_details, runs_table
+
+__all__ = [
+    "DATASETS",
+    "FAMILIES",
+    "FAMILY_LABELS",
+    "RADIUS_COLUMNS",
+    "ExploreModel",
+    "ModelSpec",
+    "RunDetails",
+    "certified_curves",
+    "cli_command",
+    "confine",
+    "decision_grid",
+    "find_run",
+    "grid_axes",
+    "lipschitz_radii",
+    "model_runs",
+    "relative",
+    "run_details",
+    "runs_table",
+    "smoothing_radii",
+    "snapshot_epochs",
+    "spec_data",
+    "train_or_load",
+]
