@@ -51,9 +51,18 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from stablecore.chapters import CHAPTERS, STATUSES, reported_numbers
-from stablecore.results import atomic_write_bytes, atomic_write_parquet, atomic_write_text, create_run
-from stablecore.results.store import Run
+from stablecore.chapters import CHAPTERS, reported_numbers
+from stablecore.results import (
+    LoadedRun,
+    Run,
+    atomic_write_bytes,
+    atomic_write_parquet,
+    atomic_write_text,
+    create_run,
+    list_runs,
+    load_run,
+    read_table,
+)
 from stablecore.train import current_mode
 
 __all__ = [
@@ -64,6 +73,7 @@ __all__ = [
     "Reproduction",
     "execute_chapter",
     "full_mode_table",
+    "latest_reproduction",
     "load_results",
     "relative_difference",
     "reproduce",
@@ -522,12 +532,14 @@ def summary_table(
                 note = str(got.get("note") or "")
             elif computed is not None:
                 note = "reported_comparison has no row for this id"
-            if math.isnan(ours):
-                note = f"not computed in {mode} mode" + (f": {note}" if note else "")
-            if failed:
-                note = f"notebook failed ({failed})" + (f"; {note}" if note else "")
             thesis = None if pd.isna(rep.value) else float(rep.value)
             has_ours = not math.isnan(ours)
+            if not has_ours:
+                note = f"not computed in {mode} mode" + (f": {note}" if note else "")
+            if has_ours and thesis == 0.0:
+                note = "relative difference undefined (thesis value 0)" + (f"; {note}" if note else "")
+            if failed:
+                note = f"notebook failed ({failed})" + (f"; {note}" if note else "")
             comparison = {
                 (True, True): "compared",
                 (False, True): "ours only",
@@ -551,7 +563,6 @@ def summary_table(
                 }
             )
     frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    assert set(frame["status"]) <= set(STATUSES)
     return frame.astype({"chapter": "int64", "thesis": "float64", "ours": "float64", "rel_diff": "float64"})
 
 
@@ -629,8 +640,11 @@ def reproduce(
     notebooks = dict(notebooks or {})
     for n in notebooks:
         _check_chapter(n)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # what the chapters' full configs pick
     run = create_run(
-        "reproduce", {"chapters": picked, "cell_timeout": cell_timeout}, mode=mode, device=None, home=home
+        "reproduce", {"chapters": picked, "cell_timeout": cell_timeout}, mode=mode, device=device, home=home
     )
     outcomes: list[ChapterOutcome] = []
     bar = tqdm(picked, desc="reproduce", unit="chapter", disable=not progress, file=sys.stderr)
@@ -647,8 +661,11 @@ def reproduce(
             )  # fmt: skip
             outcomes.append(outcome)
             _record(run, outcomes)
-    except BaseException as exc:
-        run.fail(exc if isinstance(exc, Exception) else f"interrupted: {type(exc).__name__}")
+    except Exception as exc:
+        run.fail(exc)
+        raise
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: the kernel was shut down on the way out
+        run.set_status("interrupted", error=type(exc).__name__)
         raise
     finally:
         bar.close()
@@ -664,6 +681,21 @@ def reproduce(
     failed = [o.chapter for o in outcomes if o.status != "ok"]
     run.finish(chapters_failed=failed, summary="tables/summary.parquet")
     return result
+
+
+def latest_reproduction(
+    home: str | os.PathLike | None = None, *, mode: str | None = None
+) -> LoadedRun | None:
+    """The newest completed reproduction in the run store (of ``mode``, if given): its manifest and
+    ``tables["summary"]``, the summary table; ``None`` when there is none (for the dashboard)."""
+    if mode is not None:
+        mode = current_mode(mode)
+    runs = list_runs(home, experiment="reproduce")
+    for row in runs.itertuples(index=False):  # newest first
+        if row.status == "completed" and mode in (None, row.mode):
+            loaded = load_run(row.path, tables=False)
+            return LoadedRun(loaded.path, loaded.manifest, {"summary": read_table(row.path, "summary")})
+    return None
 
 
 def _record(run: Run, outcomes: list[ChapterOutcome]) -> None:

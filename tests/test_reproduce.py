@@ -292,3 +292,7 @@ def test_reproduce_one_chapter_end_to_end(tmp_path: Path) -> None:
     manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "completed" and manifest["mode"] == "quick"
     assert [o["status"] for o in manifest["outcomes"]] == [outcomes[n].status for n in sorted(outcomes)]
+    latest = rp.latest_reproduction(tmp_path / "home", mode="quick")
+    assert latest is not None and latest.path == result.path
+    pd.testing.assert_frame_equal(latest.tables["summary"], result.summary)
+    assert rp.latest_reproduction(tmp_path / "home", mode="full") is None
