@@ -41,9 +41,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train_classifier` produced."""
+    """What :func:`train_classifier` produced (``run`` is None on DDP replicas other than rank 0)."""
 
-    run: Run
+    run: Run | None
     model: nn.Module
     data: DatasetBundle
     history: pd.DataFrame
@@ -91,8 +91,9 @@ def train_classifier(
     """Train ``model`` on ``dataset`` and store everything in a new run.
 
     ``trainer_kwargs`` go to :class:`~stablecore.train.Trainer` (``penalties``, ``step``,
-    ``callbacks``, ``transform``). The model's standardisation (``Normalize``) is taken from the
-    data set's train mean/std unless ``model_kwargs`` sets ``mean``/``std``.
+    ``callbacks``, ``transform``, ``distributed``; under DDP only rank 0 creates and writes the run).
+    The model's standardisation (``Normalize``) is taken from the data set's train mean/std unless
+    ``model_kwargs`` sets ``mean``/``std``.
     """
     mode = current_mode(mode)
     torch_device = resolve_device(device)
@@ -111,19 +112,24 @@ def train_classifier(
         overrides["epochs"] = epochs
     config = TrainConfig.preset(mode, **overrides)
     criterion = build_loss(loss, **dict(loss_kwargs or {}))
-    run = create_run(
-        experiment or f"train-{dataset}-{model}",
-        {
-            "dataset": dataset,
-            "data_kwargs": dict(data_kwargs or {}),
-            "model": model_config(net),
-            "train": config.to_dict(),
-            "loss": {"name": loss, **dict(loss_kwargs or {})},
-        },
-        seed=seed,
-        mode=mode,
-        device=str(torch_device),
-        home=home,
+    ddp = trainer_kwargs.get("distributed")
+    run = (
+        None
+        if ddp is not None and not ddp.is_main
+        else create_run(
+            experiment or f"train-{dataset}-{model}",
+            {
+                "dataset": dataset,
+                "data_kwargs": dict(data_kwargs or {}),
+                "model": model_config(net),
+                "train": config.to_dict(),
+                "loss": {"name": loss, **dict(loss_kwargs or {})},
+            },
+            seed=seed,
+            mode=mode,
+            device=str(torch_device),
+            home=home,
+        )
     )
     start = time.perf_counter()
     trainer = Trainer(
@@ -141,7 +147,8 @@ def train_classifier(
     history = trainer.fit()
     test = evaluate(net, data.test, criterion, batch_size=config.eval_batch_size)
     seconds = time.perf_counter() - start
-    run.update_manifest(test_accuracy=test["accuracy"], test_loss=test["loss"], seconds=seconds)
+    if run is not None:
+        run.update_manifest(test_accuracy=test["accuracy"], test_loss=test["loss"], seconds=seconds)
     return TrainResult(run=run, model=net, data=data, history=history, test=test, seconds=seconds)
 
 

@@ -1,13 +1,22 @@
-"""``stablecore train``: train a model on a data set and store the run."""
+"""``stablecore train``: train a model on a data set and store the run.
+
+With ``--ddp`` under torchrun (``torchrun --nproc_per_node N -m stablecore.cli.main train --ddp ...``)
+every process trains one DDP replica (gloo on CPU, nccl on CUDA); ``--batch-size`` is the global
+batch, split evenly over the replicas, and only rank 0 writes the run (:mod:`stablecore.train.distributed`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from stablecore.cli.common import add_common_options, positive_int, print_table
 from stablecore.data import DATASETS
 from stablecore.models import MODELS
+
+if TYPE_CHECKING:
+    from stablecore.workflows import TrainResult
 
 HELP = "train a model on a data set; the run (manifest, metrics, checkpoints) goes to the run store"
 
@@ -33,6 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--ddp",
+        action="store_true",
+        help="data-parallel training under torchrun (one replica per process; --batch-size is global)",
+    )
     add_common_options(p)
     p.set_defaults(func=run)
 
@@ -50,8 +64,6 @@ def key_value(text: str) -> tuple[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stablecore.workflows import train_classifier
-
     train_kwargs = {}
     if args.batch_size is not None:
         train_kwargs["batch_size"] = args.batch_size
@@ -59,13 +71,29 @@ def run(args: argparse.Namespace) -> int:
         if not args.lr > 0:
             raise ValueError(f"--lr must be > 0, got {args.lr}")
         train_kwargs["lr"] = args.lr
-    result = train_classifier(
+    if args.ddp:
+        from stablecore.train.distributed import distributed_session
+
+        with distributed_session(args.device) as ctx:
+            result = _train(args, train_kwargs, device=ctx.device, distributed=ctx)
+        if not ctx.is_main:
+            return 0
+    else:
+        result = _train(args, train_kwargs, device=args.device)
+    print_table(result.summary())
+    print(f"run stored in {result.run.path}")
+    return 0
+
+
+def _train(args: argparse.Namespace, train_kwargs: dict, **kwargs: object) -> TrainResult:
+    from stablecore.workflows import train_classifier
+
+    return train_classifier(
         args.dataset,
         args.model,
         epochs=args.epochs,
         mode=args.mode,
         seed=args.seed,
-        device=args.device,
         loss=args.loss,
         loss_kwargs=dict(args.loss_arg),
         model_kwargs=dict(args.model_arg),
@@ -73,7 +101,5 @@ def run(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         home=args.out,
         progress=not args.no_progress,
+        **kwargs,
     )
-    print_table(result.summary())
-    print(f"run stored in {result.run.path}")
-    return 0

@@ -4,6 +4,12 @@ Reproducibility: every epoch ``e`` re-seeds torch's global RNG, the shuffling ge
 batch-transform generator from ``(seed, e)``. Together with the checkpoint written atomically at
 the end of every epoch (model, optimizer, scheduler, history), a run interrupted at any point and
 resumed from its last checkpoint gives bit-identical weights on CPU.
+
+Data parallelism: ``Trainer(..., distributed=ctx)`` (a
+:class:`~stablecore.train.distributed.DistributedContext` from ``init_distributed`` under torchrun)
+wraps the model in DDP for the forward pass, splits every global batch (``config.batch_size``) over
+the replicas, sums the epoch metrics over them and writes the run only on rank 0; see
+:mod:`stablecore.train.distributed` for what is exact.
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ from tqdm.auto import tqdm
 
 from stablecore.results import Run, atomic_torch_save
 from stablecore.train.config import TrainConfig, build_optimizer, build_scheduler
+from stablecore.train.distributed import (
+    DistributedContext,
+    all_reduce_sum,
+    broadcast_object,
+    distributed_loader,
+    per_replica_batch_size,
+    replica_seed,
+    shuffled_loader,
+)
 from stablecore.train.evaluate import evaluate, model_device
 from stablecore.train.extensions import StandardStep, StepOutput, check_penalties, penalty_name
 
@@ -56,6 +71,10 @@ class Trainer:
         model_config: JSON-serialisable config that rebuilds ``model`` (stored in checkpoints).
         seed: the run's seed.
         progress: show a tqdm bar over epochs.
+        distributed: a :class:`~stablecore.train.distributed.DistributedContext` to train data-parallel
+            under torchrun (DDP); ``config.batch_size`` is then the global batch, split evenly over the
+            replicas. ``self.model`` stays the bare module (penalties, checkpoints and callbacks see it);
+            ``self.forward_model`` is the DDP wrapper used for the training forward pass.
 
     Example:
         >>> import torch
@@ -88,6 +107,7 @@ class Trainer:
         device: torch.device | str | None = None,
         seed: int = 0,
         progress: bool = True,
+        distributed: DistributedContext | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -104,9 +124,22 @@ class Trainer:
                 raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
         if not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if distributed is not None and not isinstance(distributed, DistributedContext):
+            raise TypeError(f"distributed must be a DistributedContext, got {type(distributed).__name__}")
         self.config = config if config is not None else TrainConfig()
+        self.distributed = distributed
+        if distributed is not None:
+            per_replica_batch_size(self.config.batch_size, distributed.world_size)
+            if isinstance(train_data, DataLoader) and not hasattr(train_data.sampler, "set_epoch"):
+                raise ValueError(
+                    "under DDP train_data must be a Dataset (the Trainer splits it over the replicas) or a "
+                    "DataLoader with a DistributedSampler"
+                )
+            if device is None:
+                device = distributed.device
         self.device = torch.device(device) if device is not None else model_device(model)
         self.model = model.to(self.device)
+        self.forward_model: nn.Module = self.model if distributed is None else distributed.wrap(self.model)
         self.loss_fn = loss
         self.optimizer = (
             optimizer if optimizer is not None else build_optimizer(model.parameters(), self.config)
@@ -156,8 +189,10 @@ class Trainer:
         ]
         try:
             with self._autocast():
-                outputs = self.model(x)
-            task_loss = self.loss_fn(outputs.float(), y)
+                outputs = self.forward_model(x)
+            # low-precision (bf16 autocast) outputs are upcast; float64 models keep float64 losses
+            wide = outputs if outputs.dtype in (torch.float32, torch.float64) else outputs.float()
+            task_loss = self.loss_fn(wide, y)
             values = {}
             for name, penalty in zip(self.penalty_names, self.penalties):
                 value = penalty(self.model, batch, outputs, self._activations)
@@ -193,15 +228,29 @@ class Trainer:
         self.optimizer.step()
 
     # -- data ---------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        """True in a single process and on rank 0 under DDP: the process that writes the run."""
+        return self.distributed is None or self.distributed.is_main
+
     def _train_loader(self, seed: int) -> Iterable[Batch]:
         if isinstance(self.train_data, DataLoader):
+            if self.distributed is not None:
+                self.train_data.sampler.set_epoch(self.epoch)
             return self.train_data
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        return DataLoader(
+        if self.distributed is not None:
+            return distributed_loader(
+                self.train_data,
+                global_batch_size=self.config.batch_size,
+                seed=seed,
+                rank=self.distributed.rank,
+                world_size=self.distributed.world_size,
+                num_workers=self.config.num_workers,
+            )
+        return shuffled_loader(
             self.train_data,
             batch_size=self.config.batch_size,
-            shuffle=True,
-            generator=shuffle_gen,
+            seed=seed,
             num_workers=self.config.num_workers,
         )
 
@@ -227,13 +276,15 @@ class Trainer:
         self.history = [dict(row) for row in state["history"]]
 
     def save_checkpoint(self) -> None:
-        if self.run is None:
+        if self.run is None or not self.is_main:
             return
         atomic_torch_save(self.run.checkpoint_path(), self.state_dict())
         self.run.write_table("metrics", pd.DataFrame(self.history))
 
     def resume(self) -> bool:
         """Load the run's last checkpoint if there is one; True when training resumes from it."""
+        if self.distributed is not None:
+            return self._resume_distributed()
         if self.run is None:
             raise ValueError("resume needs a run (Trainer(..., run=...))")
         path = self.run.checkpoint_path()
@@ -243,11 +294,28 @@ class Trainer:
         self.load_state_dict(state)
         return True
 
+    def _resume_distributed(self) -> bool:
+        # rank 0 reads (other nodes need not see its file system) and broadcasts state or error
+        reply: Any = None
+        if self.is_main:
+            if self.run is None:
+                reply = "resume needs a run on rank 0 (Trainer(..., run=...))"
+            elif self.run.checkpoint_path().is_file():
+                reply = torch.load(self.run.checkpoint_path(), map_location="cpu", weights_only=True)
+        reply = broadcast_object(reply, self.distributed)
+        if isinstance(reply, str):
+            raise ValueError(reply)
+        if reply is None:
+            return False
+        self.load_state_dict(reply)
+        return True
+
     # -- loop ---------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
         seed = epoch_seed(self.seed, self.epoch + 1)
-        torch.manual_seed(seed)
-        self.generator.manual_seed(seed + 1)
+        rank = self.distributed.rank if self.distributed is not None else 0
+        torch.manual_seed(replica_seed(seed, rank))  # the shuffle (seed) is shared, the noise is not
+        self.generator.manual_seed(replica_seed(seed + 1, rank))
         self.model.train()
         sums: dict[str, float] = {"loss": 0.0, "correct": 0.0}
         sums.update({f"penalty/{n}": 0.0 for n in self.penalty_names})
@@ -263,6 +331,10 @@ class Trainer:
             sums["correct"] += float((out.outputs.detach().argmax(dim=1) == y).sum())
             for name, value in out.penalties.items():
                 sums[f"penalty/{name}"] += float(value.detach()) * n
+        if self.distributed is not None:
+            keys = list(sums)
+            *totals, count = all_reduce_sum([sums[k] for k in keys] + [count], self.distributed)
+            sums = dict(zip(keys, totals))
         if count == 0:
             raise ValueError("train_data produced no batch")
         metrics = {"train_loss": sums.pop("loss") / count, "train_accuracy": sums.pop("correct") / count}
@@ -281,14 +353,23 @@ class Trainer:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if resume:
             self.resume()
-        if self.run is not None:
-            self.run.update_manifest(
+        run = self.run if self.is_main else None
+        if run is not None:
+            extra = {"distributed": self.distributed.summary()} if self.distributed is not None else {}
+            run.update_manifest(
                 status="running",
                 device=str(self.device),
                 model_config=self.model_config,
                 train_config=self.config.to_dict(),
+                **extra,
             )
-        bar = tqdm(total=total, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress)
+        bar = tqdm(
+            total=total,
+            initial=self.epoch,
+            desc="train",
+            unit="epoch",
+            disable=not (self.progress and self.is_main),
+        )
         try:
             while self.epoch < total:
                 start = time.perf_counter()
@@ -317,17 +398,17 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k.endswith("accuracy")})
         except KeyboardInterrupt:
-            if self.run is not None:
-                self.run.set_status("interrupted", epochs_done=self.epoch)
+            if run is not None:
+                run.set_status("interrupted", epochs_done=self.epoch)
             raise
         except BaseException as exc:
-            if self.run is not None:
-                self.run.fail(exc, epochs_done=self.epoch)
+            if run is not None:
+                run.fail(exc, epochs_done=self.epoch)
             raise
         finally:
             bar.close()
-        if self.run is not None:
-            self.run.finish(epochs_done=self.epoch, final_metrics=self.history[-1] if self.history else {})
+        if run is not None:
+            run.finish(epochs_done=self.epoch, final_metrics=self.history[-1] if self.history else {})
         return self.history_frame()
 
     def history_frame(self) -> pd.DataFrame:
