@@ -1201,3 +1201,119 @@ def counter_example_plot(
         title=title, barmode="group", template="plotly_white", yaxis={"range": [0.85, 1.0]}, height=400
     )
     return fig
+
+
+# ----------------------------------------------------------------------------------- chapter 1: background
+__all__ += ["curvature_slice_plot", "looseness_by_init_plot", "sensitivity_plot"]
+
+_SENSITIVITY_DASH = {"random_noise": "dot", "pgd": "dash", "certified": "solid", "random_direction": "solid"}
+
+
+def sensitivity_plot(
+    df: pd.DataFrame, *, title: str = "Sensitivity to input and parameter perturbations"
+) -> go.Figure:
+    """Left: accuracy vs the input perturbation's ℓ2 norm ε (random noise dotted, PGD dashed, certified
+    solid); right: accuracy vs the relative size ρ of a random parameter perturbation; one colour per model
+    (one trace per model and method).
+
+    Args:
+        df: :func:`~stablecore.chapters.ch01_background.moons_sensitivity` output (columns ``model,
+            perturbation, method, scale, accuracy``).
+        title: figure title.
+    """
+    _require(df, ("model", "perturbation", "method", "scale", "accuracy"))
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("input: x + δ, ‖δ‖₂ = ε", "parameters: θ + ρ·d (filter-normalised d)")
+    )
+    models = list(dict.fromkeys(df["model"]))
+    for (model, pert, method), group in df.groupby(["model", "perturbation", "method"], sort=False):
+        color = _CLASS_COLORS[models.index(model) % len(_CLASS_COLORS)]
+        g = group.sort_values("scale")
+        fig.add_trace(
+            go.Scatter(
+                x=g["scale"], y=g["accuracy"], mode="lines+markers", name=f"{model}: {method}",
+                line={"color": color, "dash": _SENSITIVITY_DASH.get(str(method), "solid")},
+            ),
+            row=1, col=1 if pert == "input" else 2,
+        )  # fmt: skip
+    fig.update_xaxes(title_text="ε", row=1, col=1)
+    fig.update_xaxes(title_text="ρ", row=1, col=2)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02])
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def looseness_by_init_plot(
+    df: pd.DataFrame, *, title: str = "Product of layer norms vs norm of the product"
+) -> go.Figure:
+    r"""Left: :math:`\prod_l\|W_l\|_2` (dashed) and :math:`\|\prod_l W_l\|_2` (solid) vs depth; right: their
+    ratio; one colour per initialisation, log axes (three traces per initialisation).
+
+    Args:
+        df: :func:`~stablecore.chapters.ch01_background.deep_linear_looseness` output (columns ``init, depth,
+            product_exact, true_norm, ratio``).
+        title: figure title.
+    """
+    _require(df, ("init", "depth", "product_exact", "true_norm", "ratio"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("norms", "product of norms / norm of product"))
+    for k, (init, group) in enumerate(df.groupby("init", sort=False)):
+        g = group.sort_values("depth")
+        color = _CLASS_COLORS[k % len(_CLASS_COLORS)]
+        fig.add_trace(
+            go.Scatter(x=g["depth"], y=g["product_exact"], mode="lines+markers", name=f"{init}: ∏ ‖W_l‖",
+                       line={"color": color, "dash": "dash"}, legendgroup=str(init)),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=g["depth"], y=g["true_norm"], mode="lines+markers", name=f"{init}: ‖∏ W_l‖",
+                       line={"color": color}, legendgroup=str(init)),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=g["depth"], y=g["ratio"], mode="lines+markers", name=f"{init}: ratio",
+                       line={"color": color}, legendgroup=str(init), showlegend=False),
+            row=1, col=2,
+        )  # fmt: skip
+    fig.update_xaxes(title_text="depth L", type="log")
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def curvature_slice_plot(
+    df: pd.DataFrame, *, title: str = "Loss along a direction and its quadratic model"
+) -> go.Figure:
+    r"""One panel per model: the loss :math:`\mathcal L(\theta+\alpha d)` (solid) and its quadratic model
+    :math:`\mathcal L_0+\alpha g^\top d+\frac12\alpha^2d^\top Hd` (dotted) along each direction (one colour
+    per direction; two traces per model and direction).
+
+    Args:
+        df: :func:`~stablecore.chapters.ch01_background.landscape_1d` output (columns ``model, direction,
+            alpha, loss, quadratic, curvature``).
+        title: figure title.
+    """
+    _require(df, ("model", "direction", "alpha", "loss", "quadratic", "curvature"))
+    models = list(dict.fromkeys(df["model"]))
+    directions = list(dict.fromkeys(df["direction"]))
+    fig = make_subplots(rows=1, cols=len(models), subplot_titles=[str(m) for m in models])
+    for c, model in enumerate(models, start=1):
+        for k, direction in enumerate(directions):
+            g = df[(df["model"] == model) & (df["direction"] == direction)].sort_values("alpha")
+            if g.empty:
+                continue
+            color = _LANDSCAPE_COLORS[k % len(_LANDSCAPE_COLORS)]
+            curv = float(g["curvature"].iloc[0])
+            fig.add_trace(
+                go.Scatter(x=g["alpha"], y=g["loss"], mode="lines", name=f"{direction} (dᵀHd = {curv:.3g})",
+                           line={"color": color}, legendgroup=f"{model}-{direction}"),
+                row=1, col=c,
+            )  # fmt: skip
+            fig.add_trace(
+                go.Scatter(x=g["alpha"], y=g["quadratic"], mode="lines", name=f"{direction}: quadratic model",
+                           line={"color": color, "dash": "dot"}, legendgroup=f"{model}-{direction}"),
+                row=1, col=c,
+            )  # fmt: skip
+        fig.update_xaxes(title_text="α", row=1, col=c)
+    fig.update_yaxes(title_text="training loss", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig

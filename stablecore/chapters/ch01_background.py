@@ -1,14 +1,46 @@
 """Chapter 1: introduction and background (sensitivity, Lipschitz constants, margin certificates, RS basics).
 
-Reported numbers only (THESIS.md §2). The settings of §2 (radii 36/255 ..., n₀, n, α) are
-configuration, not numbers to reproduce; Cohen et al.'s certified accuracies live in chapter 5.
+Reported numbers (THESIS.md §2): one, a lower bound from a GitHub issue. The settings of §2 (radii 36/255 ...,
+n₀, n, α) are configuration, not numbers to reproduce; Cohen et al.'s certified accuracies live in chapter 5.
+
+Experiments (functions of a :class:`Ch01Config`, ``quick`` on a 2-core CPU or ``full``; each returns a tidy
+DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chapters build on.
+
+* :func:`moons_sensitivity` -- input and parameter sensitivity of a standard MLP and a Lipschitz (SLL) network
+  on two moons: accuracy under random input noise, under ℓ₂ PGD and certified, for growing ‖δ‖; loss and
+  accuracy under random relative parameter perturbations (chapters 3 and 4);
+* :func:`margin_certificate` -- the Lipschitz margin certificate (Tsuzuku et al. 2018, THESIS.md §2), global
+  :math:`M/(\\sqrt2 L)` vs pairwise (LLN), with the network's Lipschitz upper bound and an empirical lower
+  bound (chapter 3);
+* :func:`deep_linear_looseness` -- the product of layer norms vs the norm of the product of a deep linear
+  net as depth grows, float64 SVDs (THESIS.md §2 "PUB", chapter 2);
+* :func:`randomized_smoothing` -- Cohen et al.'s CERTIFY on digits (THESIS.md §2, chapters 5 and 6), next to
+  the base network's deterministic margin certificate;
+* :func:`hessian_top` and :func:`landscape_1d` -- loss-curvature basics: the top Hessian eigenvalues and the
+  1-D loss along the top eigenvector and a random direction, with the quadratic model (chapter 4);
+* :func:`reported_comparison` -- our values next to :data:`REPORTED`; :func:`chapter_map` links the tour to
+  the chapter notebooks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
+from typing import Any
 
-from stablecore.chapters.reported import ReportedNumber, number
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import norm
+from torch import nn
+
+from stablecore.chapters.reported import ReportedNumber, number, reported_numbers
+from stablecore.train import current_mode, eval_mode
 
 CHAPTER: int = 1
 TITLE: str = "Introduction and background: sensitivity, Lipschitz constants, margin certificates, RS basics"
@@ -27,3 +59,919 @@ REPORTED: tuple[ReportedNumber, ...] = (
         note="a lower bound (attack), so certificates must use the pairwise LLN denominators",
     ),
 )
+
+__all__ = [
+    "CERTIFICATE_COLUMNS",
+    "CHAPTER",
+    "COMPARISON_COLUMNS",
+    "EXPERIMENTS",
+    "HESSIAN_COLUMNS",
+    "LANDSCAPE_COLUMNS",
+    "LINEAR_COLUMNS",
+    "LINEAR_INITS",
+    "NOTEBOOK",
+    "REPORTED",
+    "RS_COLUMNS",
+    "SENSITIVITY_COLUMNS",
+    "TITLE",
+    "Ch01Config",
+    "chapter_map",
+    "deep_linear_looseness",
+    "deep_linear_weights",
+    "hessian_top",
+    "landscape_1d",
+    "linear_network",
+    "lipschitz_summary",
+    "margin_certificate",
+    "max_cohen_radius",
+    "moons_sensitivity",
+    "randomized_smoothing",
+    "reported_comparison",
+    "rs_curve",
+    "sensitivity_summary",
+    "trained_moons",
+]
+
+FAMILIES: tuple[str, ...] = ("mlp", "sll")
+LINEAR_INITS: tuple[str, ...] = ("uniform", "gaussian", "orthogonal")
+
+
+# =================================================================================== configuration
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _number_tuple(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> None:
+    ok = isinstance(value, tuple) and len(value) > 0
+    ok = ok and all(_finite(v) and (v > low if strict else v >= low) for v in value)
+    if not ok:
+        what = f"> {low:g}" if strict else f">= {low:g}"
+        raise ValueError(f"{name} must be a non-empty tuple of finite numbers {what}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Ch01Config:
+    """Data sizes, networks, radii and budgets of the chapter's experiments.
+
+    Use :meth:`quick` (2-core CPU, the notebook in well under a minute of compute), :meth:`full` (larger
+    samples and budgets; a GPU if present) or :meth:`for_mode`; change single fields with
+    :func:`dataclasses.replace`. Radii are ℓ₂ radii in the space the model is fed (moons coordinates;
+    pixels in [0, 1] for digits).
+    """
+
+    mode: str = "quick"
+    device: str = "cpu"
+    num_threads: int | None = 1
+    """torch CPU threads during an experiment (restored afterwards); ``None`` leaves torch's setting."""
+    # two moons: a standard MLP (cross-entropy) and an SLL network with an LLN head (offset cross-entropy)
+    families: tuple[str, ...] = FAMILIES
+    moons_samples: int = 600
+    moons_noise: float = 0.1
+    mlp_hidden: tuple[int, ...] = (64, 64)
+    sll_width: int = 32
+    sll_depth: int = 4
+    moons_epochs: int = 20
+    lr: float = 1e-2
+    batch_size: int = 64
+    offset: float = 1.0
+    temperature: float = 0.25
+    # moons_sensitivity / margin_certificate
+    input_eps: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+    noise_draws: int = 20
+    pgd_steps: int = 20
+    param_scales: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+    param_draws: int = 8
+    lower_bound_steps: int = 100
+    # deep_linear_looseness
+    linear_dim: int = 100
+    linear_depths: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 110)
+    linear_inits: tuple[str, ...] = LINEAR_INITS
+    # randomized_smoothing (digits)
+    rs_sigmas: tuple[float, ...] = (0.25, 0.5)
+    rs_hidden: tuple[int, ...] = (128, 128)
+    rs_epochs: int = 10
+    rs_lr: float = 1e-3
+    rs_points: int = 100
+    n0: int = 100
+    n: int = 2_000
+    alpha: float = 0.001
+    rs_batch_size: int = 2_000
+    # hessian_top / landscape_1d
+    hessian_k: int = 3
+    landscape_span: float = 1.0
+    landscape_steps: int = 41
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        if self.num_threads is not None and not _positive_int(self.num_threads):
+            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
+        for name in (
+            "moons_samples", "sll_width", "sll_depth", "moons_epochs", "batch_size", "noise_draws",
+            "param_draws", "linear_dim", "rs_epochs", "rs_points", "n0", "rs_batch_size", "hessian_k",
+        ):  # fmt: skip
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("pgd_steps", "lower_bound_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        if not _positive_int(self.n) or self.n < 2:
+            raise ValueError(f"n must be an int >= 2, got {self.n!r}")
+        if not _positive_int(self.landscape_steps) or self.landscape_steps < 3:
+            raise ValueError(f"landscape_steps must be an int >= 3, got {self.landscape_steps!r}")
+        if not (isinstance(self.families, tuple) and self.families and set(self.families) <= set(FAMILIES)):
+            raise ValueError(
+                f"families must be a non-empty tuple of names in {FAMILIES}, got {self.families!r}"
+            )
+        if not (
+            isinstance(self.linear_inits, tuple)
+            and self.linear_inits
+            and set(self.linear_inits) <= set(LINEAR_INITS)
+        ):
+            raise ValueError(
+                f"linear_inits must be a non-empty tuple of names in {LINEAR_INITS}, "
+                f"got {self.linear_inits!r}"
+            )
+        if not (isinstance(self.linear_depths, tuple) and self.linear_depths and all(
+            _positive_int(d) for d in self.linear_depths
+        )):  # fmt: skip
+            raise ValueError(
+                f"linear_depths must be a non-empty tuple of ints >= 1, got {self.linear_depths!r}"
+            )
+        for name in ("mlp_hidden", "rs_hidden"):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and v and all(_positive_int(h) for h in v)):
+                raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {v!r}")
+        for name in ("moons_noise", "lr", "temperature", "rs_lr", "landscape_span"):
+            v = getattr(self, name)
+            if not (_finite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        if not (_finite(self.offset) and self.offset >= 0):
+            raise ValueError(f"offset must be a finite number >= 0, got {self.offset!r}")
+        if not (_finite(self.alpha) and 0 < self.alpha < 1):
+            raise ValueError(f"alpha must be a number in (0, 1), got {self.alpha!r}")
+        _number_tuple(self.input_eps, "input_eps")
+        _number_tuple(self.param_scales, "param_scales")
+        _number_tuple(self.rs_sigmas, "rs_sigmas", strict=True)
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Ch01Config:
+        """CPU sizes: 600 moons points, 20 epochs; a 100-layer-deep linear net of width 100 (cheap: SVDs);
+        100 digits test points certified with n₀ = 100, n = 2 000 at σ ∈ {0.25, 0.5}."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def full(cls, **overrides: Any) -> Ch01Config:
+        """More data and budget (GPU if present): 2000 moons points, 60 epochs, 450 digits test points
+        (all) with n = 100 000 (Cohen et al.'s n), σ ∈ {0.12, 0.25, 0.5, 1.0}."""
+        base = cls(
+            mode="full",
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            num_threads=None,
+            moons_samples=2000,
+            moons_epochs=60,
+            noise_draws=100,
+            pgd_steps=100,
+            param_draws=32,
+            lower_bound_steps=500,
+            rs_sigmas=(0.12, 0.25, 0.5, 1.0),
+            rs_hidden=(256, 256),
+            rs_epochs=40,
+            rs_points=450,
+            n=100_000,
+            rs_batch_size=10_000,
+            hessian_k=5,
+            landscape_steps=101,
+        )
+        return replace(base, **overrides)
+
+    @classmethod
+    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch01Config:
+        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
+        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
+
+
+SENSITIVITY_COLUMNS = (
+    "id", "model", "perturbation", "method", "scale", "accuracy", "loss", "kind", "n_points", "draws",
+)  # fmt: skip
+CERTIFICATE_COLUMNS = (
+    "id", "model", "certificate", "eps", "certified_accuracy", "clean_accuracy", "lipschitz",
+    "lipschitz_kind", "lipschitz_whole", "lipschitz_lower", "n_points",
+)  # fmt: skip
+LINEAR_COLUMNS = (
+    "id", "init", "depth", "dim", "product_exact", "product_library", "product_kind", "true_norm",
+    "true_kind", "ratio", "log10_ratio",
+)  # fmt: skip
+RS_COLUMNS = (
+    "id", "sigma", "index", "label", "prediction", "selected", "count_selected", "n0", "n", "alpha",
+    "p_lower", "radius", "correct", "max_radius", "base_correct", "lipschitz_radius", "test_accuracy",
+)  # fmt: skip
+HESSIAN_COLUMNS = ("id", "model", "rank", "eigenvalue", "residual", "kind", "n_params", "n_hvp", "loss")
+LANDSCAPE_COLUMNS = (
+    "id", "model", "direction", "alpha", "loss", "accuracy", "quadratic", "slope", "curvature",
+)  # fmt: skip
+COMPARISON_COLUMNS = (
+    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
+)  # fmt: skip
+
+
+# =================================================================================== shared helpers
+def _config(cfg: Ch01Config | None) -> Ch01Config:
+    if cfg is None:
+        return Ch01Config.for_mode()
+    if not isinstance(cfg, Ch01Config):
+        raise TypeError(f"cfg must be a Ch01Config or None, got {type(cfg).__name__}")
+    return cfg
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    return seed
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Set torch's CPU thread count for the duration of a block (``None``: leave it)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: Ch01Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
+        cfg = _config(cfg)
+        with _threads(cfg.num_threads):
+            return fn(cfg, seed=_check_seed(seed), **kwargs)
+
+    return wrapper
+
+
+def _key(value: float) -> str:
+    """``0.05`` -> ``"0_05"`` so that numbers do not add dots to ids."""
+    return f"{value:g}".replace(".", "_").replace("-", "m")
+
+
+def _tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*(data[i] for i in range(len(data))))
+    return torch.stack(xs), torch.as_tensor([int(y) for y in ys])
+
+
+_TRAINED: dict[tuple, Any] = {}
+
+
+def trained_moons(
+    cfg: Ch01Config | None, family: str, *, seed: int = 0, home: str | Path | None = None
+) -> Any:
+    """The ``family`` network (``"mlp"`` or ``"sll"``) trained on two moons, once per process, configuration,
+    seed and run home (a :class:`~stablecore.workflows.TrainResult`, model in eval mode).
+
+    ``"mlp"``: ReLU MLP ``cfg.mlp_hidden``, cross-entropy. ``"sll"``: ``cfg.sll_width`` × ``cfg.sll_depth``
+    SLL layers with a row-normalised (LLN) head, offset cross-entropy (``cfg.offset``, ``cfg.temperature``),
+    as in chapter 3. Both: Adam at ``cfg.lr``, batch ``cfg.batch_size``, ``cfg.moons_epochs`` epochs."""
+    from stablecore.workflows import train_classifier
+
+    cfg = _config(cfg)
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    key = (cfg.moons_samples, cfg.moons_noise, cfg.mlp_hidden, cfg.sll_width, cfg.sll_depth,
+           cfg.moons_epochs, cfg.lr, cfg.batch_size, cfg.offset, cfg.temperature, cfg.device, cfg.mode,
+           family, _check_seed(seed), str(home))  # fmt: skip
+    if key not in _TRAINED:
+        if family == "mlp":
+            model_kwargs: dict[str, Any] = {"hidden": list(cfg.mlp_hidden)}
+            loss, loss_kwargs = "ce", {}
+        else:
+            model_kwargs = {"width": cfg.sll_width, "depth": cfg.sll_depth, "head": "lln"}
+            loss, loss_kwargs = "offset_ce", {"offset": float(cfg.offset), "temperature": cfg.temperature}
+        result = train_classifier(
+            "moons", family, epochs=cfg.moons_epochs, mode=cfg.mode, seed=seed, device=cfg.device,
+            loss=loss, loss_kwargs=loss_kwargs,
+            data_kwargs={"n_samples": cfg.moons_samples, "noise": cfg.moons_noise, "seed": seed},
+            model_kwargs=model_kwargs,
+            train_kwargs={"batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": "adam", "scheduler": None,
+                          "weight_decay": 0.0, "amp": False},
+            experiment=f"ch01-moons-{family}", home=home, progress=False,
+        )  # fmt: skip
+        result.model.eval()
+        _TRAINED[key] = result
+    return _TRAINED[key]
+
+
+def _accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    with torch.no_grad(), eval_mode(model):
+        logits = model(x)
+    return float((logits.argmax(1) == y).double().mean()), float(nn.functional.cross_entropy(logits, y))
+
+
+# =================================================================================== 1. sensitivity
+@_experiment
+def moons_sensitivity(
+    cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Input and parameter sensitivity of each network of ``cfg.families`` on the two-moons test split.
+
+    Input perturbations :math:`x+\delta`, :math:`\|\delta\|_2=\varepsilon` for each ε of ``cfg.input_eps``:
+
+    * ``random_noise`` -- δ uniform on the sphere of radius ε, accuracy and loss averaged over
+      ``cfg.noise_draws`` draws per point (``estimate``: the average case);
+    * ``pgd`` -- ℓ₂ PGD (:func:`stablecore.certify.pgd`, ``cfg.pgd_steps`` steps, no box) inside the ball
+      :math:`\|\delta\|\le\varepsilon`: an empirical ``upper_bound`` of the robust accuracy;
+    * ``certified`` -- correct with a Lipschitz margin radius > ε (pairwise LLN certificate of
+      :func:`stablecore.certify.certify_model`; every point at ε = 0 that is correct): a ``lower_bound`` of
+      the robust accuracy.
+
+    Parameter perturbations :math:`\theta + \rho\,d` for each ρ of ``cfg.param_scales``, ``d`` a
+    filter-normalised Gaussian direction (:func:`stablecore.landscape.random_directions`, Li et al. 2018:
+    each filter of ``d`` has the norm of the matching filter of θ, biases still), so ρ is a relative size;
+    ``random_direction`` rows average accuracy and loss over ``cfg.param_draws`` directions
+    (:func:`stablecore.landscape.evaluate_points`; the model is never modified) (``estimate``).
+
+    Returns:
+        Columns :data:`SENSITIVITY_COLUMNS`; ids
+        ``ch01.sensitivity.<model>.<input|parameter>.<method>.<scale>``.
+    """
+    from stablecore.certify import certify_model, pgd
+    from stablecore.landscape import evaluate_points, random_directions
+
+    rows: list[dict[str, Any]] = []
+    for family in cfg.families:
+        result = trained_moons(cfg, family, seed=seed, home=home)
+        model = result.model
+        x, y = _tensors(result.data.test)
+        dev = next(model.parameters()).device
+        x, y = x.to(dev), y.to(dev)
+        gen = torch.Generator().manual_seed(seed)
+        cert = certify_model(model, (x, y), [max(cfg.input_eps)], last_layer="auto")
+        radius, correct = cert["radius"].to_numpy(), cert["correct"].to_numpy()
+        base = {"model": family, "n_points": len(y)}
+        for eps in cfg.input_eps:
+            accs, losses = [], []
+            for _ in range(cfg.noise_draws):
+                u = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(dev)
+                u = u / u.norm(dim=1, keepdim=True)
+                a, l_ = _accuracy_and_loss(model, x + eps * u, y)
+                accs.append(a)
+                losses.append(l_)
+            common = {**base, "perturbation": "input", "scale": eps}
+            pre = f"ch01.sensitivity.{family}.input"
+            rows.append({**common, "id": f"{pre}.random_noise.{_key(eps)}", "method": "random_noise",
+                         "accuracy": float(np.mean(accs)), "loss": float(np.mean(losses)), "kind": "estimate",
+                         "draws": cfg.noise_draws})  # fmt: skip
+            adv = x if eps == 0 else pgd(model, x, y, eps, steps=cfg.pgd_steps, clip=None, seed=seed)
+            a, l_ = _accuracy_and_loss(model, adv, y)
+            rows.append({**common, "id": f"{pre}.pgd.{_key(eps)}", "method": "pgd", "accuracy": a, "loss": l_,
+                         "kind": "upper_bound", "draws": 1})  # fmt: skip
+            ok = correct & ((radius > eps) if eps > 0 else True)
+            rows.append({**common, "id": f"{pre}.certified.{_key(eps)}", "method": "certified",
+                         "accuracy": float(np.mean(ok)), "loss": math.nan, "kind": "lower_bound",
+                         "draws": 1})  # fmt: skip
+        dirs = random_directions(model, cfg.param_draws, normalization="filter", seed=seed)
+        coords = np.asarray(cfg.param_scales, dtype=float)[:, None]
+        losses_p, accs_p = [], []
+        for d in dirs:
+            loss, acc = evaluate_points(model, nn.CrossEntropyLoss(), (x, y), [d], coords, progress=False)
+            losses_p.append(np.asarray(loss, float))
+            accs_p.append(np.asarray(acc, float))
+        mean_loss, mean_acc = np.mean(losses_p, axis=0), np.mean(accs_p, axis=0)
+        for j, rho in enumerate(cfg.param_scales):
+            rows.append({**base, "id": f"ch01.sensitivity.{family}.parameter.random_direction.{_key(rho)}",
+                         "perturbation": "parameter", "method": "random_direction", "scale": rho,
+                         "accuracy": float(mean_acc[j]), "loss": float(mean_loss[j]), "kind": "estimate",
+                         "draws": cfg.param_draws})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
+
+
+def sensitivity_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of :func:`moons_sensitivity` as a wide table: one row per (model, perturbation, scale), one
+    column per method."""
+    if not isinstance(frame, pd.DataFrame) or not set(SENSITIVITY_COLUMNS) <= set(frame.columns):
+        raise ValueError("frame must be the DataFrame returned by moons_sensitivity")
+    wide = frame.pivot_table(index=["model", "perturbation", "scale"], columns="method", values="accuracy")
+    order = [m for m in ("random_noise", "pgd", "certified", "random_direction") if m in wide.columns]
+    return wide[order].reset_index().rename_axis(columns=None)
+
+
+# =================================================================================== 2. margin certificate
+@_experiment
+def margin_certificate(
+    cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""The Lipschitz margin certificate of each moons network, at each ε of ``cfg.input_eps``.
+
+    With :math:`M(x) = f_y(x) - \max_{j\ne y} f_j(x)` and an ``upper_bound`` L of the logits' ℓ₂ Lipschitz
+    constant (:func:`stablecore.spectral.lipschitz_bound`), the prediction is constant on :math:`B(x, r)`
+    for :math:`r = M/(\sqrt2 L)` (``global``; Tsuzuku et al. 2018, THESIS.md §2); with the last layer
+    :math:`W` apart and :math:`L_\text{body}` the bound of the rest,
+    :math:`r=\min_{j\ne y}(f_y-f_j)/(L_\text{body}\|w_y-w_j\|)` (``pairwise``, the LLN certificate), never
+    smaller. ``lipschitz`` is the bound the certificate used (whole network or body), ``lipschitz_whole``
+    the bound of the whole network, ``lipschitz_lower`` an empirical ``lower_bound`` of the *whole*
+    network's constant (:func:`stablecore.certify.lipschitz_lower_bound`, ``cfg.lower_bound_steps``
+    steps of gradient ascent on pairs started at the test points). For the LLN network it may exceed the
+    body's bound: the rows of its head have norm 1 but the head is not 1-Lipschitz, so the network as a
+    whole is not (the SLL issue #2 phenomenon of :data:`REPORTED`), and only the pairwise certificate uses
+    the body's bound.
+
+    Returns:
+        Columns :data:`CERTIFICATE_COLUMNS`; ids ``ch01.margin.<model>.<global|pairwise>.<eps>``.
+    """
+    from stablecore.certify import certify_model, lipschitz_lower_bound
+    from stablecore.spectral import lipschitz_bound
+
+    rows: list[dict[str, Any]] = []
+    for family in cfg.families:
+        result = trained_moons(cfg, family, seed=seed, home=home)
+        model = result.model
+        x, y = _tensors(result.data.test)
+        dev = next(model.parameters()).device
+        x, y = x.to(dev), y.to(dev)
+        with eval_mode(model):
+            whole = lipschitz_bound(model, result.data.input_shape)
+        lower = lipschitz_lower_bound(model, x, steps=cfg.lower_bound_steps, seed=seed)
+        eps_pos = [e for e in cfg.input_eps if e > 0] or [1.0]
+        for certificate, last in (("global", None), ("pairwise", "auto")):
+            table = certify_model(model, (x, y), eps_pos, last_layer=last)
+            radius, correct = table["radius"].to_numpy(), table["correct"].to_numpy()
+            for eps in cfg.input_eps:
+                ok = correct & ((radius > eps) if eps > 0 else True)
+                rows.append(
+                    {
+                        "id": f"ch01.margin.{family}.{certificate}.{_key(eps)}",
+                        "model": family,
+                        "certificate": table.attrs["certificate"],
+                        "eps": eps,
+                        "certified_accuracy": float(np.mean(ok)),
+                        "clean_accuracy": float(correct.mean()),
+                        "lipschitz": float(table.attrs["lipschitz"]),
+                        "lipschitz_kind": table.attrs["kind"],
+                        "lipschitz_whole": whole.value,
+                        "lipschitz_lower": lower.value,
+                        "n_points": len(y),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(CERTIFICATE_COLUMNS))
+
+
+def lipschitz_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Lipschitz numbers of :func:`margin_certificate`, one row each (columns ``model, quantity, value,
+    kind``, for :func:`stablecore.plots.bound_gap_plot`): the whole network's ``upper_bound``, the body's
+    (pairwise certificate), and the empirical ``lower_bound``."""
+    if not isinstance(frame, pd.DataFrame) or not set(CERTIFICATE_COLUMNS) <= set(frame.columns):
+        raise ValueError("frame must be the DataFrame returned by margin_certificate")
+    rows = []
+    for model, d in frame.groupby("model", sort=False):
+        pair = d[d["certificate"] == "pairwise"]
+        rows.append({"model": model, "quantity": f"{model}: bound of the network",
+                     "value": float(d["lipschitz_whole"].iloc[0]), "kind": "upper_bound"})  # fmt: skip
+        if len(pair):
+            rows.append({"model": model, "quantity": f"{model}: bound of the body (before the last layer)",
+                         "value": float(pair["lipschitz"].iloc[0]),
+                         "kind": str(pair["lipschitz_kind"].iloc[0])})  # fmt: skip
+        rows.append({"model": model, "quantity": f"{model}: empirical (pairs, gradient ascent)",
+                     "value": float(d["lipschitz_lower"].iloc[0]), "kind": "lower_bound"})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "quantity", "value", "kind"])
+
+
+# =================================================================================== 3. deep linear nets
+def deep_linear_weights(init: str, dim: int, depth: int, *, seed: int = 0) -> list[torch.Tensor]:
+    r"""``depth`` float64 ``dim × dim`` matrices :math:`W_1, \dots, W_L` (seeded, CPU).
+
+    * ``"uniform"`` -- :math:`\mathcal U(-1/\sqrt d, 1/\sqrt d)` entries, PyTorch's default ``nn.Linear``
+      initialisation (the Bridging repository's ``example_linear_bad_pub_estimation.py``, THESIS.md §2);
+    * ``"gaussian"`` -- :math:`\mathcal N(0, 1/d)` entries (spectral norm ≈ 2);
+    * ``"orthogonal"`` -- Haar-random orthogonal matrices (QR of a Gaussian, signs fixed): every product is
+      orthogonal, so the product of norms is tight.
+
+    The first ``k`` matrices do not depend on ``depth`` (one generator, drawn in order)."""
+    if init not in LINEAR_INITS:
+        raise ValueError(f"init must be one of {LINEAR_INITS}, got {init!r}")
+    for name, v in (("dim", dim), ("depth", depth)):
+        if not _positive_int(v):
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    gen = torch.Generator().manual_seed(_check_seed(seed))
+    out = []
+    for _ in range(depth):
+        if init == "uniform":
+            w = (torch.rand(dim, dim, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(dim)
+        elif init == "gaussian":
+            w = torch.randn(dim, dim, generator=gen, dtype=torch.float64) / math.sqrt(dim)
+        else:
+            q, r = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
+            w = q * torch.sign(torch.diagonal(r))[None, :]
+        out.append(w)
+    return out
+
+
+def linear_network(weights: Sequence[torch.Tensor]) -> nn.Sequential:
+    r"""The network :math:`x\mapsto W_L\cdots W_1x` as an ``nn.Sequential`` of bias-free ``nn.Linear`` layers
+    holding copies of ``weights`` (in their dtype)."""
+    if not weights or not all(isinstance(w, torch.Tensor) and w.ndim == 2 for w in weights):
+        raise ValueError("weights must be a non-empty sequence of 2-D tensors")
+    layers = []
+    for w in weights:
+        layer = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        layers.append(layer)
+    return nn.Sequential(*layers)
+
+
+@_experiment
+def deep_linear_looseness(cfg: Ch01Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    r"""How loose the product of layer norms is on a deep linear net :math:`x\mapsto W_L\cdots W_1x`.
+
+    For each initialisation of ``cfg.linear_inits`` (:func:`deep_linear_weights`, width ``cfg.linear_dim``)
+    and each depth L of ``cfg.linear_depths`` (the first layers shared between depths):
+
+    * ``true_norm`` -- :math:`\|W_L\cdots W_1\|_2`, the network's exact Lipschitz constant (float64 SVD of
+      the product, ``exact``);
+    * ``product_exact`` -- :math:`\prod_l\|W_l\|_2` with exact float64 layer norms (``upper_bound``, THESIS.md
+      §2 "PUB");
+    * ``product_library`` -- what :func:`stablecore.spectral.lipschitz_bound` reports for the network
+      :func:`linear_network` (a Gram bound per layer, :func:`stablecore.spectral.layer_norm`, then their
+      product; ``upper_bound``).
+
+    ``ratio = product_exact / true_norm`` ≥ 1 grows exponentially with depth for random layers, whose top
+    singular directions are not aligned; it stays 1 for orthogonal layers (the motivation of the
+    orthogonal and 1-Lipschitz layers of chapters 2 and 3). Ids ``ch01.pub.<init>.d<dim>.depth<L>``.
+    """
+    from stablecore.spectral import layer_norm
+    from stablecore.types import product_bound
+
+    d = cfg.linear_dim
+    rows = []
+    for init in cfg.linear_inits:
+        weights = deep_linear_weights(init, d, max(cfg.linear_depths), seed=seed)
+        layer_norms = [float(torch.linalg.matrix_norm(w, ord=2)) for w in weights]
+        net = linear_network(weights)
+        layer_bounds = [layer_norm(layer, (d,)) for layer in net]
+        for depth in sorted(set(cfg.linear_depths)):
+            prod = weights[0]
+            for w in weights[1:depth]:
+                prod = w @ prod
+            true = float(torch.linalg.matrix_norm(prod, ord=2))
+            p_exact = math.prod(layer_norms[:depth])
+            lib = product_bound(layer_bounds[:depth], method="gram")
+            rows.append(
+                {
+                    "id": f"ch01.pub.{init}.d{d}.depth{depth}",
+                    "init": init,
+                    "depth": depth,
+                    "dim": d,
+                    "product_exact": p_exact,
+                    "product_library": lib.value,
+                    "product_kind": lib.kind,
+                    "true_norm": true,
+                    "true_kind": "exact",
+                    "ratio": p_exact / true,
+                    "log10_ratio": math.log10(p_exact / true),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(LINEAR_COLUMNS))
+
+
+# =================================================================================== 4. randomized smoothing
+def max_cohen_radius(sigma: float, n: int, alpha: float) -> float:
+    r"""The largest radius CERTIFY can return with ``n`` estimation samples at level α: all n votes for
+    :math:`\hat c_A` give :math:`\underline p_A = \alpha^{1/n}` (Clopper–Pearson), so
+    :math:`R_\max = \sigma\Phi^{-1}(\alpha^{1/n})` (≈ 3.81σ at n = 10⁵, α = 0.001; THESIS.md §9)."""
+    if not (_finite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    if not _positive_int(n):
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if not (_finite(alpha) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return float(sigma * norm.ppf(alpha ** (1.0 / n)))
+
+
+_RS_TRAINED: dict[tuple, Any] = {}
+
+
+def _rs_model(cfg: Ch01Config, sigma: float, seed: int, home: str | Path | None) -> Any:
+    from stablecore.train import GaussianNoise
+    from stablecore.workflows import train_classifier
+
+    key = (
+        cfg.rs_hidden,
+        cfg.rs_epochs,
+        cfg.rs_lr,
+        cfg.batch_size,
+        cfg.device,
+        cfg.mode,
+        sigma,
+        seed,
+        str(home),
+    )
+    if key not in _RS_TRAINED:
+        result = train_classifier(
+            "digits", "mlp", epochs=cfg.rs_epochs, mode=cfg.mode, seed=seed, device=cfg.device,
+            data_kwargs={"seed": seed}, model_kwargs={"hidden": list(cfg.rs_hidden)},
+            train_kwargs={"batch_size": cfg.batch_size, "lr": cfg.rs_lr, "optimizer": "adam",
+                          "scheduler": None, "amp": False},
+            experiment=f"ch01-digits-mlp-sigma{sigma:g}", home=home, progress=False,
+            transform=GaussianNoise(sigma),
+        )  # fmt: skip
+        result.model.eval()
+        _RS_TRAINED[key] = result
+    return _RS_TRAINED[key]
+
+
+@_experiment
+def randomized_smoothing(
+    cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Cohen et al.'s CERTIFY (THESIS.md §2) on ``cfg.rs_points`` digits test points, for each σ of
+    ``cfg.rs_sigmas``, with a ReLU MLP (``cfg.rs_hidden``) trained with Gaussian noise augmentation at σ.
+
+    :class:`stablecore.smoothing.Smooth`: ``selected`` :math:`\hat c_A` = the top class of n₀ selection
+    draws; :math:`\underline p_A` = the one-sided Clopper–Pearson lower bound (level α) of its
+    ``count_selected`` votes among n fresh draws; ``prediction`` -1 (abstain) if
+    :math:`\underline p_A\le 1/2`, else radius :math:`\sigma\Phi^{-1}(\underline p_A)` (0 when abstaining).
+    ``max_radius`` = :func:`max_cohen_radius`. For contrast, ``lipschitz_radius`` is the *base* network's
+    deterministic margin radius for its clean prediction of the true label (pairwise certificate with the
+    product-of-layer-norms bound; 0 when misclassified). Noise from a ``torch.Generator`` seeded per
+    point. Ids ``ch01.rs.sigma<σ>.<index>``.
+    """
+    from stablecore.certify import certify_model
+    from stablecore.data import load_dataset
+    from stablecore.smoothing import Smooth
+
+    data = load_dataset("digits", seed=seed)
+    k = len(data.test)
+    idx = np.unique(np.linspace(0, k - 1, min(cfg.rs_points, k)).round().astype(int)).tolist()
+    x_all = torch.stack([data.test[i][0] for i in idx])
+    y_all = torch.as_tensor([int(data.test[i][1]) for i in idx])
+    rows = []
+    for sigma in cfg.rs_sigmas:
+        result = _rs_model(cfg, sigma, seed, home)
+        model = result.model
+        dev = next(model.parameters()).device
+        det = certify_model(model, (x_all, y_all), [0.1], last_layer="auto")
+        smooth = Smooth(model, data.num_classes, sigma)
+        r_max = max_cohen_radius(sigma, cfg.n, cfg.alpha)
+        for j, i in enumerate(idx):
+            gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + i)
+            cert = smooth.certify(x_all[j], cfg.n0, cfg.n, cfg.alpha, cfg.rs_batch_size, generator=gen)
+            selected = int(np.argmax(cert.counts_selection))
+            label = int(y_all[j])
+            rows.append(
+                {
+                    "id": f"ch01.rs.sigma{_key(sigma)}.{i}",
+                    "sigma": sigma,
+                    "index": i,
+                    "label": label,
+                    "prediction": cert.prediction,
+                    "selected": selected,
+                    "count_selected": int(cert.counts_estimation[selected]),
+                    "n0": cfg.n0,
+                    "n": cfg.n,
+                    "alpha": cfg.alpha,
+                    "p_lower": cert.p_lower,
+                    "radius": cert.radius,
+                    "correct": cert.prediction == label,
+                    "max_radius": r_max,
+                    "base_correct": bool(det["correct"].iloc[j]),
+                    "lipschitz_radius": float(det["radius"].iloc[j]),
+                    "test_accuracy": result.test["accuracy"],
+                }
+            )
+    return pd.DataFrame(rows, columns=list(RS_COLUMNS))
+
+
+def rs_curve(table: pd.DataFrame, radii: Sequence[float] | None = None) -> pd.DataFrame:
+    """Certified accuracy vs radius per σ from :func:`randomized_smoothing`: ``cohen`` (correct and radius >
+    r; not abstaining at r = 0) and ``lipschitz_margin`` (the base's deterministic certificate), long format
+    (columns ``sigma, method, radius, certified_accuracy``)."""
+    need = {"sigma", "radius", "correct", "lipschitz_radius", "base_correct", "max_radius"}
+    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
+        raise ValueError("table must be the DataFrame returned by randomized_smoothing")
+    if radii is None:
+        top = float(table["max_radius"].max())
+        radii = np.round(np.linspace(0.0, top, 25), 4).tolist()
+    rows = []
+    for sigma, d in table.groupby("sigma", sort=True):
+        for r in radii:
+            cohen = d["correct"] & ((d["radius"] > r) if r > 0 else True)
+            lip = d["base_correct"] & ((d["lipschitz_radius"] > r) if r > 0 else True)
+            rows.append(
+                {"sigma": sigma, "method": "cohen", "radius": r, "certified_accuracy": float(cohen.mean())}
+            )
+            rows.append(
+                {"sigma": sigma, "method": "lipschitz_margin", "radius": r,
+                 "certified_accuracy": float(lip.mean())}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# =================================================================================== 5. curvature basics
+def _train_batch(cfg: Ch01Config, family: str, seed: int, home: str | Path | None) -> tuple[Any, tuple]:
+    result = trained_moons(cfg, family, seed=seed, home=home)
+    x, y = _tensors(result.data.train)
+    dev = next(result.model.parameters()).device
+    return result.model, (x.to(dev), y.to(dev))
+
+
+@_experiment
+def hessian_top(
+    cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Top ``cfg.hessian_k`` eigenvalues of the Hessian :math:`\nabla^2_\theta\mathcal L` of the
+    cross-entropy on the full moons training set, for each network of ``cfg.families`` (Lanczos,
+    :func:`stablecore.curvature.hessian_eigenvalues`; ``residual`` = :math:`\|Hv-\lambda v\|`; ``estimate``).
+    The SLL network's parameters are its unconstrained ones (the parametrizations' originals). Ids
+    ``ch01.curvature.<model>.lambda<rank>``."""
+    from stablecore.curvature import hessian_eigenvalues
+
+    rows = []
+    for family in cfg.families:
+        model, batch = _train_batch(cfg, family, seed, home)
+        res = hessian_eigenvalues(model, nn.CrossEntropyLoss(), batch, k=cfg.hessian_k, seed=seed)
+        _, loss = _accuracy_and_loss(model, *batch)
+        for r, (lam, resid) in enumerate(zip(res.eigenvalues, res.residuals), start=1):
+            rows.append(
+                {
+                    "id": f"ch01.curvature.{family}.lambda{r}",
+                    "model": family,
+                    "rank": r,
+                    "eigenvalue": float(lam),
+                    "residual": float(resid),
+                    "kind": res.kind,
+                    "n_params": res.n_params,
+                    "n_hvp": res.n_hvp,
+                    "loss": loss,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(HESSIAN_COLUMNS))
+
+
+@_experiment
+def landscape_1d(
+    cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""The training loss along two unit directions d of parameter space, :math:`\alpha\mapsto\mathcal
+    L(\theta+\alpha d)` for α in ±``cfg.landscape_span`` (``cfg.landscape_steps`` points,
+    :func:`stablecore.landscape.slice_1d`; the model is never modified), for each network:
+
+    * ``hessian`` -- the top Hessian eigenvector (Lanczos);
+    * ``random`` -- a Gaussian direction scaled to unit norm (biases included; not filter-normalised, so both
+      directions have the same length and the curvatures compare).
+
+    ``quadratic`` is the second-order model :math:`\mathcal L_0 + \alpha\,g^\top d + \tfrac12\alpha^2
+    d^\top Hd` with ``slope`` :math:`g^\top d` and ``curvature`` :math:`d^\top Hd` computed by one gradient
+    and one Hessian-vector product (:class:`stablecore.curvature.HessianOperator`); along the eigenvector
+    ``curvature`` is λ_max. Ids ``ch01.landscape.<model>.<direction>``.
+    """
+    from stablecore.curvature import HessianOperator, hessian_eigenvalues
+    from stablecore.landscape import slice_1d
+
+    ce = nn.CrossEntropyLoss()
+    frames = []
+    for family in cfg.families:
+        model, batch = _train_batch(cfg, family, seed, home)
+        op = HessianOperator(model, ce, batch)
+        loss0, grad = op.loss_and_gradient()
+        top = hessian_eigenvalues(model, ce, batch, k=1, seed=seed, return_eigenvectors=True)
+        v_h = top.eigenvectors[0].to(grad)
+        gen = torch.Generator().manual_seed(seed)
+        v_r = torch.randn(op.size, generator=gen, dtype=torch.float64).to(grad)
+        v_r = v_r / v_r.norm()
+        for name, v in (("hessian", v_h), ("random", v_r)):
+            land = slice_1d(
+                model, ce, batch, direction=op.unflatten(v), span=(-cfg.landscape_span, cfg.landscape_span),
+                steps=cfg.landscape_steps, normalization=None, progress=False,
+            )  # fmt: skip
+            slope = float(grad.double() @ v.double())
+            curv = float(op.matvec(v).double() @ v.double())
+            a = np.asarray(land.alphas, float)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "id": f"ch01.landscape.{family}.{name}",
+                        "model": family,
+                        "direction": name,
+                        "alpha": a,
+                        "loss": np.asarray(land.loss, float),
+                        "accuracy": np.asarray(land.accuracy, float),
+                        "quadratic": loss0 + slope * a + 0.5 * curv * a**2,
+                        "slope": slope,
+                        "curvature": curv,
+                    }
+                )
+            )
+        op.release()
+    return pd.concat(frames, ignore_index=True)[list(LANDSCAPE_COLUMNS)]
+
+
+# =================================================================================== the tour
+_MAP = (
+    (1, "introduction: sensitivity, margin certificate, product of norms, RS and curvature basics", ""),
+    (2, "spectral norms of dense and convolutional layers (Gram iteration)", "deep_linear_looseness"),
+    (3, "Lipschitz-by-design layers (CPL, SLL, AOL, SR) and their certificates", "margin_certificate"),
+    (4, "curvature of the loss: Hessian spectrum, landscapes, regularisers", "hessian_top, landscape_1d"),
+    (
+        5,
+        "randomized smoothing I: Weierstrass view, Lipschitz-variance-margin, LVM-RS",
+        "randomized_smoothing",
+    ),
+    (6, "randomized smoothing II: Lipschitz-aware radii, CPM intervals", "randomized_smoothing"),
+)
+
+
+def chapter_map() -> pd.DataFrame:
+    """The chapter notebooks this tour leads to: chapter, title, notebook path (relative to ``notebooks/``),
+    the section of this chapter that introduces it, and the number of reported numbers it holds."""
+    from stablecore.chapters import CHAPTERS
+
+    rows = []
+    for ch, what, section in _MAP:
+        module = CHAPTERS[ch]
+        rows.append(
+            {
+                "chapter": ch,
+                "title": module.TITLE,
+                "topic": what,
+                "notebook": module.NOTEBOOK.removeprefix("notebooks/"),
+                "introduced_by": section,
+                "reported_numbers": len(module.REPORTED),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# =================================================================================== comparison
+EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
+    "moons_sensitivity": moons_sensitivity,
+    "margin_certificate": margin_certificate,
+    "deep_linear_looseness": deep_linear_looseness,
+    "randomized_smoothing": randomized_smoothing,
+    "hessian_top": hessian_top,
+    "landscape_1d": landscape_1d,
+}
+"""The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
+
+
+def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float | None, str, str]:
+    if rep_id == "ch01.sll_issue2.lln_cifar100.pgd_lipschitz_lower_bound":
+        note = "CIFAR-100 SLL model not run here (no checkpoint, quick mode has no CIFAR)"
+        frame = results.get("margin_certificate")
+        if frame is not None and (frame["model"] == "sll").any():
+            low = float(frame.loc[frame["model"] == "sll", "lipschitz_lower"].iloc[0])
+            note += f"; two-moons analogue: the LLN SLL network's empirical lower bound is {low:.3f}"
+        return None, "", note
+    return None, "", "no matching experiment"
+
+
+def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every reported number of the chapter next to the value we measured (``comparison``: ``"not
+    transcribed"`` for missing thesis values, else ``"measured"`` / ``"not measured"``).
+
+    Args:
+        results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(
+            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
+        )
+    unknown = set(results) - set(EXPERIMENTS)
+    if unknown:
+        raise ValueError(
+            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
+        )
+    for name, frame in results.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    rows = []
+    for rep in reported_numbers(CHAPTER).itertuples(index=False):
+        measured, by, note = _measured(results, rep.id)
+        if rep.status == "not transcribed":
+            comparison = "not transcribed"
+        else:
+            comparison = "measured" if measured is not None else "not measured"
+        rows.append(
+            {
+                "id": rep.id,
+                "quantity": rep.quantity,
+                "unit": rep.unit,
+                "status": rep.status,
+                "reported": rep.value,
+                "measured": math.nan if measured is None else measured,
+                "measured_by": by,
+                "comparison": comparison,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
