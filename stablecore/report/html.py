@@ -168,7 +168,13 @@ def render_html(report: SensitivityReport) -> str:
     first = [True]
 
     def fig_html(key: str) -> str:
-        out = figs[key].to_html(full_html=False, include_plotlyjs=first[0], default_width="100%")
+        out = figs[key].to_html(
+            full_html=False,
+            include_plotlyjs=first[0],
+            default_width="100%",
+            default_height="480px",
+            div_id=f"figure-{key}",  # fixed ids: the same report renders to the same bytes
+        )
         first[0] = False
         return out
 
