@@ -56,11 +56,13 @@ from stablecore.results import (
     LoadedRun,
     Run,
     atomic_write_bytes,
+    atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
     create_run,
     list_runs,
     load_run,
+    read_json,
     read_table,
 )
 from stablecore.train import current_mode
@@ -197,6 +199,8 @@ class ChapterOutcome:
         executed: the executed ``.ipynb`` (``None`` when missing).
         html: its HTML rendering (``None`` when missing or when the rendering failed: see ``error``).
         results: experiment name -> the DataFrame the notebook's top-level call returned.
+        cpu_seconds: CPU time (user + system) of the notebook's kernel; on a shared machine, wall time
+            over CPU time shows how much the load stretched the run. NaN when unknown.
     """
 
     chapter: int
@@ -207,6 +211,7 @@ class ChapterOutcome:
     executed: Path | None = None
     html: Path | None = None
     results: Mapping[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    cpu_seconds: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -220,10 +225,10 @@ class Reproduction:
 
     @property
     def timings(self) -> pd.DataFrame:
-        """``chapter, notebook, status, seconds, error``, one row per chapter."""
+        """``chapter, notebook, status, seconds, cpu_seconds, error``, one row per chapter."""
         return pd.DataFrame(
-            [(c.chapter, c.notebook, c.status, c.seconds, c.error) for c in self.chapters],
-            columns=["chapter", "notebook", "status", "seconds", "error"],
+            [(c.chapter, c.notebook, c.status, c.seconds, c.cpu_seconds, c.error) for c in self.chapters],
+            columns=["chapter", "notebook", "status", "seconds", "cpu_seconds", "error"],
         )
 
 
@@ -285,6 +290,13 @@ def _save_recorded(run_path: str, chapter: int) -> list[str]:
                 Path(run_path) / "objects" / f"ch{chapter:02d}.{name}.pkl", pickle.dumps(frame)
             )
         saved.append(name)
+    import resource
+
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    atomic_write_json(
+        Path(run_path) / "kernels" / f"ch{chapter:02d}.json", {"cpu_seconds": cpu, "calls": _CALLS}
+    )
     return saved
 
 
@@ -452,9 +464,10 @@ def execute_chapter(
         html = None
         error = error or f"HTML rendering: {_one_line(exc)}"
     results = load_results(run_path, chapter)
-    return ChapterOutcome(
-        chapter, label, "failed" if error else "ok", seconds, error, executed, html, results
-    )
+    kernel = run_path / "kernels" / f"ch{chapter:02d}.json"
+    cpu = float(read_json(kernel)["cpu_seconds"]) if kernel.is_file() else math.nan
+    status: ChapterStatus = "failed" if error else "ok"
+    return ChapterOutcome(chapter, label, status, seconds, error, executed, html, results, cpu)
 
 
 # ----------------------------------------------------------------------------------- summary
@@ -581,9 +594,17 @@ def summary_markdown(table: pd.DataFrame, timings: pd.DataFrame | None = None, *
         raise ValueError(f"table must have the columns of summary_table(), missing {sorted(missing)}")
     lines = [f"# Reproduction summary{f' ({mode} mode)' if mode else ''}", ""]
     if timings is not None:
-        lines += ["| chapter | notebook | status | wall time (s) | error |", "|---|---|---|---|---|"]
+        lines += [
+            "| chapter | notebook | status | wall time (s) | kernel CPU time (s) | error |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in timings.itertuples(index=False):
-            lines.append(f"| {r.chapter} | {r.notebook} | {r.status} | {r.seconds:.1f} | {_cell(r.error)} |")
+            cpu = getattr(r, "cpu_seconds", math.nan)
+            cpu_text = "—" if pd.isna(cpu) else f"{cpu:.1f}"
+            wall = f"{r.seconds:.1f}"
+            lines.append(
+                f"| {r.chapter} | {r.notebook} | {r.status} | {wall} | {cpu_text} | {_cell(r.error)} |"
+            )
         lines.append("")
     counts = table.groupby(["status", "comparison"]).size()
     lines += ["| status | comparison | numbers |", "|---|---|---|"]
@@ -706,6 +727,7 @@ def _record(run: Run, outcomes: list[ChapterOutcome]) -> None:
                 "notebook": o.notebook,
                 "status": o.status,
                 "seconds": round(o.seconds, 2),
+                "cpu_seconds": None if math.isnan(o.cpu_seconds) else round(o.cpu_seconds, 2),
                 "error": o.error,
                 "experiments": sorted(o.results),
             }

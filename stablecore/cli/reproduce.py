@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     )
     timings = result.timings
     print(f"reproduction ({result.mode} mode) in {result.path}")
-    print_table(timings.assign(seconds=timings["seconds"].round(1)))
+    print_table(timings.round({"seconds": 1, "cpu_seconds": 1}))
     counts = result.summary.groupby(["status", "comparison"]).size().rename("numbers").reset_index()
     print_table(counts)
     print(f"summary: {result.path / 'summary.md'} and {result.path / 'tables' / 'summary.parquet'}")
