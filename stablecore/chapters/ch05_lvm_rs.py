@@ -19,6 +19,11 @@ returns a tidy DataFrame, see :data:`EXPERIMENTS`):
   temperature chosen on the selection samples; and the reference code's best-of-candidates, *not a
   certificate*), on digits (quick) or CIFAR-10 with a noise-trained ResNet-110 (full, GPU);
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
+
+The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): noisy logits from
+:meth:`~stablecore.smoothing.Smooth.sample_logits`, simplex maps, certificates and radii from
+:mod:`stablecore.smoothing.lvm` and :mod:`stablecore.smoothing.lipschitz`; this module only arranges the
+chapter's experiments. Abstain convention (package-wide): prediction −1 and radius 0.0.
 """
 
 from __future__ import annotations
@@ -36,13 +41,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import erf
 from scipy.stats import norm
 from torch import nn
 
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.smoothing import Smooth, certify_from_counts
 from stablecore.smoothing import bounds as _bounds
+from stablecore.smoothing.lipschitz import score_lipschitz, smoothed_lipschitz
+from stablecore.smoothing.lvm import (
+    certify_lvm,
+    lvm_best_of_candidates_uncertified,
+    lvm_certificate_from_moments,
+    select_lvm_candidate,
+    simplex_map,
+)
 from stablecore.train import current_mode
+from stablecore.types import Bound
 
 CHAPTER: int = 5
 TITLE: str = "Randomized smoothing I: Weierstrass transform, Lipschitz-variance-margin tradeoff, LVM-RS"
@@ -404,63 +418,6 @@ def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     return wrapper
 
 
-def sparsemax(z: torch.Tensor) -> torch.Tensor:
-    r"""Sparsemax (Martins & Astudillo 2016) over the last dimension: the Euclidean projection of ``z`` onto
-    the probability simplex, :math:`\mathrm{sparsemax}(z) = (z - \tau(z))_+` with :math:`\tau` such that the
-    result sums to 1."""
-    if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-        raise TypeError("z must be a floating-point tensor")
-    zs, _ = torch.sort(z, dim=-1, descending=True)
-    k = torch.arange(1, z.shape[-1] + 1, device=z.device, dtype=z.dtype)
-    cums = zs.cumsum(-1)
-    support = (1 + k * zs) > cums
-    k_z = support.to(z.dtype).sum(-1, keepdim=True)
-    tau = (cums.gather(-1, k_z.long() - 1) - 1) / k_z
-    return torch.clamp(z - tau, min=0)
-
-
-def simplex_map(logits: torch.Tensor, name: str, temperature: float = 1.0) -> torch.Tensor:
-    """``softmax(z/T)``, ``sparsemax(z/T)`` or ``hardmax(z)`` (one-hot argmax, T ignored), last dimension.
-
-    All three map into the probability simplex, so a smoothed score above 1/2 makes its class the smoothed
-    argmax. ``hardmax`` is Cohen et al.'s vote (T → 0 of both others)."""
-    if name not in MAPS:
-        raise ValueError(f"name must be one of {MAPS}, got {name!r}")
-    if not _positive_number(temperature):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    if name == "hardmax":
-        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-    z = logits / temperature
-    return torch.softmax(z, -1) if name == "softmax" else sparsemax(z)
-
-
-@torch.no_grad()
-def noisy_logits(
-    model: nn.Module,
-    x: torch.Tensor,
-    sigma: float,
-    num: int,
-    *,
-    generator: torch.Generator,
-    batch_size: int = 4096,
-) -> torch.Tensor:
-    """Logits ``f(x + σδ)`` of ``num`` noise draws ``δ ~ N(0, I)`` of one input ``x`` (no batch dimension),
-    as a ``(num, K)`` float64 CPU tensor; noise drawn ``batch_size`` at a time from ``generator``.
-    ``sigma = 0`` repeats the clean logits. The model must be in eval mode."""
-    if not _finite(sigma) or sigma < 0:
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
-    device = next(model.parameters()).device
-    x = x.to(device)
-    out = []
-    left = num
-    while left > 0:
-        b = min(batch_size, left)
-        noise = torch.randn((b, *x.shape), generator=generator, device=generator.device, dtype=x.dtype)
-        out.append(model(x.unsqueeze(0) + sigma * noise.to(device)).double().cpu())
-        left -= b
-    return torch.cat(out)
-
-
 def _digits_train_kwargs(cfg: Ch05Config) -> dict[str, Any]:
     return {
         "batch_size": cfg.digits_batch_size,
@@ -689,24 +646,14 @@ def smoothed_ramp_slope(x: Any, lipschitz: float, sigma: float, value_range: flo
     return lipschitz * (norm.cdf((value_range / lipschitz - x) / sigma) - norm.cdf(-x / sigma))
 
 
-def smoothed_lipschitz_tight(lipschitz: Any, sigma: Any, value_range: float = 1.0) -> Any:
-    r""":math:`L\,\mathrm{erf}(r/(2\sqrt2\,L\sigma))`: the exact Lipschitz constant (upper bound, attained by
-    the ramp) of :math:`\tilde f = f * \mathcal N(0,\sigma^2)` for an L-Lipschitz ``f`` with values in [0, r]
-    (THESIS.md §6.1 caveat). Tends to L as L → 0 and to :math:`r/(\sigma\sqrt{2\pi})` as L → ∞."""
-    lip, sig = np.asarray(lipschitz, float), np.asarray(sigma, float)
-    if np.any(lip <= 0) or np.any(sig <= 0) or not _positive_number(value_range):
-        raise ValueError("lipschitz, sigma and value_range must be > 0")
-    return lip * erf(value_range / (2 * math.sqrt(2) * lip * sig))
-
-
 def smoothed_lipschitz_code(lipschitz: Any, sigma: Any, value_range: float = 1.0) -> Any:
     r""":math:`L\,\mathrm{erf}(r/(\sqrt2\,L\sigma))`, the Bridging code's formula
-    (``compute_lipschitz_constant_smoothed_classifier``): exact for outputs in [−r, r] (range 2r), an upper
-    bound (valid, looser) for [0, r]."""
-    lip, sig = np.asarray(lipschitz, float), np.asarray(sigma, float)
-    if np.any(lip <= 0) or np.any(sig <= 0) or not _positive_number(value_range):
-        raise ValueError("lipschitz, sigma and value_range must be > 0")
-    return lip * erf(value_range / (math.sqrt(2) * lip * sig))
+    (``compute_lipschitz_constant_smoothed_classifier``): the tight constant
+    :func:`stablecore.smoothing.lipschitz.smoothed_lipschitz` of a function with range 2r (outputs in
+    [−r, r]), hence an upper bound (valid, looser) for outputs in [0, r]."""
+    if not _positive_number(value_range):
+        raise ValueError(f"value_range must be a finite number > 0, got {value_range!r}")
+    return smoothed_lipschitz(lipschitz, sigma, 2 * value_range)
 
 
 @_experiment
@@ -716,12 +663,14 @@ def weierstrass_lipschitz(cfg: Ch05Config | None = None, *, seed: int = 0) -> pd
     For each σ in ``cfg.lipschitz_sigmas`` and L in ``cfg.lipschitz_values`` (values in [0, r],
     r = ``cfg.value_range``), rows with ``quantity``:
 
-    * ``tight`` -- :func:`smoothed_lipschitz_tight` (``exact``: attained by the ramp);
+    * ``tight`` -- :func:`stablecore.smoothing.lipschitz.smoothed_lipschitz`
+      :math:`L\,\mathrm{erf}(r/(2\sqrt2 L\sigma))` (``exact``: attained by the ramp);
     * ``numeric_ramp`` -- the maximum of :func:`smoothed_ramp_slope` over a fine grid (``lower_bound``: a
       maximum over finitely many points; an independent check of ``tight``);
     * ``code_formula`` -- :func:`smoothed_lipschitz_code` (``upper_bound``);
     * ``base`` -- L itself (smoothing never increases it: ``upper_bound``);
-    * ``step_limit`` -- :math:`r/(\sigma\sqrt{2\pi})`, the limit L → ∞ (any measurable f into [0, r]);
+    * ``step_limit`` -- :math:`r/(\sigma\sqrt{2\pi})`, the limit L → ∞ (any measurable f into [0, r];
+      ``smoothed_lipschitz`` at L = ∞);
     * ``salman`` -- :math:`r\sqrt{2/\pi}/\sigma`, Salman et al.'s constant (range-2 convention; an upper bound
       for range 1);
     * ``cohen_phi_inverse`` -- :math:`1/\sigma`, the constant of :math:`\Phi^{-1}\circ\tilde f` (Salman et
@@ -735,7 +684,7 @@ def weierstrass_lipschitz(cfg: Ch05Config | None = None, *, seed: int = 0) -> pd
         for lip in cfg.lipschitz_values:
             xs = np.linspace(-6 * sigma, r / lip + 6 * sigma, 20001)
             vals = {
-                ("tight", "exact", "L·erf(r/(2√2·L·σ))"): float(smoothed_lipschitz_tight(lip, sigma, r)),
+                ("tight", "exact", "L·erf(r/(2√2·L·σ))"): float(smoothed_lipschitz(lip, sigma, r)),
                 ("numeric_ramp", "lower_bound", "max_x of the smoothed ramp's slope on a grid"): float(
                     smoothed_ramp_slope(xs, lip, sigma, r).max()
                 ),
@@ -743,7 +692,7 @@ def weierstrass_lipschitz(cfg: Ch05Config | None = None, *, seed: int = 0) -> pd
                     smoothed_lipschitz_code(lip, sigma, r)
                 ),
                 ("base", "upper_bound", "L"): float(lip),
-                ("step_limit", "exact", "r/(σ√(2π))"): r / (sigma * math.sqrt(2 * math.pi)),
+                ("step_limit", "exact", "r/(σ√(2π))"): float(smoothed_lipschitz(math.inf, sigma, r)),
                 ("salman", "upper_bound", "r·√(2/π)/σ"): r * math.sqrt(2 / math.pi) / sigma,
                 ("cohen_phi_inverse", "exact", "1/σ (of Φ⁻¹∘f̃)"): 1.0 / sigma,
             }
@@ -761,7 +710,7 @@ def weierstrass_lipschitz(cfg: Ch05Config | None = None, *, seed: int = 0) -> pd
                 for (q, kind, formula), v in vals.items()
             ]
     # the reported cell (L = 2, r = 1, σ = 0.5): tight value and code formula, ids as in REPORTED
-    for q, fn in (("exact", smoothed_lipschitz_tight), ("code_formula", smoothed_lipschitz_code)):
+    for q, fn in (("exact", smoothed_lipschitz), ("code_formula", smoothed_lipschitz_code)):
         rows.append(
             {
                 "id": f"ch05.smoothed_lipschitz.ramp_L2_r1_sigma0_5.{q}",
@@ -794,59 +743,32 @@ def trained_model(
     return _TRAINED[key]
 
 
-def _logits_bound(model: nn.Module, input_shape: Sequence[int]) -> tuple[float, str]:
+def _logits_bound(model: nn.Module, input_shape: Sequence[int]) -> Bound:
+    """The logits' Lipschitz :class:`~stablecore.types.Bound` from
+    :func:`stablecore.spectral.lipschitz_bound`."""
     from stablecore.spectral import lipschitz_bound
 
-    bound = lipschitz_bound(model, tuple(input_shape))
-    return float(bound.value), str(bound.kind)
+    return lipschitz_bound(model, tuple(input_shape))
 
 
-def map_lipschitz(name: str, temperature: float) -> float:
-    r"""ℓ₂ Lipschitz constant in the logits of one coordinate of the simplex map (an ``upper_bound``).
-
-    * softmax at T: :math:`\|\nabla_z s_c\| = s_c\|e_c - s\|/T \le \sqrt2\,s_c(1-s_c)/T \le 1/(2\sqrt2\,T)`
-      (since :math:`\sum_{j\ne c}s_j^2 \le (1-s_c)^2`; attained for K = 2 at :math:`s_c = 1/2`);
-    * sparsemax at T: its Jacobian on a support S is the projection :math:`I_S - 1_S1_S^\top/|S|`, whose rows
-      have norm :math:`\le 1`, so :math:`1/T`;
-    * hardmax: not Lipschitz (``inf``).
-    """
-    if name not in MAPS:
-        raise ValueError(f"name must be one of {MAPS}, got {name!r}")
-    if not _positive_number(temperature):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+def _score_lipschitz(logits_bound: Bound, name: str, temperature: float, num_classes: int) -> float:
+    r"""ℓ₂ Lipschitz constant (an upper bound) of one coordinate of :math:`x\mapsto\mathrm{map}_T(z(x))`:
+    :func:`stablecore.smoothing.lipschitz.score_lipschitz`, i.e. :math:`L(z)` times the map's constant
+    (softmax :math:`1/(2\sqrt2\,T)`; sparsemax :math:`\sqrt{1-1/K}/T`, the tight constant, where the
+    chapter's first version used the looser, also valid, :math:`1/T`); ``inf`` for hardmax (not
+    Lipschitz)."""
     if name == "hardmax":
         return math.inf
-    return 1 / (2 * math.sqrt(2) * temperature) if name == "softmax" else 1 / temperature
+    return float(score_lipschitz(logits_bound, temperature, map=name, num_classes=num_classes).value)
 
 
 def _candidates(cfg: Ch05Config) -> list[tuple[str, float]]:
+    """(map, T) candidates in the library's order (:func:`stablecore.smoothing.lvm.certify_lvm`):
+    hardmax once with T = 0, each soft map at every ``cfg.temperatures``."""
     out: list[tuple[str, float]] = []
     for m in cfg.maps:
         out += [("hardmax", 0.0)] if m == "hardmax" else [(m, float(t)) for t in cfg.temperatures]
     return out
-
-
-def _scores(logits: torch.Tensor, name: str, temperature: float) -> np.ndarray:
-    return simplex_map(logits, name, temperature if name != "hardmax" else 1.0).numpy()
-
-
-def _lower(name: str, mean: float, var: float, n: int, alpha: float) -> float:
-    """One-sided lower bound of a smoothed score: Clopper–Pearson for 0/1 votes (hardmax), empirical
-    Bernstein (Maurer–Pontil) for continuous scores in [0, 1]."""
-    if name == "hardmax":
-        return float(_bounds.clopper_pearson_lower(round(mean * n), n, alpha))
-    return float(_bounds.empirical_bernstein_lower(mean, var, n, alpha))
-
-
-def _upper(name: str, mean: float, var: float, n: int, alpha: float) -> float:
-    if name == "hardmax":
-        return float(_bounds.clopper_pearson_upper(round(mean * n), n, alpha))
-    return float(_bounds.empirical_bernstein_upper(mean, var, n, alpha))
-
-
-def _radius(sigma: float, p_lower: float) -> float:
-    """σΦ⁻¹(p̲_A), or −1 (abstain) when p̲_A ≤ 1/2."""
-    return float(sigma * norm.ppf(p_lower)) if p_lower > 0.5 else -1.0
 
 
 def _test_points(data: Any, count: int) -> list[int]:
@@ -861,20 +783,25 @@ def simplex_maps(
     r"""Maps × temperatures on digits, for an unconstrained (MLP) and a Lipschitz (``cfg.lipschitz_family``)
     base, both trained with Gaussian noise at σ = ``cfg.sigma``: the variance-margin-Lipschitz trade-off.
 
-    For ``cfg.map_points`` test points, ``cfg.map_samples`` noisy logits are drawn once per point (the same
-    draws for every candidate); the first ``cfg.n0`` choose the class A (argmax of the mean score), the rest
-    estimate. Per (model, map, T, point):
+    For ``cfg.map_points`` test points, ``cfg.map_samples`` noisy logits are drawn once per point
+    (:meth:`stablecore.smoothing.Smooth.sample_logits`; the same draws for every candidate); the first
+    ``cfg.n0`` choose the class A (argmax of the mean score), the rest estimate. Per (model, map, T, point):
 
     * ``score_top``, ``score_runner_up``, ``margin`` -- estimated :math:`\tilde s_A`, :math:`\max_{c\ne A}
       \tilde s_c`, their difference;
     * ``variance`` -- sample variance of :math:`s_A(z(x+\delta))`;
     * ``variance_bound`` -- Gaussian Poincaré: :math:`\mathrm{Var}\,h(x+\delta) \le \sigma^2 L_h^2` with
-      :math:`L_h = L_\text{map}(T)\cdot L(z)` (:func:`map_lipschitz`,
-      :func:`stablecore.spectral.lipschitz_bound`), capped at 1/4 (any [0, 1]
-      variable); an ``upper_bound`` when ``base_lipschitz_kind`` is one;
-    * ``p_lower`` -- empirical-Bernstein lower bound at ``cfg.alpha`` of :math:`\tilde s_A` (Clopper–Pearson
-      for hardmax votes), ``radius`` -- :math:`\sigma\Phi^{-1}(\underline p_A)` (−1: abstain). Each row is
-      a valid certificate for its own (map, T) fixed in advance, not for the best row of a point.
+      :math:`L_h = L_\text{map}(T)\cdot L(z)` (:func:`stablecore.smoothing.lipschitz.score_lipschitz` of
+      :func:`stablecore.spectral.lipschitz_bound`: softmax :math:`1/(2\sqrt2 T)`, sparsemax the tight
+      :math:`\sqrt{1-1/K}/T`), capped at 1/4 (any [0, 1] variable); an ``upper_bound`` when
+      ``base_lipschitz_kind`` is one;
+    * ``p_lower``, ``radius``, ``prediction`` -- the single-candidate LVM-RS certificate in ``mono`` mode
+      (:func:`stablecore.smoothing.lvm.select_lvm_candidate` on the selection draws,
+      :func:`~stablecore.smoothing.lvm.lvm_certificate_from_moments` on the estimation draws):
+      empirical-Bernstein lower bound at ``cfg.alpha`` of :math:`\tilde s_A` (Clopper–Pearson for hardmax
+      votes) and :math:`\sigma\Phi^{-1}(\underline p_A)`; an abstention has prediction −1 and radius 0.0.
+      ``correct`` is prediction = label (never for an abstention). Each row is a valid certificate for its
+      own (map, T) fixed in advance, not for the best row of a point.
 
     Hardmax rows have ``temperature`` 0 (the T → 0 limit of both other maps).
     """
@@ -882,46 +809,47 @@ def simplex_maps(
 
     data = load_dataset("digits")
     idx = _test_points(data, cfg.map_points)
+    k = data.num_classes
+    mono = {"sigma": cfg.sigma, "alpha": cfg.alpha, "mode": "mono"}
     rows = []
     for family in ("mlp", cfg.lipschitz_family):
         model = trained_model(cfg, family, seed=seed, home=home, dataset="digits").model
-        lip, lip_kind = _logits_bound(model, data.input_shape)
+        bound = _logits_bound(model, data.input_shape)
+        smooth = Smooth(model, k, cfg.sigma)
         for i in idx:
             x, y = data.test[i]
             gen = torch.Generator().manual_seed(seed * 100_003 + i)
-            logits = noisy_logits(
-                model, x, cfg.sigma, cfg.map_samples, generator=gen, batch_size=cfg.batch_size
-            )
+            logits = smooth.sample_logits(x, cfg.map_samples, cfg.batch_size, generator=gen)
+            sel, est = logits[: cfg.n0], logits[cfg.n0 :]
+            n = len(est)
             for name, t in _candidates(cfg):
-                s = _scores(logits, name, t)
-                sel, est = s[: cfg.n0], s[cfg.n0 :]
-                a = int(np.argmax(sel.mean(0)))
-                mean = est.mean(0)
-                n = len(est)
-                var = float(est[:, a].var(ddof=1))
+                choice = select_lvm_candidate(sel, n, maps=(name,), temperatures=(t or 1.0,), **mono)
+                s = simplex_map(est, name, t or 1.0)
+                mean, var = s.mean(0), s.var(0, ddof=1)
+                cert = lvm_certificate_from_moments(choice, mean, var, n, **mono)
+                a = choice.prediction
                 runner = float(np.max(np.delete(mean, a)))
-                p_low = _lower(name, float(mean[a]), var, n, cfg.alpha)
-                lmap = map_lipschitz(name, t) if name != "hardmax" else math.inf
-                vbound = min(0.25, cfg.sigma**2 * (lmap * lip) ** 2) if math.isfinite(lmap) else 0.25
+                lip_h = _score_lipschitz(bound, name, t, k)
+                vbound = min(0.25, cfg.sigma**2 * lip_h**2) if math.isfinite(lip_h) else 0.25
                 rows.append(
                     {
                         "id": f"ch05.maps.{family}.{name}.T{_key(f'{t:g}')}",
                         "model": family,
-                        "base_lipschitz": lip,
-                        "base_lipschitz_kind": lip_kind,
+                        "base_lipschitz": float(bound.value),
+                        "base_lipschitz_kind": str(bound.kind),
                         "map": name,
                         "temperature": t,
                         "index": i,
                         "label": int(y),
-                        "prediction": a,
-                        "correct": a == int(y),
+                        "prediction": cert.prediction,
+                        "correct": cert.prediction == int(y),
                         "score_top": float(mean[a]),
                         "score_runner_up": runner,
                         "margin": float(mean[a]) - runner,
-                        "variance": var,
+                        "variance": float(var[a]),
                         "variance_bound": vbound,
-                        "p_lower": p_low,
-                        "radius": _radius(cfg.sigma, p_low),
+                        "p_lower": cert.p_lower,
+                        "radius": cert.radius,
                         "n": n,
                         "alpha": cfg.alpha,
                     }
@@ -930,16 +858,17 @@ def simplex_maps(
 
 
 def maps_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5)) -> pd.DataFrame:
-    """Per (model, map, T): mean margin, mean variance, variance bound, mean certified radius (abstentions
-    as 0) and certified accuracy at each of ``radii`` (correct and radius > r) of :func:`simplex_maps`."""
+    """Per (model, map, T): mean margin, mean variance, variance bound, mean certified radius (an abstention
+    counts its radius 0) and certified accuracy at each of ``radii`` (correct and radius > r; an abstention
+    is never correct) of :func:`simplex_maps`."""
     if not isinstance(table, pd.DataFrame) or not set(MAPS_COLUMNS) <= set(table.columns):
         raise ValueError("table must be the DataFrame returned by simplex_maps")
-    g = table.assign(r0=table["radius"].clip(lower=0)).groupby(["model", "map", "temperature"], sort=False)
+    g = table.groupby(["model", "map", "temperature"], sort=False)
     out = g.agg(
         margin=("margin", "mean"),
         variance=("variance", "mean"),
         variance_bound=("variance_bound", "mean"),
-        mean_radius=("r0", "mean"),
+        mean_radius=("radius", "mean"),
         base_lipschitz=("base_lipschitz", "first"),
     )
     for r in radii:
@@ -1003,60 +932,6 @@ def bernstein_vs_clopper_pearson(cfg: Ch05Config | None = None, *, seed: int = 0
 
 
 # ----------------------------------------------------------------------------------- certified accuracy
-def _lvm_sound(
-    sel_logits: torch.Tensor,
-    est_logits: torch.Tensor,
-    cands: list[tuple[str, float]],
-    sigma: float,
-    alpha: float,
-) -> tuple[int, float, str, float]:
-    """Sound LVM-RS: choose (map, T) and the class on the selection draws (the radius each candidate would
-    get with the estimation sample size, from the selection mean and variance), then bound the chosen score
-    on the fresh estimation draws at level α. Returns (class, p_lower, map, T)."""
-    n = len(est_logits)
-    best = (-math.inf, "hardmax", 0.0, 0)
-    for name, t in cands:
-        s = _scores(sel_logits, name, t)
-        mean = s.mean(0)
-        a = int(np.argmax(mean))
-        var = float(s[:, a].var(ddof=1)) if len(s) > 1 else 0.25
-        proxy = (
-            _lower("softmax", float(mean[a]), var, n, alpha)
-            if name != "hardmax"
-            else float(_bounds.clopper_pearson_lower(round(mean[a] * n), n, alpha))
-        )
-        if proxy > best[0]:
-            best = (proxy, name, t, a)
-    _, name, t, a = best
-    s = _scores(est_logits, name, t)[:, a]
-    return a, _lower(name, float(s.mean()), float(s.var(ddof=1)), n, alpha), name, t
-
-
-def _lvm_best_of_candidates(
-    est_logits: torch.Tensor, cands: list[tuple[str, float]], sigma: float, alpha: float
-) -> tuple[int, float, str, float]:
-    """The reference code's choice (THESIS.md §6.2): on the *same* estimation draws, per candidate the
-    class-wise bounds at α/K, radii σ/2(Φ⁻¹(p̲_A) − Φ⁻¹(p̄_B)) and σ√(π/2)(p̲_A − p̄_B), the largest over all
-    candidates. NOT a certificate (no correction for the choice). Returns (class, radius, map, T)."""
-    n = len(est_logits)
-    best = (-1.0, 0, "hardmax", 0.0)
-    for name, t in cands:
-        s = _scores(est_logits, name, t)
-        mean, var = s.mean(0), s.var(0, ddof=1)
-        k = s.shape[1]
-        lows = np.array([_lower(name, float(mean[c]), float(var[c]), n, alpha / k) for c in range(k)])
-        ups = np.array([_upper(name, float(mean[c]), float(var[c]), n, alpha / k) for c in range(k)])
-        a = int(np.argmax(lows))
-        p_a, p_b = lows[a], float(np.max(np.delete(ups, a)))
-        r2 = 0.5 * sigma * (norm.ppf(p_a) - norm.ppf(p_b)) if p_a > p_b else -1.0
-        r_lip = sigma * math.sqrt(math.pi / 2) * (p_a - p_b)
-        r = max(r2, r_lip)
-        if r > best[0]:
-            best = (float(r), a, name, t)
-    r, a, name, t = best
-    return a, r if r > 0 else -1.0, name, t
-
-
 @_experiment
 def certified_accuracy(
     cfg: Ch05Config | None = None, *, seed: int = 0, home: str | Path | None = None
@@ -1065,35 +940,42 @@ def certified_accuracy(
 
     The base (quick: digits MLP; full: ResNet-110 on CIFAR-10 from ``cfg.cifar_root``/``$STABLECORE_DATA``,
     never downloaded) is trained with Gaussian noise at σ = ``cfg.sigma``. For each of ``cfg.certify_points``
-    evenly spaced test points, ``cfg.n0`` selection and ``cfg.n`` estimation logits are drawn once; methods:
+    evenly spaced test points, ``cfg.n0`` selection and ``cfg.n`` estimation logits are drawn once
+    (:meth:`stablecore.smoothing.Smooth.sample_logits`); methods:
 
     * ``cohen`` -- :func:`stablecore.smoothing.certify_from_counts` on the hard votes (Clopper–Pearson,
       :math:`R=\sigma\Phi^{-1}(\underline p_A)`), ``radius_kind = "certified"``;
-    * ``lvm_sound`` -- map and temperature (``cfg.maps`` × ``cfg.temperatures``) and the class chosen on the
-      selection draws only, the chosen score bounded on the estimation draws (empirical Bernstein; CP for
-      hardmax), :math:`R=\sigma\Phi^{-1}(\underline p_A)`: ``"certified"`` (a smoothed score > 1/2 of a
+    * ``lvm_sound`` -- :func:`stablecore.smoothing.lvm.certify_lvm` in ``mono`` mode: map and temperature
+      (``cfg.maps`` × ``cfg.temperatures``) and the class chosen on the selection draws only, the chosen score
+      bounded on the estimation draws (empirical Bernstein; CP for hardmax),
+      :math:`R=\sigma\Phi^{-1}(\underline p_A)`: ``"certified"`` (a smoothed score > 1/2 of a
       simplex-valued map is the smoothed argmax, and :math:`\Phi^{-1}\circ\tilde s_A` is 1/σ-Lipschitz);
-    * ``lvm_best_of_candidates`` -- the reference code's maximum over candidates on the same draws,
-      ``radius_kind = "not a certificate"``.
+    * ``lvm_best_of_candidates`` -- the reference code's maximum over candidates on the same draws
+      (:func:`stablecore.smoothing.lvm.lvm_best_of_candidates_uncertified`, ``multi`` mode: every class at
+      α/K, :math:`R=\frac\sigma2(\Phi^{-1}(\underline p_A)-\Phi^{-1}(\overline p_B))`; the code's
+      :math:`\sigma\sqrt{\pi/2}(\underline p_A-\overline p_B)` is never larger), ``radius_kind = "not a
+      certificate"``.
 
-    Radius −1 marks an abstention. Use :func:`certified_curve` for accuracy vs radius.
+    An abstention has prediction −1 and radius 0.0 (``correct`` is False). ``p_lower`` is the lower bound
+    of the predicted (or, on abstention, the chosen) class's smoothed score. Use :func:`certified_curve`
+    for accuracy vs radius.
     """
     from stablecore.data import load_dataset
-    from stablecore.smoothing import certify_from_counts
 
     dataset = cfg.dataset
     data = load_dataset(dataset, **({"root": cfg.cifar_root} if dataset == "cifar10" else {}))
     family = cfg.cifar_model if dataset == "cifar10" else "mlp"
     model = trained_model(cfg, family, seed=seed, home=home, dataset=dataset).model
-    cands = _candidates(cfg)
+    k = data.num_classes
+    smooth = Smooth(model, k, cfg.sigma)
+    lvm_options = {"sigma": cfg.sigma, "alpha": cfg.alpha, "maps": cfg.maps, "temperatures": cfg.temperatures}
     rows = []
     for i in _test_points(data, cfg.certify_points):
         x, y = data.test[i]
         gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
         t0 = time.perf_counter()
-        logits = noisy_logits(model, x, cfg.sigma, cfg.n0 + cfg.n, generator=gen, batch_size=cfg.batch_size)
+        logits = smooth.sample_logits(x, cfg.n0 + cfg.n, cfg.batch_size, generator=gen)
         sel, est = logits[: cfg.n0], logits[cfg.n0 :]
-        k = logits.shape[1]
         t_draw = time.perf_counter() - t0
         base = {
             "dataset": dataset,
@@ -1107,8 +989,8 @@ def certified_accuracy(
         }
         t1 = time.perf_counter()
         cert = certify_from_counts(
-            np.bincount(sel.argmax(1).numpy(), minlength=k),
-            np.bincount(est.argmax(1).numpy(), minlength=k),
+            np.bincount(sel.argmax(1), minlength=k),
+            np.bincount(est.argmax(1), minlength=k),
             cfg.alpha,
             cfg.sigma,
         )
@@ -1117,7 +999,7 @@ def certified_accuracy(
                 **base,
                 "method": "cohen",
                 "prediction": cert.prediction,
-                "radius": cert.radius if not cert.abstained else -1.0,
+                "radius": cert.radius,
                 "radius_kind": "certified",
                 "map": "hardmax",
                 "temperature": 0.0,
@@ -1125,52 +1007,45 @@ def certified_accuracy(
                 "seconds": t_draw + time.perf_counter() - t1,
             }
         )
-        t1 = time.perf_counter()
-        a, p_low, name, t = _lvm_sound(sel, est, cands, cfg.sigma, cfg.alpha)
-        r = _radius(cfg.sigma, p_low)
-        rows.append(
-            {
-                **base,
-                "method": "lvm_sound",
-                "prediction": a if r >= 0 else -1,
-                "radius": r,
-                "radius_kind": "certified",
-                "map": name,
-                "temperature": t,
-                "p_lower": p_low,
-                "seconds": t_draw + time.perf_counter() - t1,
-            }
-        )
-        t1 = time.perf_counter()
-        a, r, name, t = _lvm_best_of_candidates(est, cands, cfg.sigma, cfg.alpha)
-        rows.append(
-            {
-                **base,
-                "method": "lvm_best_of_candidates",
-                "prediction": a if r >= 0 else -1,
-                "radius": r,
-                "radius_kind": "not a certificate",
-                "map": name,
-                "temperature": t,
-                "p_lower": math.nan,
-                "seconds": t_draw + time.perf_counter() - t1,
-            }
-        )
+        for method, kind, certify in (
+            ("lvm_sound", "certified", partial(certify_lvm, sel, est, mode="mono", **lvm_options)),
+            (
+                "lvm_best_of_candidates",
+                "not a certificate",
+                partial(lvm_best_of_candidates_uncertified, est, mode="multi", **lvm_options),
+            ),
+        ):
+            t1 = time.perf_counter()
+            lvm = certify()
+            rows.append(
+                {
+                    **base,
+                    "method": method,
+                    "prediction": lvm.prediction,
+                    "radius": lvm.radius,
+                    "radius_kind": kind,
+                    "map": lvm.map,
+                    "temperature": lvm.temperature,
+                    "p_lower": lvm.p_lower,
+                    "seconds": t_draw + time.perf_counter() - t1,
+                }
+            )
     df = pd.DataFrame(rows)
-    df["correct"] = (df["prediction"] == df["label"]) & (df["radius"] >= 0)
+    df["correct"] = df["prediction"] == df["label"]
     df["id"] = [f"ch05.certified.{dataset}.{m}.{i}" for m, i in zip(df["method"], df["index"])]
     return df[list(CERTIFIED_COLUMNS)]
 
 
 def certified_curve(table: pd.DataFrame, radii: Sequence[float]) -> pd.DataFrame:
     """Certified accuracy (fraction of points predicted correctly with radius > r; r = 0 counts every
-    non-abstained correct prediction, radius ≥ 0) per method of :func:`certified_accuracy`."""
+    correct prediction, an abstention -- prediction −1, radius 0 -- never being correct) per method of
+    :func:`certified_accuracy`."""
     if not isinstance(table, pd.DataFrame) or not {"method", "radius", "correct"} <= set(table.columns):
         raise ValueError("table must be the DataFrame returned by certified_accuracy")
     rows = []
     for (method, kind), d in table.groupby(["method", "radius_kind"], sort=False):
         for r in radii:
-            ok = d["correct"] & ((d["radius"] > r) if r > 0 else (d["radius"] >= 0))
+            ok = d["correct"] & (d["radius"] > r) if r > 0 else d["correct"]
             rows.append(
                 {
                     "method": method,

@@ -15,8 +15,13 @@ Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, 
   R_ode, the deterministic Lipschitz margin certificate) vs the base's empirical PGD robustness;
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
 
-The Lipschitz-aware radii are computed here from THESIS.md §7.2a's formulas (:func:`lphi`,
-:func:`r_monolip`, :func:`r_multilip`, :func:`r_ode`).
+The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): the Lipschitz-aware radii
+of THESIS.md §7.2a (:func:`~stablecore.smoothing.lipschitz.ramp_start`,
+:func:`~stablecore.smoothing.lipschitz.phi_lipschitz`, :func:`~stablecore.smoothing.lipschitz.monolip_radius`,
+:func:`~stablecore.smoothing.lipschitz.multilip_radius`, :func:`~stablecore.smoothing.lipschitz.ode_radius`),
+the interval methods, the certificates and the noisy logits
+(:meth:`~stablecore.smoothing.Smooth.sample_logits`); this module arranges the chapter's experiments.
+Abstain convention (package-wide): prediction −1 and radius 0.0.
 """
 
 from __future__ import annotations
@@ -33,13 +38,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import integrate, optimize
-from scipy.stats import multinomial, norm
+from scipy.stats import multinomial
 
 from stablecore.chapters import ch05_lvm_rs as ch05
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.smoothing import ABSTAIN, Smooth, certify_from_counts, certify_lvm
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
+from stablecore.smoothing.lipschitz import (
+    cohen_radius,
+    monolip_radius,
+    multilip_radius,
+    ode_radius,
+    phi_lipschitz,
+    ramp_start,
+    score_lipschitz,
+)
 from stablecore.train import current_mode
 
 CHAPTER: int = 6
@@ -424,83 +438,18 @@ def counter_example(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataF
 
 
 # ----------------------------------------------------------------------------------- Lipschitz-aware radii
-def _int_cdf(u: float) -> float:
-    """Antiderivative of Φ: ∫Φ = uΦ(u) + φ(u)."""
-    return u * norm.cdf(u) + norm.pdf(u)
-
-
-def ramp_start(p: float, lipschitz: float, sigma: float) -> float:
-    r"""Start :math:`s_0` of the worst-case ramp (slope L, rising 0 → 1 over :math:`[s_0, s_0 + 1/L]`) whose
-    smoothing equals p at 0: :math:`p = 1 - L\int_{s_0}^{s_0+1/L}\Phi(s/\sigma)\,ds` (brentq; the bracket
-    reaches 1/L beyond :math:`\sigma\Phi^{-1}(1-p)`, THESIS.md §7.2a)."""
-    for name, v in (("lipschitz", lipschitz), ("sigma", sigma)):
-        if not ch05._positive_number(v):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if not (ch05._finite(p) and 0 < p < 1):
-        raise ValueError(f"p must be a number in (0, 1), got {p!r}")
-
-    def f(s0: float) -> float:
-        return 1 - lipschitz * sigma * (_int_cdf((s0 + 1 / lipschitz) / sigma) - _int_cdf(s0 / sigma)) - p
-
-    c = sigma * norm.ppf(1 - p)
-    lo, hi = c - 1 / lipschitz - 10 * sigma, c + 10 * sigma
-    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=500))
-
-
-def lphi(p: float, lipschitz: float, sigma: float) -> float:
-    r"""Local Lipschitz constant of :math:`\Phi^{-1}\circ\tilde f_c` at a point where :math:`\tilde f_c = p`:
-    :math:`L_\Phi(p) = L[\Phi((s_0+1/L)/\sigma) - \Phi(s_0/\sigma)]/\varphi(\Phi^{-1}(p))` (an ``upper_bound``
-    given the ramp's extremality; → 1/σ as L → ∞)."""
-    s0 = ramp_start(p, lipschitz, sigma)
-    slope = lipschitz * (norm.cdf((s0 + 1 / lipschitz) / sigma) - norm.cdf(s0 / sigma))
-    return float(slope / norm.pdf(norm.ppf(p)))
-
-
-def r_monolip(p_lower: float, lipschitz: float, sigma: float) -> float:
-    """R_monoLip = Φ⁻¹(p̲_A)/L_Φ(p̲_A) (−1: abstain when p̲_A ≤ 1/2)."""
-    if p_lower <= 0.5:
-        return -1.0
-    return float(norm.ppf(p_lower) / lphi(p_lower, lipschitz, sigma))
-
-
-def r_multilip(p_lower: float, p_upper: float, lipschitz: float, sigma: float) -> float:
-    """R_multiLip = ½[Φ⁻¹(p̲_A)/L_Φ(p̲_A) − Φ⁻¹(p̄_B)/L_Φ(p̄_B)] (−1: abstain when non-positive)."""
-    if p_lower <= p_upper or p_lower <= 0:
-        return -1.0
-    r = 0.5 * (
-        norm.ppf(p_lower) / lphi(p_lower, lipschitz, sigma)
-        - norm.ppf(p_upper) / lphi(p_upper, lipschitz, sigma)
-    )
-    return float(r) if r > 0 else -1.0
-
-
-def r_ode(p_lower: float, lipschitz: float, sigma: float) -> float:
-    r"""Comparison-ODE radius :math:`\int_0^{\Phi^{-1}(\underline p_A)} dg / L_\Phi(\Phi(g))` (−1: abstain);
-    exact on the worst-case ramp (THESIS.md §7.2a)."""
-    if p_lower <= 0.5:
-        return -1.0
-    val, _ = integrate.quad(
-        lambda g: 1 / lphi(float(norm.cdf(g)), lipschitz, sigma),
-        0.0,
-        float(norm.ppf(p_lower)),
-        epsabs=1e-12,
-        epsrel=1e-10,
-    )
-    return float(val)
-
-
-def ramp_boundary_distance(p: float, lipschitz: float, sigma: float) -> float:
-    """True distance from the point where the smoothed worst-case ramp equals p (> 1/2) to the smoothed
-    decision boundary (value 1/2): the ramp's midpoint, :math:`|s_0 + 1/(2L)|` (symmetry of the Gaussian)."""
-    return abs(ramp_start(p, lipschitz, sigma) + 0.5 / lipschitz)
-
-
 @_experiment
 def lipschitz_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    """Radii over (σ, L, p): ``cohen`` σΦ⁻¹(p), ``monolip``, ``multilip`` (with p̄_B = 1 − p), ``ode`` and
-    ``ramp_distance`` (the worst-case ramp's true distance to the boundary, an upper limit for every sound
-    radius); plus ``lphi`` rows. p plays p̲_A. Ids follow :data:`REPORTED` (``ch06.radius.sigma0_5.pA0_80.
-    monolip.L0_5``). Closed forms and quadrature; ``seed`` unused."""
+    r"""Radii over (σ, L, p), from :mod:`stablecore.smoothing.lipschitz`: ``cohen`` σΦ⁻¹(p)
+    (:func:`~stablecore.smoothing.lipschitz.cohen_radius`), ``monolip``
+    (:func:`~stablecore.smoothing.lipschitz.monolip_radius`), ``multilip`` with p̄_B = 1 − p
+    (:func:`~stablecore.smoothing.lipschitz.multilip_radius`), ``ode``
+    (:func:`~stablecore.smoothing.lipschitz.ode_radius`) and ``ramp_distance``, the worst-case ramp's true
+    distance :math:`|s_0 + 1/(2L)|` to the smoothed decision boundary (:func:`~stablecore.smoothing.lipschitz.
+    ramp_start`; an upper limit for every sound radius); plus ``lphi`` rows
+    (:func:`~stablecore.smoothing.lipschitz.phi_lipschitz`). p plays p̲_A (``cfg.radii_ps`` > 1/2, so no
+    radius abstains). Ids follow :data:`REPORTED` (``ch06.radius.sigma0_5.pA0_80.monolip.L0_5``). Closed
+    forms and quadrature; ``seed`` unused."""
     rows = []
     for sigma in cfg.radii_sigmas:
         for p in cfg.radii_ps:
@@ -512,17 +461,17 @@ def lipschitz_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataF
                     "L": math.inf,
                     "p": p,
                     "radius": "cohen",
-                    "value": float(sigma * norm.ppf(p)),
+                    "value": cohen_radius(p, sigma).radius,
                     "kind": "certified",
                 }
             )
             for lip in cfg.radii_ls:
                 vals = {
-                    "monolip": r_monolip(p, lip, sigma),
-                    "multilip": r_multilip(p, 1 - p, lip, sigma),
-                    "ode": r_ode(p, lip, sigma),
-                    "ramp_distance": ramp_boundary_distance(p, lip, sigma),
-                    "lphi": lphi(p, lip, sigma),
+                    "monolip": monolip_radius(p, lip, sigma).radius,
+                    "multilip": multilip_radius(p, 1 - p, lip, sigma).radius,
+                    "ode": ode_radius(p, lip, sigma).radius,
+                    "ramp_distance": abs(ramp_start(p, lip, sigma) + 0.5 / lip),
+                    "lphi": phi_lipschitz(p, lip, sigma),
                 }
                 for name, v in vals.items():
                     kind = {"ramp_distance": "exact", "lphi": "upper_bound"}.get(name, "certified")
@@ -533,7 +482,7 @@ def lipschitz_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataF
                             "L": lip,
                             "p": p,
                             "radius": name,
-                            "value": v,
+                            "value": float(v),
                             "kind": kind,
                         }
                     )
@@ -586,7 +535,7 @@ def _interval_rows(
                 "index": index,
                 "label": label,
                 "method": name,
-                "prediction": -1 if r.abstain else iv.prediction,
+                "prediction": ABSTAIN if r.abstain else iv.prediction,
                 "p_lower": iv.p_lower,
                 "p_upper": iv.p_upper,
                 "radius": float(r.radius),
@@ -614,8 +563,10 @@ def interval_comparison(
     \mathrm{Dirichlet}(\text{cfg.dirichlet}\cdot 1_K)`, counts drawn from the multinomial (n₀, n); ``label``
     is the true argmax and ``covered`` says whether the interval holds for the true p (empirical coverage);
     ``digits`` -- votes of the noise-trained digits MLP
-    (:func:`stablecore.chapters.ch05_lvm_rs.trained_model`)
-    at σ on ``cfg.digits_points`` test points (``covered`` NaN: the truth is unknown).
+    (:func:`stablecore.chapters.ch05_lvm_rs.trained_model`, noisy logits from
+    :meth:`stablecore.smoothing.Smooth.sample_logits`) at σ on ``cfg.digits_points`` test points
+    (``covered`` NaN: the truth is unknown). Radii from :func:`stablecore.smoothing.smoothing_radius`; an
+    abstention has prediction −1 and radius 0.0 (``correct`` False).
     """
     rng = np.random.default_rng(seed)
     k = cfg.num_classes
@@ -628,23 +579,21 @@ def interval_comparison(
 
     data = load_dataset("digits")
     model = ch05.trained_model(_ch05_config(cfg), "mlp", seed=seed, home=home, dataset="digits").model
+    smooth = Smooth(model, data.num_classes, cfg.sigma)
     for i in ch05._test_points(data, cfg.digits_points):
         x, y = data.test[i]
         gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
-        logits = ch05.noisy_logits(
-            model, x, cfg.sigma, cfg.n0 + cfg.n, generator=gen, batch_size=cfg.batch_size
-        )
-        votes = logits.argmax(1).numpy()
-        sel = np.bincount(votes[: cfg.n0], minlength=logits.shape[1])
-        est = np.bincount(votes[cfg.n0 :], minlength=logits.shape[1])
+        votes = smooth.sample_logits(x, cfg.n0 + cfg.n, cfg.batch_size, generator=gen).argmax(1)
+        sel = np.bincount(votes[: cfg.n0], minlength=data.num_classes)
+        est = np.bincount(votes[cfg.n0 :], minlength=data.num_classes)
         rows += _interval_rows("digits", i, int(y), sel, est, cfg, None)
     return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
 
 
 def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5, 0.75)) -> pd.DataFrame:
-    """Per (source, method): certified accuracy at each radius (correct and radius > r; correct, i.e. not
-    abstained, at r = 0), mean radius (abstentions as 0), empirical coverage (synthetic) and mean number
-    of buckets."""
+    """Per (source, method): certified accuracy at each radius (correct and radius > r; correct at r = 0, an
+    abstention never being correct), mean radius (an abstention counts its radius 0), empirical coverage
+    (synthetic) and mean number of buckets."""
     if not isinstance(table, pd.DataFrame) or not set(INTERVAL_COLUMNS) <= set(table.columns):
         raise ValueError("table must be the DataFrame returned by interval_comparison")
     rows = []
@@ -652,12 +601,12 @@ def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0
         row = {
             "source": src,
             "method": m,
-            "mean_radius": float(d["radius"].clip(lower=0).mean()),
+            "mean_radius": float(d["radius"].mean()),
             "coverage": float(d["covered"].astype(float).mean()),
             "n_buckets": float(d["n_buckets"].mean()),
         }
         for r in radii:
-            ok = d["correct"] & ((d["radius"] > r) if r > 0 else True)  # correct implies not abstained
+            ok = d["correct"] & (d["radius"] > r) if r > 0 else d["correct"]
             row[f"certified@{r:g}"] = float(ok.mean())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -673,54 +622,54 @@ def lipschitz_gap(
 
     * ``cohen`` -- hard votes, Clopper–Pearson, σΦ⁻¹(p̲_A) (``certified``, smoothed classifier);
     * ``soft_cohen``, ``monolip``, ``ode`` -- the smoothed softmax score at ``cfg.score_temperature`` (class
-      chosen on n₀ draws, mean bounded by empirical Bernstein on ``cfg.gap_n`` draws), radii σΦ⁻¹(p̲_A),
-      R_monoLip and R_ode with the score's Lipschitz constant :math:`L_s = L(z)/(2\sqrt2\,T)` (``certified``,
+      chosen on n₀ draws, mean bounded by empirical Bernstein on ``cfg.gap_n`` draws: the single-candidate
+      :func:`stablecore.smoothing.lvm.certify_lvm` in ``mono`` mode), radii σΦ⁻¹(p̲_A),
+      :func:`~stablecore.smoothing.lipschitz.monolip_radius` and
+      :func:`~stablecore.smoothing.lipschitz.ode_radius` with the score's Lipschitz constant
+      :math:`L_s = L(z)/(2\sqrt2\,T)` (:func:`~stablecore.smoothing.lipschitz.score_lipschitz`; ``certified``,
       smoothed soft classifier; :math:`L(z)` from :func:`stablecore.spectral.lipschitz_bound`);
     * ``lipschitz_margin`` -- the base's deterministic margin certificate
       (:func:`stablecore.certify.lipschitz.certify_model`, pairwise head) (``certified``, base);
     * ``pgd_base`` -- accuracy of the base under ℓ₂ PGD (:func:`stablecore.certify.pgd`): an empirical
       *upper bound* on the base's robust accuracy; the gap to ``lipschitz_margin`` brackets the truth.
+
+    An abstention (prediction −1, radius 0.0) is never counted as certified, at any ε.
     """
     from stablecore.certify import pgd
     from stablecore.certify.lipschitz import certify_model
     from stablecore.data import load_dataset
-    from stablecore.smoothing import certify_from_counts
 
     data = load_dataset("digits")
     c5 = _ch05_config(cfg)
     model = ch05.trained_model(c5, "sll", seed=seed, home=home, dataset="digits").model
-    lip, lip_kind = ch05._logits_bound(model, data.input_shape)
-    ls = ch05.map_lipschitz("softmax", cfg.score_temperature) * lip
+    bound = ch05._logits_bound(model, data.input_shape)
+    lip, lip_kind = float(bound.value), str(bound.kind)
+    ls = float(score_lipschitz(bound, cfg.score_temperature).value)
     idx = ch05._test_points(data, cfg.gap_points)
+    kk = data.num_classes
+    smooth = Smooth(model, kk, cfg.sigma)
+    soft = {"sigma": cfg.sigma, "alpha": cfg.alpha, "maps": ("softmax",), "mode": "mono"}
     radii: dict[str, list[float]] = {m: [] for m in ("cohen", "soft_cohen", "monolip", "ode")}
     labels, preds_soft, preds_hard = [], [], []
     for i in idx:
         x, y = data.test[i]
         labels.append(int(y))
         gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
-        logits = ch05.noisy_logits(
-            model, x, cfg.sigma, cfg.n0 + cfg.gap_n, generator=gen, batch_size=cfg.batch_size
-        )
+        logits = smooth.sample_logits(x, cfg.n0 + cfg.gap_n, cfg.batch_size, generator=gen)
         sel, est = logits[: cfg.n0], logits[cfg.n0 :]
-        kk = logits.shape[1]
         cert = certify_from_counts(
-            np.bincount(sel.argmax(1).numpy(), minlength=kk),
-            np.bincount(est.argmax(1).numpy(), minlength=kk),
+            np.bincount(sel.argmax(1), minlength=kk),
+            np.bincount(est.argmax(1), minlength=kk),
             cfg.alpha,
             cfg.sigma,
         )
         preds_hard.append(cert.prediction)
-        radii["cohen"].append(cert.radius if not cert.abstained else -1.0)
-        s_sel = torch.softmax(sel / cfg.score_temperature, 1).numpy()
-        a = int(np.argmax(s_sel.mean(0)))
-        s = torch.softmax(est / cfg.score_temperature, 1).numpy()[:, a]
-        p_low = float(
-            _bounds.empirical_bernstein_lower(float(s.mean()), float(s.var(ddof=1)), len(s), cfg.alpha)
-        )
-        preds_soft.append(a if p_low > 0.5 else -1)
-        radii["soft_cohen"].append(ch05._radius(cfg.sigma, p_low))
-        radii["monolip"].append(r_monolip(p_low, ls, cfg.sigma))
-        radii["ode"].append(r_ode(p_low, ls, cfg.sigma))
+        radii["cohen"].append(cert.radius)
+        scert = certify_lvm(sel, est, temperatures=(cfg.score_temperature,), **soft)
+        preds_soft.append(scert.prediction)
+        radii["soft_cohen"].append(scert.radius)
+        radii["monolip"].append(monolip_radius(scert.p_lower, ls, cfg.sigma).radius)
+        radii["ode"].append(ode_radius(scert.p_lower, ls, cfg.sigma).radius)
     y_all = np.array(labels)
     xs = torch.stack([data.test[i][0] for i in idx])
     ys = torch.tensor(labels)
@@ -731,7 +680,7 @@ def lipschitz_gap(
         for m, r in radii.items():
             pred = np.array(preds_hard if m == "cohen" else preds_soft)
             r = np.array(r)
-            ok = (pred == y_all) & ((r > e) if e > 0 else (r >= 0))
+            ok = (pred == y_all) & (r > e) if e > 0 else pred == y_all
             rows.append({"method": m, "eps": e, "accuracy": float(ok.mean()), "kind": "certified", **base})
         ok = det["correct"].to_numpy() & ((det["radius"].to_numpy() > e) if e > 0 else True)
         rows.append(
@@ -786,7 +735,7 @@ def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float |
             sig, lip = rep_id.split(".")[2:4]
             s = float(sig.removeprefix("sigma").replace("_", "."))
             lv = float(lip.removeprefix("L").replace("_", "."))
-            return lphi(qv, lv, s), "lphi (closed form)", "not on the lipschitz_radii grid"
+            return phi_lipschitz(qv, lv, s), "phi_lipschitz (closed form)", "not on the lipschitz_radii grid"
         return None, "", "(p, L, σ) not on this run's grid"
     if rep_id == "ch06.ramp.L0_1.p0_60.s0":
         return ramp_start(0.6, 0.1, 0.5), "ramp_start (closed form)", "σ = 0.5 assumed (not stated)"

@@ -1,6 +1,8 @@
-"""Chapter 5 (randomized smoothing I) on tiny configurations: closed forms against quadrature, simplex maps
-against projection and autograd oracles, bounds against SciPy, certificates against their defining formulas.
-Research outcomes (which method certifies more) are shown in the notebook, not asserted."""
+"""Chapter 5 (randomized smoothing I) on tiny configurations: the smoothed ramp's slope against quadrature,
+bounds against SciPy, certificates against their defining formulas, and every table against the library
+functions (:mod:`stablecore.smoothing`) on the same inputs (the library's own math -- simplex maps, score
+constants, certificates -- is tested in ``tests/smoothing``). Research outcomes (which method certifies more)
+are shown in the notebook, not asserted."""
 
 from __future__ import annotations
 
@@ -10,10 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import integrate, optimize
+from scipy import integrate
 from scipy.stats import beta, norm
 
 from stablecore.chapters import ch05_lvm_rs as ch05
+from stablecore.data import load_dataset
+from stablecore.smoothing import (
+    Smooth,
+    certify_from_counts,
+    certify_lvm,
+    lvm_best_of_candidates_uncertified,
+    score_lipschitz,
+    smoothed_lipschitz,
+)
 
 TINY = ch05.Ch05Config.quick(
     moons_samples=120, moons_hidden=(8,), moons_epochs=2, boundary_sigmas=(0.0, 0.3), boundary_grid=5,
@@ -59,89 +70,46 @@ def _smoothed_ramp(x: float, lip: float, sigma: float, r: float) -> float:
 
 
 @pytest.mark.parametrize("lip, sigma, r", [(2.0, 0.5, 1.0), (0.3, 0.25, 1.0), (10.0, 1.0, 2.0)])
-def test_tight_constant_is_the_max_slope_of_the_smoothed_ramp(lip, sigma, r):
+def test_smoothed_ramp_slope_is_the_derivative_of_the_smoothed_ramp(lip, sigma, r):
     h = 1e-5
-    mid = r / (2 * lip)
-    slope = (_smoothed_ramp(mid + h, lip, sigma, r) - _smoothed_ramp(mid - h, lip, sigma, r)) / (2 * h)
-    assert ch05.smoothed_lipschitz_tight(lip, sigma, r) == pytest.approx(slope, rel=1e-5)
+    for x in (-0.3 * sigma, r / (2 * lip), r / lip + 0.2 * sigma):
+        fd = (_smoothed_ramp(x + h, lip, sigma, r) - _smoothed_ramp(x - h, lip, sigma, r)) / (2 * h)
+        assert float(ch05.smoothed_ramp_slope(x, lip, sigma, r)) == pytest.approx(fd, rel=1e-5, abs=1e-9)
+    # its maximum (the ramp's middle) is the library's tight constant, never exceeded on a grid
+    tight = smoothed_lipschitz(lip, sigma, r)
+    assert float(ch05.smoothed_ramp_slope(r / (2 * lip), lip, sigma, r)) == pytest.approx(tight, rel=1e-12)
     xs = np.linspace(-5 * sigma, r / lip + 5 * sigma, 4001)
-    assert (
-        ch05.smoothed_ramp_slope(xs, lip, sigma, r).max()
-        <= ch05.smoothed_lipschitz_tight(lip, sigma, r) + 1e-12
-    )
-
-
-def test_closed_form_limits_and_code_formula_convention():
-    sigma = 0.5
-    assert ch05.smoothed_lipschitz_tight(1e-4, sigma) == pytest.approx(1e-4, rel=1e-9)
-    assert ch05.smoothed_lipschitz_tight(1e6, sigma) == pytest.approx(
-        1 / (sigma * math.sqrt(2 * math.pi)), rel=1e-5
-    )
-    # the code formula is the tight constant of the range-2r function: valid (larger) for [0, r]
-    for lip in (0.5, 2.0, 30.0):
-        code = ch05.smoothed_lipschitz_code(lip, sigma, 1.0)
-        assert code == pytest.approx(ch05.smoothed_lipschitz_tight(lip, sigma, 2.0), rel=1e-12)
-        assert code >= ch05.smoothed_lipschitz_tight(lip, sigma, 1.0)
+    assert ch05.smoothed_ramp_slope(xs, lip, sigma, r).max() <= tight + 1e-12
     with pytest.raises(ValueError, match="lipschitz"):
         ch05.smoothed_ramp_slope(0.0, -1.0, 0.5)
+
+
+def test_code_formula_is_the_range_2r_constant_and_an_upper_bound():
+    sigma = 0.5
+    for lip in (0.5, 2.0, 30.0):
+        code = ch05.smoothed_lipschitz_code(lip, sigma, 1.0)
+        assert code == pytest.approx(lip * math.erf(1.0 / (math.sqrt(2) * lip * sigma)), rel=1e-12)
+        assert code >= smoothed_lipschitz(lip, sigma, 1.0)
+    with pytest.raises(ValueError, match="value_range"):
+        ch05.smoothed_lipschitz_code(1.0, sigma, 0.0)
 
 
 def test_weierstrass_table_kinds_and_reported_cell():
     df = ch05.weierstrass_lipschitz(TINY)
     assert list(df.columns) == list(ch05.WEIERSTRASS_COLUMNS)
     grid = df[~df["id"].str.contains("ramp_L2")]
-    tight = grid[grid["quantity"] == "tight"]["value"].to_numpy()
+    tight = grid[grid["quantity"] == "tight"]
+    np.testing.assert_allclose(
+        tight["value"], [smoothed_lipschitz(lip, s) for lip, s in zip(tight["L"], tight["sigma"])], rtol=0
+    )
     num = grid[grid["quantity"] == "numeric_ramp"]["value"].to_numpy()
-    assert (num <= tight + 1e-12).all()  # a grid maximum is a lower bound
-    np.testing.assert_allclose(num, tight, rtol=1e-3)
+    assert (num <= tight["value"].to_numpy() + 1e-12).all()  # a grid maximum is a lower bound
+    np.testing.assert_allclose(num, tight["value"], rtol=1e-3)
+    step = grid[grid["quantity"] == "step_limit"]
+    np.testing.assert_allclose(step["value"], 1.0 / (step["sigma"] * math.sqrt(2 * math.pi)), rtol=1e-12)
     assert set(df.loc[df["quantity"] == "numeric_ramp", "kind"]) == {"lower_bound"}
     cell = df.set_index("id").loc["ch05.smoothed_lipschitz.ramp_L2_r1_sigma0_5.exact", "value"]
     assert cell == pytest.approx(2 * math.erf(1 / (2 * math.sqrt(2) * 2 * 0.5)), rel=1e-12)
-
-
-# ----------------------------------------------------------------------------------- simplex maps
-def _project_simplex(z: np.ndarray) -> np.ndarray:
-    tau = optimize.brentq(lambda t: np.maximum(z - t, 0).sum() - 1, z.min() - 1, z.max())
-    return np.maximum(z - tau, 0)
-
-
-def test_sparsemax_is_the_projection_onto_the_simplex():
-    gen = torch.Generator().manual_seed(0)
-    z = torch.randn(50, 7, generator=gen, dtype=torch.float64) * 3
-    got = ch05.sparsemax(z).numpy()
-    want = np.stack([_project_simplex(row) for row in z.numpy()])
-    np.testing.assert_allclose(got, want, atol=1e-10)
-    with pytest.raises(TypeError, match="z"):
-        ch05.sparsemax(torch.ones(3, dtype=torch.long))
-
-
-@pytest.mark.parametrize("name", ["softmax", "sparsemax"])
-def test_map_lipschitz_bounds_the_autograd_gradient(name):
-    gen = torch.Generator().manual_seed(1)
-    t = 0.7
-    worst = 0.0
-    for k in (2, 5):
-        z = (torch.randn(400, k, generator=gen, dtype=torch.float64) * 2).requires_grad_(True)
-        s = ch05.simplex_map(z, name, t)[:, 0].sum()
-        (g,) = torch.autograd.grad(s, z)
-        worst = max(worst, float(g.norm(dim=1).max()))
-    bound = ch05.map_lipschitz(name, t)
-    assert worst <= bound * (1 + 1e-12)
-    if name == "softmax":  # attained for K = 2 at s_c = 1/2 (equal logits)
-        z = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
-        (g,) = torch.autograd.grad(ch05.simplex_map(z, name, t)[0, 0], z)
-        assert float(g.norm()) == pytest.approx(bound, rel=1e-12)
-
-
-def test_simplex_map_values_and_arguments():
-    z = torch.tensor([[1.0, 3.0, 2.0]], dtype=torch.float64)
-    assert ch05.simplex_map(z, "hardmax").tolist() == [[0.0, 1.0, 0.0]]
-    np.testing.assert_allclose(ch05.simplex_map(z, "softmax", 2.0).numpy(), torch.softmax(z / 2, 1).numpy())
-    with pytest.raises(ValueError, match="name"):
-        ch05.simplex_map(z, "argmax")
-    with pytest.raises(ValueError, match="temperature"):
-        ch05.simplex_map(z, "softmax", 0.0)
-    assert ch05.map_lipschitz("hardmax", 1.0) == math.inf
 
 
 # ----------------------------------------------------------------------------------- bounds
@@ -182,19 +150,55 @@ def test_smoothed_boundaries_sigma0_is_the_base(home):
     assert df["p_vote"].between(0, 1).all()
 
 
+def _redrawn_logits(family: str, index: int, num: int, seed: int, home) -> tuple[np.ndarray, int]:
+    """The logits the chapter draws for test point ``index``, re-drawn through the library's Smooth."""
+    data = load_dataset("digits")
+    model = ch05.trained_model(TINY, family, seed=seed, home=home, dataset="digits").model
+    gen = torch.Generator().manual_seed(seed * 100_003 + index)
+    smooth = Smooth(model, data.num_classes, TINY.sigma)
+    return smooth.sample_logits(data.test[index][0], num, TINY.batch_size, generator=gen), data.num_classes
+
+
 def test_simplex_maps_rows_are_their_certificates(home):
     df = ch05.simplex_maps(TINY, seed=0, home=home)
     assert list(df.columns) == list(ch05.MAPS_COLUMNS)
     assert set(df["model"]) == {"mlp", TINY.lipschitz_family}
     assert set(df["base_lipschitz_kind"]) <= {"upper_bound", "exact"}
     assert (df["variance_bound"] <= 0.25).all()
-    cert = df["radius"] >= 0
+    cert = df["prediction"] >= 0
     np.testing.assert_allclose(df.loc[cert, "radius"], TINY.sigma * norm.ppf(df.loc[cert, "p_lower"]))
-    assert (df.loc[~cert, "p_lower"] <= 0.5).all()
+    assert (df.loc[cert, "radius"] > 0).all()
+    # abstain convention: prediction -1, radius 0.0, never correct, p_lower <= 1/2
+    abst = df[~cert]
+    assert (abst["prediction"] == -1).all() and (abst["radius"] == 0.0).all() and not abst["correct"].any()
+    assert (abst["p_lower"] <= 0.5).all()
+    assert (df["correct"] == (df["prediction"] == df["label"])).all()
     soft = df[df["map"] != "hardmax"]
     assert (soft["p_lower"] <= soft["score_top"]).all()
     summary = ch05.maps_summary(df)
     assert len(summary) == 2 * (2 * len(TINY.temperatures) + 1)
+    assert (summary["mean_radius"] >= 0).all()
+
+
+@pytest.mark.parametrize("family", ["mlp", TINY.lipschitz_family])
+def test_simplex_maps_equals_the_library_on_the_same_draws(home, family):
+    df = ch05.simplex_maps(TINY, seed=0, home=home)
+    index = int(df["index"].iloc[0])
+    z, k = _redrawn_logits(family, index, TINY.map_samples, 0, home)
+    rows = df[(df["model"] == family) & (df["index"] == index)]
+    model = ch05.trained_model(TINY, family, seed=0, home=home, dataset="digits").model
+    bound = ch05._logits_bound(model, load_dataset("digits").input_shape)
+    assert rows["base_lipschitz"].iloc[0] == bound.value
+    for row in rows.itertuples():
+        temps = (row.temperature,) if row.map != "hardmax" else (1.0,)
+        want = certify_lvm(z[: TINY.n0], z[TINY.n0 :], sigma=TINY.sigma, alpha=TINY.alpha, maps=(row.map,),
+                           temperatures=temps, mode="mono")  # fmt: skip
+        assert (row.prediction, row.radius, row.p_lower) == (want.prediction, want.radius, want.p_lower)
+        if row.map == "hardmax":
+            assert row.variance_bound == 0.25
+        else:
+            lip_h = score_lipschitz(bound, row.temperature, map=row.map, num_classes=k).value
+            assert row.variance_bound == min(0.25, TINY.sigma**2 * lip_h**2)
 
 
 def test_certified_accuracy_methods(home):
@@ -205,13 +209,40 @@ def test_certified_accuracy_methods(home):
     assert kinds["lvm_best_of_candidates"] == "not a certificate"
     assert kinds["cohen"] == kinds["lvm_sound"] == "certified"
     for m in ("cohen", "lvm_sound"):
-        d = df[(df["method"] == m) & (df["radius"] >= 0)]
+        d = df[(df["method"] == m) & (df["prediction"] >= 0)]
         np.testing.assert_allclose(d["radius"], TINY.sigma * norm.ppf(d["p_lower"]), rtol=1e-12)
-    assert (df.loc[df["radius"] < 0, "correct"] == False).all()  # noqa: E712
+    # abstain convention: prediction -1 exactly where the radius is 0.0, never correct
+    assert ((df["prediction"] == -1) == (df["radius"] == 0.0)).all()
+    assert (df["radius"] >= 0).all() and not df.loc[df["prediction"] == -1, "correct"].any()
     curve = ch05.certified_curve(df, TINY.radii)
     assert curve.groupby("method")["certified_accuracy"].apply(lambda s: s.is_monotonic_decreasing).all()
+    at0 = curve[curve["radius"] == 0.0].set_index("method")["certified_accuracy"]
+    assert (at0 == df.groupby("method")["correct"].mean()[at0.index]).all()
     again = ch05.certified_accuracy(TINY, seed=0, home=home)
     pd.testing.assert_frame_equal(df.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+def test_certified_accuracy_equals_the_library_on_the_same_draws(home):
+    df = ch05.certified_accuracy(TINY, seed=0, home=home).set_index(["method", "index"])
+    options = {"sigma": TINY.sigma, "alpha": TINY.alpha, "maps": TINY.maps, "temperatures": TINY.temperatures}
+    for index in sorted(set(df.index.get_level_values("index")))[:2]:
+        z, k = _redrawn_logits("mlp", index, TINY.n0 + TINY.n, 0, home)
+        sel, est = z[: TINY.n0], z[TINY.n0 :]
+        votes = [np.bincount(part.argmax(1), minlength=k) for part in (sel, est)]
+        cohen = certify_from_counts(*votes, TINY.alpha, TINY.sigma)
+        sound = certify_lvm(sel, est, mode="mono", **options)
+        best = lvm_best_of_candidates_uncertified(est, mode="multi", **options)
+        for method, want in (("cohen", cohen), ("lvm_sound", sound), ("lvm_best_of_candidates", best)):
+            row = df.loc[(method, index)]
+            assert (row["prediction"], row["radius"], row["p_lower"]) == (
+                want.prediction,
+                want.radius,
+                want.p_lower,
+            ), method
+        assert (df.loc[("lvm_sound", index), "map"], df.loc[("lvm_sound", index), "temperature"]) == (
+            sound.map,
+            sound.temperature,
+        )
 
 
 def test_reported_comparison():
