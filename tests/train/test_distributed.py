@@ -39,7 +39,9 @@ CASES = """
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
-from stablecore.curvature.regularizers import SAM, ActivationDecay, WeightDecay
+from stablecore.curvature.regularizers import (
+    SAM, ActivationDecay, GradientNormPenalty, NoiseInjection, WeightDecay,
+)
 from stablecore.models import build_model
 from stablecore.train import TrainConfig, Trainer
 
@@ -58,6 +60,12 @@ def case(name):
     elif name == "sam":
         model = build_model("mlp", input_shape=(2,), num_classes=2, hidden=[16], seed=1)
         extra = {"step": SAM(0.05)}
+    elif name == "grad_norm":  # double backprop through the DDP forward (not batch-linear: not exact)
+        model = build_model("mlp", input_shape=(2,), num_classes=2, hidden=[16], seed=1)
+        extra = {"penalties": [GradientNormPenalty(0.1)]}
+    elif name == "noise":  # two forward/backward passes per step, per-replica parameter noise
+        model = build_model("mlp", input_shape=(2,), num_classes=2, hidden=[16], seed=1)
+        extra = {"step": NoiseInjection(0.01, num_samples=2)}
     else:  # plain MLP, Adam with gradient clipping (after the all-reduce)
         model = build_model("mlp", input_shape=(2,), num_classes=2, hidden=[16, 16], seed=1)
         extra = {}
@@ -85,7 +93,7 @@ out = Path(sys.argv[1])
 cli_args = sys.argv[2:]
 with distributed_session("cpu") as ctx:
     results = {}
-    for name in ("mlp", "sll", "sam"):
+    for name in ("mlp", "sll", "sam", "grad_norm", "noise"):
         t = trainer(name, distributed=ctx)
         results[name] = outcome(t, t.fit())
     # stopped after 2 epochs, then a fresh Trainer resumes (rank 0 reads, broadcasts) to 3
@@ -144,6 +152,18 @@ def test_two_replicas_equal_one_process_with_the_same_global_batch(ddp, name):
     for key, values in ref["history"].items():
         assert got["history"][key] == pytest.approx(values, rel=1e-9, abs=1e-12), key
     # DDP keeps the replicas identical
+    _assert_same_state(ddp["ranks"][1][name]["state"], got["state"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["grad_norm", "noise"])
+def test_double_backprop_and_multi_pass_steps_keep_the_replicas_in_sync(ddp, name):
+    # a gradient-norm penalty (autograd.grad with create_graph inside the DDP forward) and noise
+    # injection (several backward passes per step) train, and every replica holds the same weights
+    ns = _cases()
+    start = ns["case"](name)[0].state_dict()
+    got = ddp["ranks"][0][name]
+    assert max(float((got["state"][k] - start[k]).abs().max()) for k in start) > 1e-2
+    assert all(torch.isfinite(v).all() for v in got["state"].values())
     _assert_same_state(ddp["ranks"][1][name]["state"], got["state"], rtol=0, atol=0)
 
 
