@@ -106,7 +106,7 @@ class ModelSpec:
     width: int = 32
     depth: int = 2
     lr: float = 1e-2
-    batch_size: int = 64
+    batch_size: int = 128
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

@@ -140,11 +140,9 @@ def decision_grid(
     """
     a0, a1 = grid_axes(points, size, pad)
     g1, g0 = np.meshgrid(a1, a0, indexing="ij")
-    grid = torch.from_numpy(np.stack([g0.ravel(), g1.ravel()], axis=1)).float()
+    grid = torch.from_numpy(np.stack([g0.ravel(), g1.ravel()], axis=1))  # float64; cast to the model's dtype
     frame = lipschitz_radii(model, grid)
-    frame = frame[["x0", "x1", "prediction", "margin", "radius"]].copy()
-    frame["x0"], frame["x1"] = g0.ravel(), g1.ravel()
-    return frame
+    return frame[["x0", "x1", "prediction", "margin", "radius"]].copy()
 
 
 def _noisy_logits(

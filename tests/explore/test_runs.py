@@ -1,0 +1,90 @@
+"""The run-store view never fails on broken runs and confines user paths to the store."""
+
+import json
+import os
+
+import pytest
+
+from stablecore.explore import cli_command, confine, model_runs, run_details, runs_table
+from stablecore.results import create_run
+
+
+@pytest.fixture
+def store(tmp_path):
+    home = tmp_path / "runs"
+    good = create_run(
+        "exp", {"dataset": "moons", "model": {"name": "mlp"}, "train": {"epochs": 4}}, home=home
+    )
+    good.write_table("metrics", __import__("pandas").DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5]}))
+    good.update_manifest(epochs_done=2)
+    done = create_run("exp", {"dataset": "digits", "model": {"name": "mlp"}}, home=home)
+    (done.path / "checkpoints").mkdir()
+    (done.path / "checkpoints" / "last.pt").write_bytes(b"")
+    done.finish()
+    cut = home / "exp" / "cut-short"
+    cut.mkdir()
+    (cut / "manifest.json").write_text('{"status": "runn', encoding="utf-8")
+    (home / "exp" / "empty").mkdir()
+    failed = create_run("other", {}, home=home)
+    failed.fail(RuntimeError("boom"))
+    return home, good, done
+
+
+def test_runs_table_lists_broken_runs_with_their_problem(store):
+    home, good, done = store
+    table = runs_table(home).set_index("run")
+    assert table.loc["exp/cut-short", "status"] == "incomplete"
+    assert "unreadable" in table.loc["exp/cut-short", "problem"]
+    assert "no manifest" in table.loc["exp/empty", "problem"]
+    assert table.loc[f"exp/{good.run_id}", "status"] == "running"
+    assert table.loc[f"exp/{good.run_id}", "epochs_done"] == 2
+    assert table.loc[f"exp/{good.run_id}", "epochs_planned"] == 4
+    failed = table[table["experiment"] == "other"].iloc[0]
+    assert failed["status"] == "failed" and "boom" in failed["problem"]
+    assert list(model_runs(home)["run"]) == [f"exp/{done.run_id}"]
+
+
+def test_run_details_never_raise_on_a_broken_run(store):
+    home, good, _ = store
+    broken = run_details("exp/cut-short", home)
+    assert broken.status == "incomplete" and broken.manifest is None
+    assert any("unreadable" in p for p in broken.problems)
+    details = run_details(good.path, home)
+    assert details.status == "running" and details.tables == ["metrics"] and len(details.metrics) == 2
+    assert run_details("exp/nowhere", home).status == "missing"
+
+
+def test_confine_refuses_paths_outside_the_store(store, tmp_path):
+    home, good, _ = store
+    assert confine(f"exp/{good.run_id}", home) == good.path.resolve()
+    assert confine(str(good.path), home) == good.path.resolve()
+    for bad in ("../outside", "/etc", str(tmp_path), "exp/../../x"):
+        with pytest.raises(ValueError, match="outside the run store"):
+            confine(bad, home)
+    os.symlink(tmp_path, home / "exp" / "escape")
+    with pytest.raises(ValueError, match="outside the run store"):
+        confine("exp/escape", home)
+    with pytest.raises(ValueError, match="outside the run store"):
+        run_details("../..", home)
+    with pytest.raises(ValueError, match="empty"):
+        confine("  ", home)
+
+
+def test_cli_command_parses_with_the_real_cli(tmp_path):
+    from stablecore.cli.main import build_parser
+
+    line = cli_command(
+        "landscape", "runs/a b/c", dims=2, steps=51, span=(-1.0, 1.0), no_progress=True, x=None
+    )
+    assert line == "stablecore landscape --run 'runs/a b/c' --dims 2 --steps 51 --span -1 1 --no-progress"
+    import shlex
+
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert args.run == "runs/a b/c" and args.span == [-1.0, 1.0] and args.no_progress
+    args = build_parser().parse_args(
+        shlex.split(cli_command("hessian", "r", k=5, trace=True, density=False))[1:]
+    )
+    assert args.k == 5 and args.trace and not args.density
+    with pytest.raises(ValueError, match="command"):
+        cli_command("rm", "r")
+    assert json.dumps(cli_command("certify", "r", sigma=0.25)) == '"stablecore certify --run r --sigma 0.25"'
