@@ -31,15 +31,20 @@ What stays exact and what does not (the Trainer's extension points, ARCHITECTURE
 * **SAM** (:class:`stablecore.curvature.SAM`) reads ``p.grad`` after its first backward: under DDP
   it is already the all-reduced gradient, so the perturbation :math:`\rho g/\|g\|` uses the global
   gradient and the step equals the single-process one.
-* **Buffers**: the Lipschitz layers (AOL, SLL, CPL, SR, normalised and orthogonal layers) keep no
-  mutable state -- their parametrizations recompute the constrained weight from the free parameter at
-  every forward (no power-iteration or Gram cache), so replicas stay in sync through the parameters.
-  ``Normalize`` holds constant buffers. BatchNorm's running statistics are per replica; with
-  ``broadcast_buffers=True`` (default) rank 0's are copied to every replica before each forward (as
-  in plain DDP; use SyncBatchNorm on GPUs for global batch statistics).
+* **Buffers**: the Lipschitz layers (AOL, SLL, CPL, SR, normalised layers, heads) keep no mutable
+  state -- their parametrizations recompute the constrained weight from the free parameter at every
+  forward (no power-iteration or Gram cache), so replicas stay in sync through the parameters.
+  ``OrthogonalLinear`` (torch's ``orthogonal`` parametrization) holds a constant ``base`` buffer and
+  ``Normalize`` constant ``mean``/``std`` buffers; DDP copies rank 0's buffers at construction.
+  BatchNorm's running statistics are per replica; with ``broadcast_buffers=True`` (default) rank 0's
+  are copied to every replica before each forward (as in plain DDP; use SyncBatchNorm on GPUs for
+  global batch statistics).
 * **Randomness**: the shuffling permutation is shared; torch's global RNG (dropout, penalties drawing
   probes with ``seed=None``) and the batch-transform generator are offset by rank
-  (:func:`replica_seed`; rank 0 keeps the single-process streams), so replicas draw independent noise.
+  (:func:`replica_seed`; rank 0 keeps the single-process streams), so replicas draw independent noise
+  (``GaussianNoise``, ``NoiseInjection`` with ``seed=None``: the all-reduced gradient averages the
+  replicas' draws). A penalty or step with its own integer seed (``HutchinsonTracePenalty(seed=0)``)
+  draws the same values on every replica.
 * **Writes**: only rank 0 writes the run store (manifest, metrics, checkpoints); every replica
   evaluates and runs the callbacks (they may use collectives), rank 0's values are stored. Resuming
   reads the checkpoint on rank 0 and broadcasts it.
