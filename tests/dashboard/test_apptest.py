@@ -1,0 +1,185 @@
+"""Every dashboard page run headless with Streamlit's AppTest: default and changed widget values, URL
+state, and the numbers in its tables checked against the library computed independently."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+from stablecore.certify import certify_model
+from stablecore.explore import ModelSpec, find_run
+from stablecore.explore import spectral as xs
+from stablecore.smoothing import Smooth
+from stablecore.smoothing.dataset import example_generator
+from stablecore.workflows import load_model
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("dashboard-home")
+
+
+@pytest.fixture
+def home(shared_home, monkeypatch):
+    """One run store for the whole module, so models trained by one test are loaded by the next."""
+    monkeypatch.setenv("STABLECORE_HOME", str(shared_home))
+    return shared_home
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _test_tensors(spec: ModelSpec):
+    from stablecore.explore import spec_data
+
+    data = spec_data(spec).test
+    xs_, ys = zip(*(data[i] for i in range(len(data))))
+    return torch.stack(xs_), torch.as_tensor([int(v) for v in ys])
+
+
+def test_boundaries_default_radii_equal_the_library(home):
+    at = _app().run()
+    _ok(at)
+    assert at.title[0].value == "Decision boundaries & certified radii"
+    assert len(at.latex) == 1
+    assert [m.label for m in at.metric] == [
+        "Test accuracy",
+        "Lipschitz bound L",
+        "Certificate",
+        "Median Lipschitz radius",
+    ]
+    assert len(at.get("plotly_chart")) >= 3
+    assert at.query_params["dataset"] == "moons" and at.query_params["family"] == "mlp"
+    table = at.dataframe[0].value
+    assert {"radius_lipschitz", "radius_cohen", "radius_lvm", "margin"} <= set(table.columns)
+    # independent path: the stored run, loaded from disk, certified by the library
+    spec = ModelSpec()
+    run = find_run(spec, home)
+    assert run is not None
+    model = load_model(run)
+    x, y = _test_tensors(spec)
+    lib = certify_model(model, (x, y), [0.1], last_layer="auto")
+    np.testing.assert_array_equal(table["radius_lipschitz"].to_numpy(), lib["radius"].to_numpy())
+    np.testing.assert_array_equal(table["margin"].to_numpy(), lib["margin"].to_numpy())
+    smooth = Smooth(model, 2, 0.25)
+    for i in range(3):
+        cert = smooth.certify(x[i], 64, 500, 0.001, batch_size=500, generator=example_generator(0, i))
+        assert table["radius_cohen"].iloc[i] == cert.radius
+    assert at.code[0].value.startswith(f"stablecore certify --run {run}")
+
+
+def test_boundaries_changed_widgets_update_table_and_url(home):
+    at = _app().run()
+    at.slider(key="sigma").set_value(0.5).run()
+    at.checkbox(key="lvm").uncheck().run()
+    at.radio(key="disks").set_value("Cohen RS").run()
+    _ok(at)
+    table = at.dataframe[0].value
+    assert "radius_lvm" not in table.columns
+    assert at.query_params["sigma"] == "0.5" and at.query_params["lvm"] == "False"
+    assert at.query_params["disks"] == "Cohen RS"
+    model = load_model(find_run(ModelSpec(), home))
+    x, _ = _test_tensors(ModelSpec())
+    cert = Smooth(model, 2, 0.5).certify(
+        x[0], 64, 500, 0.001, batch_size=500, generator=example_generator(0, 0)
+    )
+    assert table["radius_cohen"].iloc[0] == cert.radius
+
+
+def test_boundaries_view_reloads_from_the_url(home):
+    at = _app()
+    at.query_params.update({"dataset": "blobs", "family": "aol", "epochs": "2", "offset": "0.5", "n": "200",
+                            "lvm": "false", "seed": "3"})  # fmt: skip
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="dataset").value == "blobs" and at.selectbox(key="family").value == "aol"
+    assert at.slider(key="epochs").value == 2 and at.number_input(key="seed").value == 3
+    spec = ModelSpec("blobs", "aol", epochs=2, offset=0.5, seed=3)
+    run = find_run(spec, home)
+    assert run is not None  # the URL's model was trained and stored
+    x, y = _test_tensors(spec)
+    lib = certify_model(load_model(run), (x, y), [0.1], last_layer="auto")
+    np.testing.assert_array_equal(
+        at.dataframe[0].value["radius_lipschitz"].to_numpy(), lib["radius"].to_numpy()
+    )
+    bad = _app()
+    bad.query_params.update({"family": "bogus", "epochs": "-4", "sigma": "nan?"})
+    bad.run()
+    _ok(bad)
+    assert bad.selectbox(key="family").value == "mlp" and bad.slider(key="epochs").value == 15
+
+
+def test_landscape_page(home):
+    at = _app().run()
+    at.switch_page("pages/2_landscape.py").run()
+    _ok(at)
+    assert at.title[0].value == "Loss landscape & curvature"
+    assert [m.label for m in at.metric] == ["λ_max (estimate)", "λ_min (estimate)", "trace (estimate)"]
+    from stablecore.explore import curvature as xc
+
+    run = find_run(ModelSpec(), home)
+    summary = xc.hessian_summary(load_model(run), xc.run_data(run), k=3, trace_samples=10, lanczos_steps=30)
+    assert at.metric[0].value == f"{summary['top'].eigenvalues[0]:.4g}"
+    np.testing.assert_allclose(at.dataframe[0].value["eigenvalue"], summary["top"].eigenvalues, rtol=1e-9)
+    assert len(at.get("plotly_chart")) == 2
+    at.radio(key="ls_dims").set_value("2-D").run()
+    at.radio(key="ls_view").set_value("surface").run()
+    at.checkbox(key="ls_log").check().run()
+    at.checkbox(key="ls_along").check().run()
+    _ok(at)
+    assert at.query_params["ls_dims"] == "2-D" and "dataset" not in at.query_params
+    along = at.dataframe[1].value
+    assert list(along["epoch"])[-1] == 15 and len(along) >= 2
+    at.text_input(key="ls_path").input("../../etc").run()
+    assert not at.exception and "outside the run store" in at.error[0].value
+
+
+def test_spectral_page(home):
+    at = _app().run()
+    at.switch_page("pages/3_spectral.py").run()
+    _ok(at)
+    assert [m.label for m in at.metric] == ["L(f) by gram", "L(f) by power", "L(f) by exact"]
+    model = load_model(find_run(ModelSpec(), home))
+    lib = xs.layer_norms(model, (2,)).pivot_table(index="module", columns="method", values="value")
+    shown = at.dataframe[0].value.set_index("module")
+    for name in ("fc0", "fc1", "head"):
+        for method in ("gram", "power", "exact"):
+            assert shown.loc[name, method] == lib.loc[name, method]
+    at.slider(key="sp_iters").set_value(3).run()
+    _ok(at)
+    last = at.dataframe[1].value
+    assert set(last[last["method"] == "gram"]["iteration"]) == {3}
+    assert at.query_params["sp_iters"] == "3"
+
+
+def test_runs_page_shows_broken_runs(home):
+    broken = home / "manual" / "half-written"
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "manifest.json").write_text('{"status": "run', encoding="utf-8")
+    at = _app().run()
+    at.switch_page("pages/4_runs.py").run()
+    _ok(at)
+    table = at.dataframe[0].value
+    row = table[table["run"] == "manual/half-written"].iloc[0]
+    assert row["status"] == "incomplete" and "unreadable" in row["problem"]
+    at.selectbox(key="runs_run").set_value("manual/half-written").run()
+    assert not at.exception and any("unreadable" in w.value for w in at.warning)
+    at.multiselect(key="runs_status").set_value(["completed"]).run()
+    _ok(at)
+    assert set(at.dataframe[0].value["status"]) == {"completed"}
+    assert any(c.value.startswith("stablecore certify --run") for c in at.code)
+    at.text_input(key="runs_path").input("/etc").run()
+    assert not at.exception and "outside the run store" in at.error[0].value
