@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -253,30 +254,31 @@ _CALLS: dict[str, int] = {}
 _DEPTH = [0]
 
 
+def _recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _DEPTH[0] += 1
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            _DEPTH[0] -= 1
+        if _DEPTH[0] == 0 and isinstance(out, pd.DataFrame):  # not the chapter's internal calls
+            _CALLS[name] = _CALLS.get(name, 0) + 1
+            _RECORDED.setdefault(name, out)  # the first top-level call is the notebook's result
+        return out
+
+    wrapper._reproduce_recorded = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _install_recorder(chapter: int) -> list[str]:
-    """Wrap the chapter module's experiments so that each top-level call's DataFrame is kept."""
+    """Wrap the chapter module's experiments (module attributes named as in ``EXPERIMENTS``) so that the
+    DataFrame of each top-level call is kept; returns the names wrapped (none on a second call)."""
     module = CHAPTERS[chapter]
     names = []
     for name, fn in dict(getattr(module, "EXPERIMENTS", {})).items():
-        if getattr(getattr(module, name, None), "_reproduce_recorded", False):
-            continue
-
-        def wrapper(*args: Any, _name: str = name, _fn: Callable[..., Any] = fn, **kwargs: Any) -> Any:
-            _DEPTH[0] += 1
-            try:
-                out = _fn(*args, **kwargs)
-            finally:
-                _DEPTH[0] -= 1
-            if _DEPTH[0] == 0 and isinstance(out, pd.DataFrame):
-                _CALLS[_name] = _CALLS.get(_name, 0) + 1
-                _RECORDED.setdefault(_name, out)  # the first top-level call is the notebook's result
-            return out
-
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        wrapper.__doc__ = fn.__doc__
-        wrapper._reproduce_recorded = True  # type: ignore[attr-defined]
         if getattr(module, name, None) is fn:
-            setattr(module, name, wrapper)
+            setattr(module, name, _recording(name, fn))
             names.append(name)
     return names
 
@@ -304,7 +306,9 @@ def _save_recorded(run_path: str, chapter: int) -> list[str]:
 
 
 def load_results(path: str | os.PathLike, chapter: int) -> dict[str, pd.DataFrame]:
-    """The experiment DataFrames of ``chapter`` stored in the reproduction directory ``path``.
+    """The experiment DataFrames of ``chapter`` stored in the reproduction directory ``path``
+    (``tables/chNN.<experiment>.parquet``, and ``objects/chNN.<experiment>.pkl`` for frames Parquet
+    refused: pickles, so read only reproductions you made).
 
     Raises:
         ValueError: ``chapter`` is not a chapter number.
