@@ -150,6 +150,16 @@ def test_smoothed_boundaries_sigma0_is_the_base(home):
     assert df["p_vote"].between(0, 1).all()
 
 
+@pytest.fixture(scope="module")
+def maps_table(home):
+    return ch05.simplex_maps(TINY, seed=0, home=home)
+
+
+@pytest.fixture(scope="module")
+def certified_table(home):
+    return ch05.certified_accuracy(TINY, seed=0, home=home)
+
+
 def _redrawn_logits(family: str, index: int, num: int, seed: int, home) -> tuple[np.ndarray, int]:
     """The logits the chapter draws for test point ``index``, re-drawn through the library's Smooth."""
     data = load_dataset("digits")
@@ -159,8 +169,8 @@ def _redrawn_logits(family: str, index: int, num: int, seed: int, home) -> tuple
     return smooth.sample_logits(data.test[index][0], num, TINY.batch_size, generator=gen), data.num_classes
 
 
-def test_simplex_maps_rows_are_their_certificates(home):
-    df = ch05.simplex_maps(TINY, seed=0, home=home)
+def test_simplex_maps_rows_are_their_certificates(maps_table):
+    df = maps_table
     assert list(df.columns) == list(ch05.MAPS_COLUMNS)
     assert set(df["model"]) == {"mlp", TINY.lipschitz_family}
     assert set(df["base_lipschitz_kind"]) <= {"upper_bound", "exact"}
@@ -181,8 +191,8 @@ def test_simplex_maps_rows_are_their_certificates(home):
 
 
 @pytest.mark.parametrize("family", ["mlp", TINY.lipschitz_family])
-def test_simplex_maps_equals_the_library_on_the_same_draws(home, family):
-    df = ch05.simplex_maps(TINY, seed=0, home=home)
+def test_simplex_maps_equals_the_library_on_the_same_draws(home, maps_table, family):
+    df = maps_table
     index = int(df["index"].iloc[0])
     z, k = _redrawn_logits(family, index, TINY.map_samples, 0, home)
     rows = df[(df["model"] == family) & (df["index"] == index)]
@@ -201,8 +211,8 @@ def test_simplex_maps_equals_the_library_on_the_same_draws(home, family):
             assert row.variance_bound == min(0.25, TINY.sigma**2 * lip_h**2)
 
 
-def test_certified_accuracy_methods(home):
-    df = ch05.certified_accuracy(TINY, seed=0, home=home)
+def test_certified_accuracy_methods(home, certified_table):
+    df = certified_table
     assert list(df.columns) == list(ch05.CERTIFIED_COLUMNS)
     assert set(df["method"]) == {"cohen", "lvm_sound", "lvm_best_of_candidates"}
     kinds = df.groupby("method")["radius_kind"].first()
@@ -222,8 +232,8 @@ def test_certified_accuracy_methods(home):
     pd.testing.assert_frame_equal(df.drop(columns="seconds"), again.drop(columns="seconds"))
 
 
-def test_certified_accuracy_equals_the_library_on_the_same_draws(home):
-    df = ch05.certified_accuracy(TINY, seed=0, home=home).set_index(["method", "index"])
+def test_certified_accuracy_equals_the_library_on_the_same_draws(home, certified_table):
+    df = certified_table.set_index(["method", "index"])
     options = {"sigma": TINY.sigma, "alpha": TINY.alpha, "maps": TINY.maps, "temperatures": TINY.temperatures}
     for index in sorted(set(df.index.get_level_values("index")))[:2]:
         z, k = _redrawn_logits("mlp", index, TINY.n0 + TINY.n, 0, home)
