@@ -701,7 +701,7 @@ def reproduce(
         {o.chapter: dict(o.results) for o in outcomes if o.status != "missing"},
         mode=mode,
         chapters=picked,
-        errors={o.chapter: o.error for o in outcomes if o.error},
+        errors={o.chapter: o.error for o in outcomes if o.status == "failed"},
     )
     result = Reproduction(run.path, mode, tuple(outcomes), summary)
     run.write_table("summary", summary)

@@ -297,3 +297,14 @@ def test_reproduce_one_chapter_end_to_end(tmp_path: Path) -> None:
     assert latest is not None and latest.path == result.path
     pd.testing.assert_frame_equal(latest.tables["summary"], result.summary)
     assert rp.latest_reproduction(tmp_path / "home", mode="full") is None
+
+
+def test_missing_notebook_is_reported_without_a_kernel(tmp_path: Path) -> None:
+    result = rp.reproduce(1, home=tmp_path, progress=False, notebooks={1: tmp_path / "absent.ipynb"})
+    (outcome,) = result.chapters
+    assert outcome.status == "missing" and "absent.ipynb" in outcome.error and outcome.executed is None
+    assert result.summary["id"].tolist() == reported_numbers(1)["id"].tolist()
+    assert result.summary["ours"].isna().all()
+    assert result.summary["note"].str.startswith("not computed in quick mode: the notebook did not run").all()
+    manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "completed" and manifest["outcomes"][0]["status"] == "missing"
