@@ -544,7 +544,9 @@ def _certified_section(
         )
     curves.append(
         pd.DataFrame({"eps": list(s.radii), "accuracy": pgd_acc}).assign(
-            method=f"PGD-ℓ2 ({s.pgd_steps} steps)", kind="upper_bound", certificate="attack"
+            method=f"PGD-ℓ2 ({s.pgd_steps} steps)" + (" in [0, 1]" if _input_box(x) else ""),
+            kind="upper_bound",
+            certificate="attack",
         )
     )
     frame = pd.concat(curves, ignore_index=True)[["method", "eps", "accuracy", "kind", "certificate"]]

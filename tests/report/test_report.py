@@ -140,6 +140,7 @@ def test_html_is_self_contained(reports, tmp_path):
     assert not re.search(r"<script[^>]*\ssrc\s*=", text, flags=re.I)
     assert not re.search(r"<link[^>]*href\s*=\s*['\"]?https?:", text, flags=re.I)
     assert text.count("* plotly.js v") == 1  # the bundle, inline, once
+    assert text.count("Plotly.newPlot(") == 4 and text.index("* plotly.js v") < text.index("Plotly.newPlot(")
     assert text.count('class="plotly-graph-div"') == 4
     for kind in KINDS:
         assert kind in text
