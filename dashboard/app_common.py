@@ -90,11 +90,16 @@ def sync(keys: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------- page header
-def header(title: str, text: str, formula: str, notebook: str) -> None:
+def header(title: str, text: str, formula: str, notebook: str | None) -> None:
     """Title, two or three sentences, the formula (LaTeX) and the chapter notebook."""
     st.title(title)
     st.markdown(text)
     st.latex(formula)
+    if notebook is None:
+        st.markdown(
+            "Notebooks: one per thesis chapter, `notebooks/chNN_*.ipynb`, all reading this run store."
+        )
+        return
     path = NOTEBOOKS / notebook
     where = f"`notebooks/{notebook}`" + ("" if path.is_file() else " (not in this checkout)")
     st.markdown(

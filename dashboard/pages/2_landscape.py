@@ -69,7 +69,7 @@ ss = st.session_state
 try:
     label, run_path = resolve_choice(ss["ls_model"], ss["ls_path"])
     model = load_run_model(run_path)
-except (ValueError, FileNotFoundError, OSError, RuntimeError, KeyError) as exc:
+except Exception as exc:  # a broken or foreign run must never crash the page
     st.error(f"Cannot load this run: {exc}")
     st.stop()
 
@@ -95,8 +95,12 @@ dims = 1 if ss["ls_dims"] == "1-D" else 2
 steps, span, seed = int(ss["ls_steps"]), float(ss["ls_span"]), int(ss["ls_seed"])
 st.markdown(f"**Model:** {label} — `{run_path}`")
 stored = xc.stored_landscape(run_path, dims)
-with st.spinner("Evaluating the landscape …"):
-    land = _landscape(str(run_path), dims, steps, span, seed, model)
+try:
+    with st.spinner("Evaluating the landscape …"):
+        land = _landscape(str(run_path), dims, steps, span, seed, model)
+except Exception as exc:  # e.g. a run whose data set needs files this machine lacks
+    st.error(f"Cannot evaluate the loss of this run: {exc}")
+    st.stop()
 title = f"{label}: loss along {'a random direction' if dims == 1 else 'a random plane'}"
 if dims == 1:
     fig = landscape_1d_plot(land, title=title, log=bool(ss["ls_log"]))
@@ -120,7 +124,7 @@ if ss["ls_compare"] != NONE:
         label_b, run_b = resolve_choice(ss["ls_compare"])
         model_b = load_run_model(run_b)
         land_b = _landscape(str(run_b), dims, steps, span, seed, model_b)
-    except (ValueError, FileNotFoundError, OSError, RuntimeError, KeyError) as exc:
+    except Exception as exc:  # shown, never raised
         st.warning(f"Cannot load the run to compare: {exc}")
     else:
         st.subheader("Side by side")
@@ -134,9 +138,13 @@ if ss["ls_compare"] != NONE:
 
 st.subheader("Hessian of the training loss")
 if ss["ls_hessian"]:
-    with st.spinner("Lanczos, Hutchinson and SLQ …"):
-        summary = _hessian(str(run_path), int(ss["ls_k"]), seed, model)
-        along = _along(str(run_path), seed) if ss["ls_along"] else None
+    try:
+        with st.spinner("Lanczos, Hutchinson and SLQ …"):
+            summary = _hessian(str(run_path), int(ss["ls_k"]), seed, model)
+            along = _along(str(run_path), seed) if ss["ls_along"] else None
+    except Exception as exc:  # shown, never raised
+        st.error(f"Cannot compute the Hessian of this run: {exc}")
+        st.stop()
     trace = summary["trace"]
     c1, c2, c3 = st.columns(3)
     c1.metric("λ_max (estimate)", f"{summary['top'].eigenvalues[0]:.4g}")

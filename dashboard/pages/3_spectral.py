@@ -47,7 +47,7 @@ try:
     shape = tuple(config.get("input_shape") or ())
     if not shape:
         raise ValueError("the run's model config records no input_shape")
-except (ValueError, FileNotFoundError, OSError, RuntimeError, KeyError) as exc:
+except Exception as exc:  # a broken or foreign run must never crash the page
     st.error(f"Cannot load this run: {exc}")
     st.stop()
 
@@ -63,7 +63,11 @@ def _convergence(run: str, n_iter: int, power: int, _model: object) -> object:
 
 
 st.markdown(f"**Model:** {label} — `{run_path}` — input shape {shape}")
-norms, network = _norms(str(run_path), shape, model)
+try:
+    norms, network = _norms(str(run_path), shape, model)
+except Exception as exc:  # shown, never raised
+    st.error(f"Cannot compute the norms of this model: {exc}")
+    st.stop()
 for method, error in norms.attrs.get("errors", {}).items():
     st.warning(f"{method}: {error}")
 c = st.columns(len(network))

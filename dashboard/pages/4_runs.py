@@ -20,7 +20,7 @@ header(
     "runs whose manifest is missing or unreadable are listed as *incomplete*.",
     r"\texttt{runs}/\langle\text{experiment}\rangle/\langle\text{run\_id}\rangle/"
     r"\{\texttt{manifest.json},\ \texttt{tables/*.parquet},\ \texttt{checkpoints/*.pt}\}",
-    "ch01_background.ipynb",
+    None,
 )
 
 state("runs_filter", "")

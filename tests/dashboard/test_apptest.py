@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from stablecore.certify import certify_model
 from stablecore.explore import ModelSpec, find_run
 from stablecore.explore import spectral as xs
+from stablecore.results import create_run
 from stablecore.smoothing import Smooth
 from stablecore.smoothing.dataset import example_generator
 from stablecore.workflows import load_model
@@ -145,6 +146,15 @@ def test_landscape_page(home):
     assert list(along["epoch"])[-1] == 15 and len(along) >= 2
     at.text_input(key="ls_path").input("../../etc").run()
     assert not at.exception and "outside the run store" in at.error[0].value
+    # a completed run whose checkpoint is garbage is reported, not raised
+    bad = home / "manual" / "corrupt"
+    (bad / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (bad / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    (bad / "manifest.json").write_text(
+        '{"status": "completed", "config": {"dataset": "moons"}}', encoding="utf-8"
+    )
+    at.text_input(key="ls_path").input("manual/corrupt").run()
+    assert not at.exception and "Cannot load this run" in at.error[0].value
 
 
 def test_spectral_page(home):
@@ -169,9 +179,13 @@ def test_runs_page_shows_broken_runs(home):
     broken = home / "manual" / "half-written"
     broken.mkdir(parents=True, exist_ok=True)
     (broken / "manifest.json").write_text('{"status": "run', encoding="utf-8")
+    running = create_run("manual", {"dataset": "moons", "train": {"epochs": 10}}, home=home)
+    running.update_manifest(epochs_done=3)
     at = _app().run()
     at.switch_page("pages/4_runs.py").run()
     _ok(at)
+    progress = at.get("progress")
+    assert len(progress) == 1 and progress[0].proto.value == 30
     table = at.dataframe[0].value
     row = table[table["run"] == "manual/half-written"].iloc[0]
     assert row["status"] == "incomplete" and "unreadable" in row["problem"]
