@@ -197,3 +197,21 @@ def test_runs_page_shows_broken_runs(home):
     assert any(c.value.startswith("stablecore certify --run") for c in at.code)
     at.text_input(key="runs_path").input("/etc").run()
     assert not at.exception and "outside the run store" in at.error[0].value
+
+
+def test_cli_results_appear_in_the_app(home):
+    from stablecore.cli.main import main
+
+    run = find_run(ModelSpec(), home)
+    assert (
+        main(["certify", "--run", str(run), "--sigma", "0.25", "--n", "100", "--limit", "4", "--no-progress"])
+        == 0
+    )
+    assert main(["landscape", "--run", str(run), "--dims", "2", "--steps", "5", "--no-progress"]) == 0
+    at = _app().run()
+    _ok(at)
+    assert "stored_curve" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    at.query_params.update({"ls_dims": "2-D"})
+    at.switch_page("pages/2_landscape.py").run()
+    _ok(at)
+    assert "stored_landscape" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
