@@ -22,6 +22,14 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 300
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_threads():
+    """The app sets one torch thread (tiny models); give the rest of the session its setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def shared_home(tmp_path_factory):
     return tmp_path_factory.mktemp("dashboard-home")
