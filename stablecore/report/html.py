@@ -77,66 +77,10 @@ def _frame_table(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _spectrum_frame(report: SensitivityReport) -> pd.DataFrame:
-    """The tidy table :func:`stablecore.plots.hessian_spectrum_plot` draws (stage ``trained``)."""
-    eig, dens, trace = report.eigenvalues, report.density, report.trace
-    rows = [
-        {
-            "stage": "trained",
-            "epoch": 0,
-            "quantity": "density",
-            "which": "",
-            "rank": 0,
-            "x": float(g),
-            "value": float(d),
-            "stderr": math.nan,
-        }
-        for g, d in zip(dens["eigenvalue"], dens["density"])
-    ]
-    rows += [
-        {
-            "stage": "trained",
-            "epoch": 0,
-            "quantity": "eigenvalue",
-            "which": str(w),
-            "rank": int(k),
-            "x": math.nan,
-            "value": float(v),
-            "stderr": math.nan,
-        }
-        for k, v, w in zip(eig["rank"], eig["eigenvalue"], eig["which"])
-    ]
-    rows += [
-        {
-            "stage": "training",
-            "epoch": 0,
-            "quantity": "lambda_max",
-            "which": "LA",
-            "rank": 1,
-            "x": math.nan,
-            "value": float(eig["eigenvalue"].iloc[0]),
-            "stderr": math.nan,
-        },
-        {
-            "stage": "training",
-            "epoch": 0,
-            "quantity": "trace",
-            "which": "",
-            "rank": 0,
-            "x": math.nan,
-            "value": float(trace.mean),
-            "stderr": float(trace.stderr),
-        },
-    ]
-    frame = pd.DataFrame(rows)
-    # the density panel has a log axis: keep the strictly positive part
-    return frame[(frame["quantity"] != "density") | (frame["value"] > 0)]
-
-
 def figures(report: SensitivityReport) -> dict[str, go.Figure]:
     """The report's figures by section: ``input``, ``certified``, ``spectrum``, ``landscape``."""
-    from stablecore.plots import bound_gap_plot, hessian_spectrum_plot, landscape_contour_plot
-    from stablecore.plots_report import robustness_curves_plot
+    from stablecore.plots import bound_gap_plot, landscape_contour_plot
+    from stablecore.plots_report import hessian_summary_plot, robustness_curves_plot
 
     inputs = report.numbers[
         (report.numbers["section"] == "input") & (report.numbers["quantity"] != "looseness")
@@ -147,8 +91,8 @@ def figures(report: SensitivityReport) -> dict[str, go.Figure]:
             inputs, title="Input sensitivity: Lipschitz upper bound vs lower bounds (ℓ2)"
         ),
         "certified": robustness_curves_plot(report.curves),
-        "spectrum": hessian_spectrum_plot(
-            _spectrum_frame(report), title="Hessian of the training loss (estimates)"
+        "spectrum": hessian_summary_plot(
+            report.eigenvalues, report.density, trace=(report.trace.mean, report.trace.stderr)
         ),
         "landscape": landscape_contour_plot(
             report.landscape, title="Loss on a plane of filter-normalised random directions"
