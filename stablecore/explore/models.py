@@ -6,7 +6,7 @@ records the spec and ``explore_key``, a hash of the spec's canonical JSON) and l
 one with :func:`stablecore.workflows.train_classifier` and stores it there; a second call, in the same
 process or another, loads the stored model instead of training again.
 
-Families (THESIS.md §3 for CPL / SLL / AOL; Cohen et al. 2019 for noise training):
+Families (THESIS.md §4 for CPL / SLL / AOL; Cohen et al. 2019 for noise training):
 
 * ``mlp``: a ReLU MLP (``hidden = (width,) * depth``), cross-entropy (offset cross-entropy when
   ``offset > 0``);
@@ -165,10 +165,7 @@ class ExploreModel:
 
 def spec_data(spec: ModelSpec) -> DatasetBundle:
     """The data set of ``spec`` (seeded by ``spec.seed``; synthetic sets have ``n_samples`` points)."""
-    kwargs: dict[str, Any] = {"seed": spec.seed}
-    if spec.dataset in _SYNTHETIC:
-        kwargs["n_samples"] = spec.n_samples
-    return load_dataset(spec.dataset, **kwargs)
+    return load_dataset(spec.dataset, **_data_kwargs(spec))
 
 
 def _data_kwargs(spec: ModelSpec) -> dict[str, Any]:
