@@ -129,8 +129,9 @@ def render_html(report: SensitivityReport) -> str:
         f"<title>{esc(report.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(report.title)}</h1>",
         f"<p>Model <b>{esc(m['name'])}</b> ({m['parameters']:,} parameters) on <b>{esc(m['dataset'])}</b>, "
-        f"input shape {esc(str(m['input_shape']))}, {m['num_classes']} classes; {esc(m['source'])}. "
-        f"{m['test_points']} sampled test points (seed {report.seed}), loss on the first "
+        f"input shape {esc(str(m['input_shape']))}, {m['num_classes']} classes"
+        + (f"; {esc(m['source'])}. " if m["source"] else ". ")
+        + f"{m['test_points']} sampled test points (seed {report.seed}), loss on the first "
         f"{m['train_points']} training examples.</p>",
         "<p>Every number states its kind: "
         + "; ".join(f"<span class='kind {k}'>{k}</span> = {v}" for k, v in _KIND_TEXT.items())
