@@ -3,6 +3,7 @@ status of runs in progress. Broken or half-written runs are shown as such."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 from app_common import header, home, state, sync
 
@@ -59,7 +60,7 @@ if not running.empty:
     st.subheader("In progress")
     for _, r in running.iterrows():
         done, planned = r["epochs_done"], r["epochs_planned"]
-        if done == done and planned and planned == planned and done is not None:
+        if pd.notna(done) and pd.notna(planned) and planned > 0:
             st.progress(
                 min(float(done) / float(planned), 1.0), text=f"{r['run']}: epoch {int(done)}/{int(planned)}"
             )

@@ -104,6 +104,8 @@ def runs_table(home: str | os.PathLike | None = None) -> pd.DataFrame:
         "problem",
     ]
     out = pd.concat([frame.reset_index(drop=True), pd.DataFrame(extra, columns=cols)], axis=1)
+    for column in ("test_accuracy", "epochs_done", "epochs_planned"):
+        out[column] = pd.to_numeric(out[column], errors="coerce")
     out["run"] = [relative(p, home) for p in out["path"]]
     return out
 
