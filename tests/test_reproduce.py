@@ -238,7 +238,7 @@ def test_cli_reports_and_exit_codes(monkeypatch, tmp_path: Path, capsys) -> None
 
 
 # ----------------------------------------------------------------------------------- end to end
-E2E_CHAPTER = 6  # with chapter 2 the fastest chapter notebook in quick mode (docs/reproduce.md)
+E2E_CHAPTER = 6  # the least kernel CPU time in quick mode (28 s; docs/reproduce.md)
 FAILING = "boom from a failing notebook"
 
 
