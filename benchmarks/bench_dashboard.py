@@ -101,17 +101,29 @@ CASES = {
 }  # fmt: skip
 
 
-def _load(page: Any, url: str, case: PageCase) -> float:
+def _split(page: Any, seconds: float, *, load: bool) -> dict[str, float | None]:
+    """The total and its split on the page clock: ``script_s`` is the last script run as the browser saw
+    it (from ``running`` to ``notRunning``; for a page load, from the navigation to the script's end, so
+    it includes loading the app's JavaScript), ``after_script_s`` the time from the script's end to the
+    charts being found drawn (plotly rendering; polled every 20–50 ms)."""
+    t = drv.timeline(page)
+    if t["end"] is None or t["now"] is None:
+        return {"seconds": seconds, "script_s": None, "after_script_s": None}
+    script = t["end"] if load or t["start"] is None else t["end"] - t["start"]
+    return {"seconds": seconds, "script_s": script, "after_script_s": t["now"] - t["end"]}
+
+
+def _load(page: Any, url: str, case: PageCase) -> dict[str, float | None]:
     start = time.perf_counter()
     page.goto(url)
     drv.wait_rendered(page, min_charts=case.charts, timeout=PAGE_TIMEOUT, poll=0.05)
     seconds = time.perf_counter() - start
     if drv.exceptions(page):
         raise RuntimeError(f"{url}: {drv.exceptions(page)}")
-    return seconds
+    return _split(page, seconds, load=True)
 
 
-def _change(page: Any, case: PageCase, action: Callable[[Any], None]) -> float:
+def _change(page: Any, case: PageCase, action: Callable[[Any], None]) -> dict[str, float | None]:
     runs = drv.finished_runs(page)
     before = drv.signatures(drv.charts(page))
     start = time.perf_counter()
@@ -127,7 +139,7 @@ def _change(page: Any, case: PageCase, action: Callable[[Any], None]) -> float:
     seconds = time.perf_counter() - start
     if drv.exceptions(page):
         raise RuntimeError(f"{page.url}: {drv.exceptions(page)}")
-    return seconds
+    return _split(page, seconds, load=False)
 
 
 def one_round(config: Config, shots: Path | None = None) -> list[dict[str, Any]]:
@@ -144,9 +156,15 @@ def one_round(config: Config, shots: Path | None = None) -> list[dict[str, Any]]
                 case = CASES[name]
                 url = f"{server.url}/{case.path}"
 
-                def add(measurement: str, seconds: float, case: PageCase = case) -> None:
-                    samples.append({"page": case.path, "measurement": measurement, "seconds": seconds})
-                    print(f"  {case.path:<10} {measurement:<26} {seconds:7.2f} s", flush=True)
+                def add(measurement: str, timing: dict[str, float | None], case: PageCase = case) -> None:
+                    samples.append({"page": case.path, "measurement": measurement, **timing})
+                    split = ", ".join(
+                        f"{k} {v:.2f}" for k, v in timing.items() if k != "seconds" and v is not None
+                    )
+                    print(
+                        f"  {case.path:<10} {measurement:<26} {timing['seconds']:7.2f} s ({split})",
+                        flush=True,
+                    )
 
                 add("first render (cold)", _load(page, url, case))
                 add("widget change (uncached)", _change(page, case, case.forth))
@@ -183,6 +201,8 @@ def summarise(samples: pd.DataFrame) -> pd.DataFrame:
                 "min_s": float(s.min()),
                 "max_s": float(s.max()),
                 "n": len(s),
+                "script_s": _median(group["script_s"]),
+                "after_script_s": _median(group["after_script_s"]),
                 "target_s": "" if target is None else f"< {target:g}",
                 "met": "" if target is None else ("met" if med < target else "missed"),
             }
@@ -192,6 +212,11 @@ def summarise(samples: pd.DataFrame) -> pd.DataFrame:
     table["_p"] = table["page"].map(pages.index)
     table["_m"] = table["measurement"].map(order)
     return table.sort_values(["_p", "_m"]).drop(columns=["_p", "_m"]).reset_index(drop=True)
+
+
+def _median(values: pd.Series) -> float:
+    v = values.dropna()
+    return float(statistics.median(v)) if len(v) else float("nan")
 
 
 def _versions() -> dict[str, str | None]:
@@ -217,6 +242,11 @@ Rounds: {rounds} (each: fresh server, empty run store, fresh Chromium profile); 
 {pages}. Timings are wall-clock seconds from `page.goto` / the input event until the script run finished
 (`data-test-script-state` = notRunning, no running indicator) and every plotly chart on the page is drawn
 (and, for a widget change, shows new data). `n` counts samples: one per round, three cached changes per round.
+`script_s` / `after_script_s` split the median on the page clock (`performance.now()`): for a widget change,
+the script run as the browser saw it (`running` → `notRunning`) and the time from its end to the charts drawn;
+for a page load, the time from the navigation to the script's end (loading the app's JavaScript, the
+websocket, the run) and then to the charts drawn. The rest of a widget change (total − script − after) is
+the input event reaching the server and the run starting.
 
 ## Targets (issue 15)
 

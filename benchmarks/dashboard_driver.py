@@ -42,7 +42,8 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 PAGES = ("boundaries", "landscape", "spectral", "runs")
 
-# Installed before any page script: counts finished script runs (running -> notRunning transitions).
+# Installed before any page script: counts finished script runs (running -> notRunning transitions) and
+# keeps the page-clock times (performance.now(), ms since navigation) of the last run's start and end.
 _OBSERVER = """
 (() => {
   window.__scRuns = 0;
@@ -50,7 +51,11 @@ _OBSERVER = """
   const check = () => {
     const app = document.querySelector('[data-testid="stApp"]');
     const s = app ? app.getAttribute('data-test-script-state') : null;
-    if (last === 'running' && s === 'notRunning') window.__scRuns += 1;
+    if (last !== 'running' && s === 'running') window.__scStart = performance.now();
+    if (last === 'running' && s === 'notRunning') {
+      window.__scRuns += 1;
+      window.__scEnd = performance.now();
+    }
     if (s !== null) last = s;
   };
   new MutationObserver(check).observe(document, {
@@ -156,7 +161,13 @@ def serve(home: str | Path, *, log_dir: str | Path, timeout: float = 90.0,
     ]  # fmt: skip
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     server = Server(url=url, process=process, log=log, home=Path(home))
     try:
@@ -167,6 +178,17 @@ def serve(home: str | Path, *, log_dir: str | Path, timeout: float = 90.0,
         yield server
     finally:
         stop(process)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the server gets SIGTERM when the process that started it dies (even when killed), so a
+    test or benchmark interrupted without cleanup leaves no server behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
@@ -217,6 +239,14 @@ def browser(*, width: int = 1400, height: int = 1000) -> Iterator[Any]:
 def script_state(page: Any) -> dict[str, Any]:
     """``{"state": "running"|"notRunning"|..., "runs": finished runs, "status": running widget shown}``."""
     return page.evaluate(_STATE)
+
+
+def timeline(page: Any) -> dict[str, float | None]:
+    """Page-clock times in seconds since the page's navigation: ``start`` and ``end`` of the last script
+    run seen by the browser, and ``now``."""
+    t = page.evaluate("() => [window.__scStart, window.__scEnd, performance.now()]")
+    start, end, now = (None if v is None else float(v) / 1000.0 for v in t)
+    return {"start": start, "end": end, "now": now}
 
 
 def finished_runs(page: Any) -> int:

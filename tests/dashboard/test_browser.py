@@ -59,6 +59,15 @@ def app(driver, tmp_path_factory):
             pytest.fail(f"the server died during the tests; log:\n{server.log_tail()}")
 
 
+def _shots(page, name: str) -> None:
+    """The viewport (Streamlit scrolls inside its main block, so a full-page shot is the viewport) and
+    each plotly chart on its own (scrolled into view)."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    for i in range(charts.count()):
+        charts.nth(i).screenshot(path=str(ARTIFACTS / f"{name}-chart{i}.png"))
+
+
 def _open(driver, app, path: str, min_charts: int) -> list[dict]:
     server, page = app
     page.goto(f"{server.url}/{path}")
@@ -69,7 +78,7 @@ def _open(driver, app, path: str, min_charts: int) -> list[dict]:
         raise AssertionError(f"{exc}\nserver log:\n{server.log_tail()}") from None
     assert driver.exceptions(page) == []
     assert urlparse(page.url).path == f"/{path}"
-    page.screenshot(path=str(ARTIFACTS / f"{path}.png"), full_page=True)
+    _shots(page, path)
     return found
 
 
@@ -91,7 +100,7 @@ def _change(driver, app, path: str, action, min_charts: int, *, redraw: bool = T
         page.screenshot(path=str(ARTIFACTS / f"{path}-changed-timeout.png"), full_page=True)
         raise AssertionError(f"{exc}\nserver log:\n{server.log_tail()}") from None
     assert driver.exceptions(page) == []
-    page.screenshot(path=str(ARTIFACTS / f"{path}-changed.png"), full_page=True)
+    _shots(page, f"{path}-changed")
     return found
 
 
