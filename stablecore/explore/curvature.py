@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,15 @@ __all__ = [
 _EPOCH = re.compile(r"^epoch-(\d+)\.pt$")
 
 
+@dataclass(frozen=True)
 class RunData:
-    """The training batch and loss of a run: ``x``, ``y`` (first ``n`` training examples, in order),
-    ``loss_fn`` and the loss config."""
+    """The training batch and loss of a run: ``x``, ``y`` (first ``n`` examples, in order), ``loss_fn``
+    and the loss config from the manifest."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, loss: dict[str, Any]) -> None:
-        self.x, self.y, self.loss_fn, self.loss = x, y, loss_fn, loss
+    x: torch.Tensor
+    y: torch.Tensor
+    loss_fn: nn.Module
+    loss: dict[str, Any]
 
     @property
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
