@@ -77,7 +77,11 @@ spec = ModelSpec(
     sigma=float(st.session_state["train_sigma"]),
     seed=int(st.session_state["seed"]),
 )
-em = get_model(spec)
+try:
+    em = get_model(spec)
+except Exception as exc:  # e.g. a stored checkpoint that cannot be read: shown, never raised
+    st.error(f"Cannot train or load this model: {exc}")
+    st.stop()
 
 
 def _tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
