@@ -65,6 +65,7 @@ from stablecore.results import (
     load_run,
     read_json,
     read_table,
+    runs_home,
 )
 from stablecore.train import current_mode
 
@@ -649,7 +650,8 @@ def reproduce(
         chapters: ``"all"`` (or ``None``), a chapter number or several.
         mode: ``"quick"`` (CPU, no download) or ``"full"`` (thesis settings, GPU, data under
             ``$STABLECORE_DATA``); default ``$STABLECORE_MODE``, else quick.
-        home: run store root (default :func:`stablecore.results.runs_home`).
+        home: run store root (default :func:`stablecore.results.runs_home`); when given, it is also the
+            kernels' ``STABLECORE_HOME``, so the runs the notebooks create land in the same store.
         cell_timeout: seconds allowed per notebook cell (``None``: no limit).
         progress: show a tqdm bar (chapters, with the current cell).
         notebooks: chapter -> notebook file, replacing the chapter module's ``NOTEBOOK`` (tests, drafts).
@@ -674,6 +676,7 @@ def reproduce(
     run = create_run(
         "reproduce", {"chapters": picked, "cell_timeout": cell_timeout}, mode=mode, device=device, home=home
     )
+    kernel_env = {} if home is None else {"STABLECORE_HOME": str(runs_home(home).resolve())}
     outcomes: list[ChapterOutcome] = []
     bar = tqdm(picked, desc="reproduce", unit="chapter", disable=not progress, file=sys.stderr)
     try:
@@ -685,7 +688,7 @@ def reproduce(
 
             outcome = execute_chapter(
                 n, run.path, mode=mode, notebook=notebooks.get(n), cell_timeout=cell_timeout,
-                kernel_name=kernel_name, on_cell=on_cell,
+                kernel_name=kernel_name, on_cell=on_cell, env=kernel_env,
             )  # fmt: skip
             outcomes.append(outcome)
             _record(run, outcomes)

@@ -246,7 +246,10 @@ def _failing_notebook(path: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.cells = [
-        nbformat.v4.new_code_cell("from stablecore.chapters import ch05_lvm_rs as ch05"),
+        nbformat.v4.new_code_cell(
+            "import os\nfrom stablecore.chapters import ch05_lvm_rs as ch05\n"
+            "print('env:', os.environ['STABLECORE_MODE'], os.environ['STABLECORE_HOME'])"
+        ),
         nbformat.v4.new_code_cell("weier = ch05.weierstrass_lipschitz(ch05.Ch05Config.for_mode())"),
         nbformat.v4.new_code_cell(f"raise RuntimeError({FAILING!r})"),
         nbformat.v4.new_code_cell("print('not reached')"),
@@ -271,6 +274,8 @@ def test_reproduce_one_chapter_end_to_end(tmp_path: Path) -> None:
     assert all(c.execution_count is not None for c in code) and any(c.outputs for c in code)
     html = ok.html.read_text(encoding="utf-8")
     assert "Plotly.newPlot" in html and "plotly.js v" in html and 'src="https://cdn.plot.ly' not in html
+    first = nbformat.read(failed.executed, as_version=4).cells[0]  # the kernel's mode and run store
+    assert first.outputs[0]["text"].strip() == f"env: quick {(tmp_path / 'home').resolve()}"
     last = nbformat.read(failed.executed, as_version=4).cells[-1]
     assert last.execution_count is None and last.outputs == []  # nothing ran after the failing cell
     # recorded experiments = what the notebook called; the summary is the chapter's comparison of them
