@@ -29,16 +29,25 @@ MODELS = {
 }
 
 
+class _LazyRuns(dict):
+    """Trains a model the first time its name is looked up (a worker trains only what its tests use)."""
+
+    def __init__(self, home):
+        super().__init__()
+        self.home = home
+
+    def __missing__(self, name):
+        result = train_classifier(
+            "digits", name, epochs=1, seed=0, device="cpu", home=self.home, progress=False, **MODELS[name]
+        )
+        self[name] = result
+        return result
+
+
 @pytest.fixture(scope="session")
 def digits_runs(tmp_path_factory):
-    """``{name: TrainResult}`` of one-epoch digits runs in a temporary run store."""
-    home = tmp_path_factory.mktemp("report-runs")
-    return {
-        name: train_classifier(
-            "digits", name, epochs=1, seed=0, device="cpu", home=home, progress=False, **kw
-        )
-        for name, kw in MODELS.items()
-    }
+    """``{name: TrainResult}`` of one-epoch digits runs in a temporary run store, trained on first use."""
+    return _LazyRuns(tmp_path_factory.mktemp("report-runs"))
 
 
 @pytest.fixture(scope="session")
