@@ -4,9 +4,11 @@
 ``STABLECORE_MODE`` set, and writes, under the run store (:func:`stablecore.results.runs_home`)::
 
     reproduce/<run_id>/                      run_id = UTC timestamp + random suffix
-      manifest.json                          mode, chapters, per-chapter status / wall time / error
-      chNN_<topic>.ipynb, chNN_<topic>.html  the executed notebook (outputs kept) and its HTML
+      manifest.json                          mode, device, per chapter: status, wall / CPU time, error
+      chNN_<topic>.ipynb, chNN_<topic>.html  the executed notebook (outputs kept) and its offline HTML
       tables/chNN.<experiment>.parquet       every DataFrame a chapter experiment returned in the notebook
+      objects/chNN.<experiment>.pkl          (only for a DataFrame that Parquet refuses)
+      kernels/chNN.json                      the kernel's CPU time and experiment call counts
       tables/summary.parquet, summary.md     the summary table (:func:`summary_table`)
 
 **Where "ours" comes from.** Before the notebook's first cell, a hidden cell wraps the chapter module's
