@@ -228,8 +228,9 @@ def find_run(spec: ModelSpec, home: str | os.PathLike | None = None) -> Path | N
             and manifest.get("status") == "completed"
             and (path / "checkpoints" / "last.pt").is_file()
         ):
-            found.append((str(manifest.get("end_time") or ""), path.name, path))
-    return max(found)[2] if found else None
+            stamp = (path / "manifest.json").stat().st_mtime_ns  # orders runs finished in the same second
+            found.append((str(manifest.get("end_time") or ""), stamp, path.name, path))
+    return max(found)[-1] if found else None
 
 
 def _model_kwargs(spec: ModelSpec) -> dict[str, Any]:
@@ -247,6 +248,9 @@ def train_or_load(
     gives the same weights on every machine; the run's manifest records the spec (``explore_spec``) and
     the training noise of the ``noise`` family (``transform``).
 
+    A stored run whose checkpoint cannot be loaded is left untouched and the spec is trained again
+    (the new run is the newest, so it is the one found next time).
+
     Raises:
         TypeError: ``spec`` is not a :class:`ModelSpec`.
     """
@@ -258,8 +262,12 @@ def train_or_load(
     start = time.perf_counter()
     found = find_run(spec, home)
     if found is not None:
-        model = load_model(found, device="cpu")
-        return ExploreModel(spec, found, model, spec_data(spec), False, time.perf_counter() - start)
+        try:
+            model = load_model(found, device="cpu")
+        except Exception:  # an unreadable checkpoint is left as it is and the spec trained again
+            found = None
+        else:
+            return ExploreModel(spec, found, model, spec_data(spec), False, time.perf_counter() - start)
     model_name = "mlp" if spec.family == "noise" else spec.family
     loss, loss_kwargs = ("ce", {}) if spec.offset == 0 else (
         "offset_ce", {"offset": spec.offset, "temperature": _TEMPERATURE}

@@ -92,3 +92,13 @@ def test_lipschitz_families_build_and_train(tmp_path, family):
 def test_train_or_load_rejects_a_non_spec(tmp_path):
     with pytest.raises(TypeError, match="spec"):
         train_or_load({"dataset": "moons"}, home=tmp_path)
+
+
+def test_an_unreadable_checkpoint_is_trained_again(tmp_path):
+    spec = ModelSpec("moons", "mlp", epochs=1, n_samples=40, width=4, depth=1, seed=5)
+    first = train_or_load(spec, home=tmp_path)
+    (first.run_path / "checkpoints" / "last.pt").write_bytes(b"garbage")
+    second = train_or_load(spec, home=tmp_path)
+    assert second.trained and second.run_path != first.run_path
+    assert find_run(spec, tmp_path) == second.run_path
+    assert not train_or_load(spec, home=tmp_path).trained
