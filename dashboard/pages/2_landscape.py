@@ -119,6 +119,7 @@ if stored is not None:
     )
 st.code(cli_command("landscape", str(run_path), dims=dims, steps=51, span=(-span, span)), language="bash")
 
+compared = None
 if ss["ls_compare"] != NONE:
     try:
         label_b, run_b = resolve_choice(ss["ls_compare"])
@@ -135,6 +136,7 @@ if ss["ls_compare"] != NONE:
             else landscape_panels_plot(pair, title="Two runs", log=bool(ss["ls_log"]))
         )
         st.plotly_chart(compare, key="compare_chart")
+        compared = (label_b, run_b, model_b)
 
 st.subheader("Hessian of the training loss")
 if ss["ls_hessian"]:
@@ -145,6 +147,12 @@ if ss["ls_hessian"]:
     except Exception as exc:  # shown, never raised
         st.error(f"Cannot compute the Hessian of this run: {exc}")
         st.stop()
+    summary_b = None
+    if compared is not None:
+        try:
+            summary_b = _hessian(str(compared[1]), int(ss["ls_k"]), seed, compared[2])
+        except Exception as exc:  # shown, never raised
+            st.warning(f"Cannot compute the Hessian of the run to compare: {exc}")
     trace = summary["trace"]
     c1, c2, c3 = st.columns(3)
     c1.metric("λ_max (estimate)", f"{summary['top'].eigenvalues[0]:.4g}")
@@ -156,6 +164,10 @@ if ss["ls_hessian"]:
         st.dataframe(along, key="along_table", hide_index=True)
         if len(along) < 2:
             st.info("This run has no intermediate checkpoints (epoch-<e>.pt); only the final model is shown.")
+    if summary_b is not None:
+        st.markdown("**Side by side** (estimates)")
+        table = xc.hessian_table({label: summary, compared[0]: summary_b})
+        st.dataframe(table, key="compare_table", hide_index=True)
 else:
     st.info("Tick *Compute the Hessian spectrum* to estimate λ_max, the trace and the density.")
 stored_h = xc.stored_hessian(run_path)

@@ -38,6 +38,7 @@ __all__ = [
     "checkpoint_epochs",
     "hessian_frame",
     "hessian_summary",
+    "hessian_table",
     "landscape",
     "run_data",
     "sharpness_along_training",
@@ -235,6 +236,25 @@ def hessian_frame(summary: dict[str, Any], along: pd.DataFrame | None = None) ->
                 )
             )
     return pd.DataFrame(rows, columns=["stage", "epoch", "quantity", "which", "rank", "x", "value", "stderr"])
+
+
+def hessian_table(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per labelled :func:`hessian_summary`: ``run, lambda_max, lambda_min, trace, trace_stderr,
+    kind`` (every value an ``estimate``), to compare runs side by side."""
+    if not isinstance(summaries, dict) or not summaries:
+        raise ValueError("summaries must be a non-empty dict {label: hessian_summary(...)}")
+    rows = [
+        {
+            "run": str(label),
+            "lambda_max": float(s["top"].eigenvalues[0]),
+            "lambda_min": float(s["bottom"].eigenvalues[0]),
+            "trace": float(s["trace"].mean),
+            "trace_stderr": float(s["trace"].stderr),
+            "kind": "estimate",
+        }
+        for label, s in summaries.items()
+    ]
+    return pd.DataFrame(rows)
 
 
 def stored_landscape(run_path: str | os.PathLike, dims: int) -> Landscape | None:

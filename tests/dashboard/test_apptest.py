@@ -152,6 +152,11 @@ def test_landscape_page(home):
     assert at.query_params["ls_dims"] == "2-D" and "dataset" not in at.query_params
     along = at.dataframe[1].value
     assert list(along["epoch"])[-1] == 15 and len(along) >= 2
+    at.selectbox(key="ls_compare").set_value("embedded:moons-noise").run()
+    _ok(at)
+    compare = next(d.value for d in at.dataframe if d.value.columns[0] == "run")
+    assert len(compare) == 2 and compare["lambda_max"].iloc[0] == summary["top"].eigenvalues[0]
+    assert "compare_chart" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
     at.text_input(key="ls_path").input("../../etc").run()
     assert not at.exception and "outside the run store" in at.error[0].value
     # a completed run whose checkpoint is garbage is reported, not raised

@@ -71,6 +71,12 @@ def test_checkpoints_along_training(tiny, data):
     summary = xc.hessian_summary(tiny.model, data, k=1, trace_samples=4, lanczos_steps=10)
     # the last snapshot is the final model: same λ_max as the summary (same data, same seed)
     assert along["lambda_max"].iloc[-1] == pytest.approx(summary["top"].eigenvalues[0], rel=1e-4)
+    table = xc.hessian_table({"a": summary, "b": summary})
+    assert list(table["run"]) == ["a", "b"] and (table["kind"] == "estimate").all()
+    assert table["lambda_max"].iloc[0] == summary["top"].eigenvalues[0]
+    assert table["trace"].iloc[1] == summary["trace"].mean
+    with pytest.raises(ValueError, match="summaries"):
+        xc.hessian_table({})
     frame = xc.hessian_frame(summary, along)
     fig = hessian_spectrum_plot(frame)
     names = [t.name for t in fig.data]
