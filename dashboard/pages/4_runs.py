@@ -3,6 +3,8 @@ status of runs in progress. Broken or half-written runs are shown as such."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 from app_common import header, home, state, sync
@@ -23,6 +25,29 @@ header(
     r"\{\texttt{manifest.json},\ \texttt{tables/*.parquet},\ \texttt{checkpoints/*.pt}\}",
     None,
 )
+
+
+def _latest_reproduction() -> None:
+    """The summary of the newest completed ``stablecore reproduce`` run, if the store has one."""
+    st.subheader("Latest reproduction")
+    if not (Path(home()) / "reproduce").is_dir():
+        st.caption("No reproduction in this run store yet: " + cli_command("reproduce", mode="quick"))
+        return
+    try:
+        from stablecore.reproduce import latest_reproduction
+
+        loaded = latest_reproduction(home())
+    except Exception as exc:  # a half-written reproduction is shown as such, never raised
+        st.warning(f"The latest reproduction cannot be read: {exc}")
+        return
+    if loaded is None:
+        st.caption("No completed reproduction yet: " + cli_command("reproduce", mode="quick"))
+        return
+    st.markdown(
+        f"`{loaded.path}` — mode {loaded.manifest.get('mode')}, finished {loaded.manifest.get('end_time')}"
+    )
+    st.dataframe(loaded.tables["summary"], key="reproduction_table", hide_index=True)
+
 
 state("runs_filter", "")
 state("runs_status", list(STATUSES), STATUSES)
@@ -67,6 +92,7 @@ if not running.empty:
         else:
             st.progress(0.0, text=f"{r['run']}: started {r['start_time']}")
 
+_latest_reproduction()
 st.subheader("One run")
 runs = view["run"].tolist()
 if runs:

@@ -8,7 +8,16 @@ from typing import Any
 
 __all__ = ["COMMANDS", "cli_command"]
 
-COMMANDS: tuple[str, ...] = ("certify", "hessian", "landscape", "spectral", "train", "runs")
+COMMANDS: tuple[str, ...] = (
+    "certify",
+    "hessian",
+    "landscape",
+    "spectral",
+    "train",
+    "runs",
+    "report",
+    "reproduce",
+)
 
 
 def cli_command(command: str, run: str | os.PathLike | None = None, **options: Any) -> str:

@@ -4,6 +4,7 @@ state, and the numbers in its tables checked against the library computed indepe
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -194,9 +195,16 @@ def test_runs_page_shows_broken_runs(home):
     (broken / "manifest.json").write_text('{"status": "run', encoding="utf-8")
     running = create_run("manual", {"dataset": "moons", "train": {"epochs": 10}}, home=home)
     running.update_manifest(epochs_done=3)
+    reproduction = create_run("reproduce", {}, home=home, mode="quick")
+    summary = pd.DataFrame({"chapter": [2, 3], "status": ["ok", "ok"], "matched": [5, 7]})
+    reproduction.write_table("summary", summary)
+    reproduction.finish()
+    (home / "reproduce" / "half").mkdir()
     at = _app().run()
     at.switch_page("pages/4_runs.py").run()
     _ok(at)
+    shown = next(d.value for d in at.dataframe if "matched" in d.value.columns)
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), summary)
     progress = at.get("progress")
     assert len(progress) == 1 and progress[0].proto.value == 30
     table = at.dataframe[0].value
