@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -238,6 +239,7 @@ def _versions() -> dict[str, str | None]:
 
 
 NOTES = """\
+Measured: {measured_at} (the header's time is when this file was written).
 Rounds: {rounds} (each: fresh server, empty run store, fresh Chromium profile); pages in this order:
 {pages}. Timings are wall-clock seconds from `page.goto` / the input event until the script run finished
 (`data-test-script-state` = notRunning, no running indicator) and every plotly chart on the page is drawn
@@ -256,10 +258,29 @@ the input event reaching the server and the run starting.
 
 The machine is a 2-core CPU shared with other engineers' jobs: 1-minute load average {load0:.1f} at the
 start, {round_loads} after each round, {load1:.1f} at the end (the benchmark itself adds the server and
-Chromium: about 1–2). Under this load, absolute timings are several times what an idle machine gives; the
-split between server work and browser work is visible in the rows: a cached widget change is a rerun of the
-page script plus a plotly redraw; a cold first render adds model training (boundaries) and, on the first
-page of a round, plotly.js compiled by the browser. Total {total:.0f} s."""
+Chromium: about 1–2). These figures were not measured on an idle machine, so how much of each is the load is
+not known. Where the time goes, from the split columns: {split} A cold first render adds model training
+(boundaries, the first page) and plotly.js being compiled by the browser (the first page of a round).
+Total {total:.0f} s."""
+
+
+def _split_md(table: pd.DataFrame) -> str:
+    """One sentence on the cached widget changes: the share of the median spent in the page script."""
+    rows = table[table["measurement"] == "widget change (cached)"]
+    parts = [
+        f"{r['page']} {r['script_s']:.2f} of {r['median_s']:.2f} s"
+        for _, r in rows.iterrows()
+        if r["script_s"] == r["script_s"]
+    ]
+    if not parts:
+        return ""
+    return (
+        "in a cached widget change the page script's rerun on the server (as the browser saw it) takes "
+        + ", ".join(parts)
+        + "; drawing the charts after it takes under 0.2 s."
+        if (rows["after_script_s"] < 0.2).all()
+        else "in a cached widget change the page script's rerun takes " + ", ".join(parts) + "."
+    )
 
 
 def _targets_md(table: pd.DataFrame) -> str:
@@ -309,9 +330,6 @@ def main(
             samples.append({**s, "round": r})
         round_loads.append(os.getloadavg()[0])
     load_end = os.getloadavg()
-    total = time.perf_counter() - start
-    frame = pd.DataFrame(samples)
-    table = summarise(frame)
     meta = {
         "quick": quick,
         "config": {
@@ -324,22 +342,32 @@ def main(
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "loadavg_after_each_round": round_loads,
-        "total_seconds": total,
+        "total_seconds": time.perf_counter() - start,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "chromium_args": drv.CHROMIUM_ARGS,
         "versions": _versions(),
     }
+    return write(meta, results_dir)
+
+
+def write(meta: dict[str, Any], results_dir: str | os.PathLike | None = None) -> Path:
+    """Summarise ``meta["samples"]`` and write the JSON + Markdown (also re-renders a stored record:
+    ``--render results/bench_dashboard.json``)."""
+    table = summarise(pd.DataFrame(meta["samples"]))
     notes = NOTES.format(
-        rounds=config.rounds,
-        pages=", ".join(config.pages),
+        rounds=meta["config"]["rounds"],
+        pages=", ".join(meta["config"]["pages"]),
         targets=_targets_md(table),
-        load0=load_start[0],
-        load1=load_end[0],
-        round_loads=", ".join(f"{v:.1f}" for v in round_loads),
-        total=total,
+        load0=meta["loadavg_start"][0],
+        load1=meta["loadavg_end"][0],
+        round_loads=", ".join(f"{v:.1f}" for v in meta["loadavg_after_each_round"]),
+        split=_split_md(table),
+        total=meta["total_seconds"],
+        measured_at=meta["measured_at"],
     )
-    if quick:
+    if meta["quick"]:
         notes = "Quick run (one round, spectral page only): a smoke test, not a measurement.\n\n" + notes
-    name = "bench_dashboard_quick" if quick else "bench_dashboard"
+    name = "bench_dashboard_quick" if meta["quick"] else "bench_dashboard"
     with _results_dir(None if results_dir is None else Path(results_dir)):
         return write_results(name, table, notes=notes, meta=meta)
 
@@ -351,5 +379,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=None, help=f"rounds (default {FULL.rounds})")
     parser.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
+    parser.add_argument("--render", default=None, metavar="JSON", help="re-render a stored record, no run")
     args = parser.parse_args()
-    print(main(quick=args.quick, results_dir=args.out, rounds=args.rounds).read_text())
+    if args.render:
+        record = json.loads(Path(args.render).read_text())
+        kept = {k: v for k, v in record.items() if k not in ("benchmark", "machine", "time", "rows")}
+        kept.setdefault("measured_at", record["time"])
+        print(write(kept, args.out).read_text())
+    else:
+        print(main(quick=args.quick, results_dir=args.out, rounds=args.rounds).read_text())
