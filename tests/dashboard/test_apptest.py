@@ -134,7 +134,7 @@ def test_boundaries_view_reloads_from_the_url(home):
 
 def test_landscape_page(home):
     at = _app().run()
-    at.switch_page("pages/2_landscape.py").run()
+    at.switch_page("views/2_landscape.py").run()
     _ok(at)
     assert at.title[0].value == "Loss landscape & curvature"
     assert [m.label for m in at.metric] == ["λ_max (estimate)", "λ_min (estimate)", "trace (estimate)"]
@@ -173,7 +173,7 @@ def test_landscape_page(home):
 
 def test_spectral_page(home):
     at = _app().run()
-    at.switch_page("pages/3_spectral.py").run()
+    at.switch_page("views/3_spectral.py").run()
     _ok(at)
     assert [m.label for m in at.metric] == ["L(f) by gram", "L(f) by power", "L(f) by exact"]
     model = load_model(find_run(ModelSpec(), home))
@@ -201,7 +201,7 @@ def test_runs_page_shows_broken_runs(home):
     reproduction.finish()
     (home / "reproduce" / "half").mkdir()
     at = _app().run()
-    at.switch_page("pages/4_runs.py").run()
+    at.switch_page("views/4_runs.py").run()
     _ok(at)
     shown = next(d.value for d in at.dataframe if "matched" in d.value.columns)
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), summary)
@@ -233,6 +233,6 @@ def test_cli_results_appear_in_the_app(home):
     _ok(at)
     assert "stored_curve" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
     at.query_params.update({"ls_dims": "2-D"})
-    at.switch_page("pages/2_landscape.py").run()
+    at.switch_page("views/2_landscape.py").run()
     _ok(at)
     assert "stored_landscape" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
