@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from stablecore.data.bundle import DatasetBundle, check_seed, check_test_fraction, from_tensors
 
@@ -24,6 +22,11 @@ def digits(*, test_fraction: float = 0.25, seed: int = 0) -> DatasetBundle:
     """
     test_fraction = check_test_fraction(test_fraction)
     seed = check_seed(seed)
+    # scikit-learn is imported here, not at module level: it costs ~2 s of import time that the
+    # dashboard and the CLI would otherwise pay before showing anything
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     raw = load_digits()
     x = (np.asarray(raw.data, dtype=np.float32) / 16.0).reshape(-1, 1, 8, 8)
     y = np.asarray(raw.target, dtype=np.int64)
