@@ -308,8 +308,11 @@ def click_radio(page: Any, label: str, option: str) -> None:
 
 
 def toggle_checkbox(page: Any, label: str) -> None:
-    """Click the ``st.checkbox`` labelled ``label``."""
-    page.locator('[data-testid="stCheckbox"]').filter(has_text=label).locator("label").first.click()
+    """Toggle the ``st.checkbox`` labelled ``label`` from the keyboard (focus its input, press Space): no
+    pointer actionability checks, which a busy page can fail (elements moving while a rerun lands)."""
+    box = page.locator('[data-testid="stCheckbox"]').filter(has_text=label).locator('input[type="checkbox"]')
+    box.first.focus()
+    box.first.press("Space")
 
 
 def nudge_slider(page: Any, label: str, key: str = "ArrowRight", times: int = 1) -> None:
