@@ -245,7 +245,8 @@ Rounds: {rounds} (each: fresh server, empty run store, fresh Chromium profile); 
 (`data-test-script-state` = notRunning, no running indicator) and every plotly chart on the page is drawn
 (and, for a widget change, shows new data). `n` counts samples: one per round, three cached changes per round.
 `script_s` / `after_script_s` split the median on the page clock (`performance.now()`): for a widget change,
-the script run as the browser saw it (`running` → `notRunning`) and the time from its end to the charts drawn;
+the script run as the browser saw it (`running` → `notRunning`: the server's run plus the delivery and
+handling of its elements' messages by the page) and the time from its end to the charts drawn;
 for a page load, the time from the navigation to the script's end (loading the app's JavaScript, the
 websocket, the run) and then to the charts drawn. The rest of a widget change (total − script − after) is
 the input event reaching the server and the run starting.
@@ -275,7 +276,8 @@ def _split_md(table: pd.DataFrame) -> str:
     if not parts:
         return ""
     return (
-        "in a cached widget change the page script's rerun on the server (as the browser saw it) takes "
+        "in a cached widget change the script run as the browser saw it (the server's run, plus its "
+        "elements' messages delivered and handled by the page) takes "
         + ", ".join(parts)
         + "; drawing the charts after it takes under 0.2 s."
         if (rows["after_script_s"] < 0.2).all()
