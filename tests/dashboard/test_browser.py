@@ -6,8 +6,9 @@ The app is started by the fixture (``streamlit run dashboard/app.py`` on a free 
 run store, quick mode) and always stopped, even when a test fails. Chromium is ``/usr/bin/chromium`` with a
 fresh user data directory (never a downloaded browser); the module is skipped only when that binary is
 missing. The pages train their quick models on first use (cached in the run store), so the waits are
-generous. The module took 142 s on the shared 2-core machine at a load average of about 8 (most of it the
-browser: compiling plotly.js and drawing, and the first page's model training).
+generous. On the shared 2-core machine the module took 56 s at a load average of about 4 (with the
+benchmark's smoke test beside it under ``-n 2``) and 142 s at about 8; the first page dominates (its model
+is trained, and the browser compiles plotly.js).
 """
 
 from __future__ import annotations
