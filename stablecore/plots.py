@@ -802,6 +802,16 @@ def hessian_spectrum_plot(
             row=1, col=3, secondary_y=True,
         )  # fmt: skip
     fig.update_yaxes(type="log", title_text="density", row=1, col=1)
+    positive = df.loc[(df["quantity"] == "density") & (df["value"] > 0), "value"]
+    if not positive.empty:  # Gaussian tails reach 1e-300: show the 8 decades below the peak
+        top = float(positive.max())
+        floor = max(float(positive.min()), top * 1e-8)
+        fig.update_yaxes(range=[math.log10(floor), math.log10(top) + 0.3], row=1, col=1)
+    if lam.empty and trace.empty:
+        fig.add_annotation(
+            text="no tracking along training<br>(no intermediate checkpoints)", showarrow=False,
+            xref="x3 domain", yref="y3 domain", x=0.5, y=0.5, font={"color": "#7f7f7f"},
+        )  # fmt: skip
     fig.update_xaxes(title_text="eigenvalue", row=1, col=1)
     fig.update_xaxes(title_text="rank", row=1, col=2)
     fig.update_yaxes(title_text="eigenvalue", row=1, col=2)

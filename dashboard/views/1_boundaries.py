@@ -135,6 +135,12 @@ fig = radii_plot(
     title=f"{FAMILY_LABELS[spec.family]} on {spec.dataset}: {st.session_state['disks']} disks",
 )  # fmt: skip
 st.plotly_chart(fig, key="boundary_chart")
+if st.session_state["disks"] != "Lipschitz margin":
+    st.caption(
+        "The regions are the base model's decisions; smoothing radii certify the *smoothed* classifier "
+        "(the majority vote under noise), whose boundary is smoother and may lie elsewhere, so a disk can "
+        "cross the boundary drawn here without contradicting its certificate."
+    )
 
 left, right = st.columns(2)
 radius_cols = {k: v for k, v in column.items() if v in points.columns}
