@@ -257,10 +257,9 @@ the input event reaching the server and the run starting.
 
 ## Load
 
-The machine is a 2-core CPU shared with other engineers' jobs: 1-minute load average {load0:.1f} at the
-start, {round_loads} after each round, {load1:.1f} at the end (the benchmark itself adds the server and
-Chromium: about 1–2). These figures were not measured on an idle machine, so how much of each is the load is
-not known. Where the time goes, from the split columns: {split} A cold first render adds model training
+A 2-core CPU: 1-minute load average {load0:.1f} at the start, {round_loads} after each round,
+{load1:.1f} at the end (the benchmark itself adds the server and Chromium: about 1–2; {idle}). Where the
+time goes, from the split columns: {split} A cold first render adds model training
 (boundaries, the first page) and plotly.js being compiled by the browser (the first page of a round).
 Total {total:.0f} s."""
 
@@ -362,6 +361,11 @@ def write(meta: dict[str, Any], results_dir: str | os.PathLike | None = None) ->
         targets=_targets_md(table),
         load0=meta["loadavg_start"][0],
         load1=meta["loadavg_end"][0],
+        idle=(
+            "the machine was otherwise idle at the start"
+            if meta["loadavg_start"][0] < 1.0
+            else "other jobs shared the CPU, so how much of each time is that load is not known"
+        ),
         round_loads=", ".join(f"{v:.1f}" for v in meta["loadavg_after_each_round"]),
         split=_split_md(table),
         total=meta["total_seconds"],
