@@ -24,10 +24,8 @@ DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chap
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -39,6 +37,8 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from stablecore.chapters.common import check_seed as _check_seed
+from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, number, reported_numbers
 from stablecore.train import current_mode, eval_mode
 
@@ -283,43 +283,10 @@ COMPARISON_COLUMNS = (
 
 # =================================================================================== shared helpers
 def _config(cfg: Ch01Config | None) -> Ch01Config:
-    if cfg is None:
-        return Ch01Config.for_mode()
-    if not isinstance(cfg, Ch01Config):
-        raise TypeError(f"cfg must be a Ch01Config or None, got {type(cfg).__name__}")
-    return cfg
+    return resolve_config(cfg, Ch01Config)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return seed
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Set torch's CPU thread count for the duration of a block (``None``: leave it)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch01Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        cfg = _config(cfg)
-        with _threads(cfg.num_threads):
-            return fn(cfg, seed=_check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch01Config)
 
 
 def _key(value: float) -> str:

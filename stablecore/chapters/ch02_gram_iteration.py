@@ -22,13 +22,11 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -38,6 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.models import build_model
 from stablecore.spectral import (
@@ -674,43 +673,10 @@ COMPARISON_COLUMNS = (
 
 # ----------------------------------------------------------------------------------- helpers
 def _config(cfg: Ch02Config | None) -> Ch02Config:
-    if cfg is None:
-        return Ch02Config.for_mode()
-    if not isinstance(cfg, Ch02Config):
-        raise TypeError(f"cfg must be a Ch02Config or None, got {type(cfg).__name__}")
-    return cfg
+    return resolve_config(cfg, Ch02Config)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return seed
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Set torch's CPU thread count for the duration of a block (``None``: leave it)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch02Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        cfg = _config(cfg)
-        with _threads(cfg.num_threads):
-            return fn(cfg, seed=_check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch02Config)
 
 
 def _sync(device: str) -> None:

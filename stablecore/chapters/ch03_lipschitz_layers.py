@@ -24,10 +24,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -41,6 +39,8 @@ from torch.utils.data import Dataset
 
 from stablecore.blocks import Normalize
 from stablecore.certify import certify_model, lipschitz_radius, split_last_linear
+from stablecore.chapters.common import check_seed as _check_seed
+from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.data import load_dataset
 from stablecore.layers import AOLLinear, CPLLinear, NormalizedLinear, SLLLinear, SRLinear
@@ -497,43 +497,10 @@ def _positive_int(value: Any) -> bool:
 
 
 def _config(cfg: Ch03Config | None) -> Ch03Config:
-    if cfg is None:
-        return Ch03Config.for_mode()
-    if not isinstance(cfg, Ch03Config):
-        raise TypeError(f"cfg must be a Ch03Config or None, got {type(cfg).__name__}")
-    return cfg
+    return resolve_config(cfg, Ch03Config)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return seed
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Set torch's CPU thread count for the duration of a block (``None``: leave it)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch03Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        cfg = _config(cfg)
-        with _threads(cfg.num_threads):
-            return fn(cfg, seed=_check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch03Config)
 
 
 def _tensors(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,10 +24,8 @@ returns a tidy DataFrame; every curvature number is labelled ``estimate``):
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -40,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
 from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
 from stablecore.data import load_dataset
@@ -312,50 +311,10 @@ def _positive_int(value: Any) -> bool:
 
 
 def _config(cfg: Ch04Config | None) -> Ch04Config:
-    if cfg is None:
-        return Ch04Config.for_mode()
-    if not isinstance(cfg, Ch04Config):
-        raise TypeError(f"cfg must be a Ch04Config or None, got {type(cfg).__name__}")
-    return cfg
+    return resolve_config(cfg, Ch04Config)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return seed
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Set torch's and the BLAS libraries' CPU thread counts for a block (``None``: leave them).
-
-    Limiting OpenBLAS matters here: on the 2-core CPU, numpy's ``eigh`` of the small Lanczos tridiagonal
-    took 30 ms per call with two OpenBLAS threads competing with torch, 10× the single-thread time.
-    """
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch04Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        cfg = _config(cfg)
-        with _threads(cfg.num_threads):
-            return fn(cfg, seed=_check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch04Config, blas=True)
 
 
 def hessian_batch(data: Dataset, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,11 +28,9 @@ chapter's experiments. Abstain convention (package-wide): prediction −1 and ra
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -44,6 +42,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.smoothing import Smooth, certify_from_counts
 from stablecore.smoothing import bounds as _bounds
@@ -376,46 +375,10 @@ def _positive_int(value: Any) -> bool:
 
 
 def _config(cfg: Ch05Config | None) -> Ch05Config:
-    if cfg is None:
-        return Ch05Config.for_mode()
-    if not isinstance(cfg, Ch05Config):
-        raise TypeError(f"cfg must be a Ch05Config or None, got {type(cfg).__name__}")
-    return cfg
+    return resolve_config(cfg, Ch05Config)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return seed
-
-
-@contextlib.contextmanager
-def threads(n: int | None) -> Iterator[None]:
-    """Set torch's and the BLAS libraries' CPU thread counts for a block (``None``: leave them)."""
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """Validate ``cfg`` and ``seed`` and run ``fn`` with the configured thread count."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch05Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        cfg = _config(cfg)
-        with threads(cfg.num_threads):
-            return fn(cfg, seed=_check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch05Config, blas=True)
 
 
 def _digits_train_kwargs(cfg: Ch05Config) -> dict[str, Any]:

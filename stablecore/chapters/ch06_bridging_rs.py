@@ -26,7 +26,6 @@ Abstain convention (package-wide): prediction −1 and radius 0.0.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +40,7 @@ import torch
 from scipy.stats import multinomial
 
 from stablecore.chapters import ch05_lvm_rs as ch05
+from stablecore.chapters.common import experiment
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.smoothing import ABSTAIN, Smooth, certify_from_counts, certify_lvm
 from stablecore.smoothing import bounds as _bounds
@@ -361,17 +361,7 @@ EVENTS = {
 }
 
 
-def _experiment(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    @functools.wraps(fn)
-    def wrapper(cfg: Ch06Config | None = None, *, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
-        if cfg is None:
-            cfg = Ch06Config.for_mode()
-        if not isinstance(cfg, Ch06Config):
-            raise TypeError(f"cfg must be a Ch06Config or None, got {type(cfg).__name__}")
-        with ch05.threads(cfg.num_threads):
-            return fn(cfg, seed=ch05._check_seed(seed), **kwargs)
-
-    return wrapper
+_experiment = experiment(Ch06Config, blas=True)
 
 
 # ----------------------------------------------------------------------------------- counter-example
