@@ -37,9 +37,9 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from stablecore.chapters.common import COMPARISON_COLUMNS, comparison_table, experiment, resolve_config
 from stablecore.chapters.common import check_seed as _check_seed
-from stablecore.chapters.common import experiment, resolve_config
-from stablecore.chapters.reported import ReportedNumber, number, reported_numbers
+from stablecore.chapters.reported import ReportedNumber, number
 from stablecore.train import current_mode, eval_mode
 
 CHAPTER: int = 1
@@ -275,9 +275,6 @@ RS_COLUMNS = (
 HESSIAN_COLUMNS = ("id", "model", "rank", "eigenvalue", "residual", "kind", "n_params", "n_hvp", "loss")
 LANDSCAPE_COLUMNS = (
     "id", "model", "direction", "alpha", "loss", "accuracy", "quadratic", "slope", "curvature",
-)  # fmt: skip
-COMPARISON_COLUMNS = (
-    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
 )  # fmt: skip
 
 
@@ -937,36 +934,4 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Args:
         results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.
     """
-    if not isinstance(results, Mapping):
-        raise TypeError(
-            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
-        )
-    unknown = set(results) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
-        )
-    for name, frame in results.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
-    rows = []
-    for rep in reported_numbers(CHAPTER).itertuples(index=False):
-        measured, by, note = _measured(results, rep.id)
-        if rep.status == "not transcribed":
-            comparison = "not transcribed"
-        else:
-            comparison = "measured" if measured is not None else "not measured"
-        rows.append(
-            {
-                "id": rep.id,
-                "quantity": rep.quantity,
-                "unit": rep.unit,
-                "status": rep.status,
-                "reported": rep.value,
-                "measured": math.nan if measured is None else measured,
-                "measured_by": by,
-                "comparison": comparison,
-                "note": note,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return comparison_table(CHAPTER, EXPERIMENTS, results, _measured)

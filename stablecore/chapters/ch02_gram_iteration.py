@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from stablecore.chapters.common import experiment, resolve_config
+from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.models import build_model
 from stablecore.spectral import (
@@ -665,9 +665,6 @@ REGULARIZATION_COLUMNS = (
 RESNET_COLUMNS = (
     "id", "layer", "c_out", "c_in", "k", "stride", "n", "method", "n_iter", "value", "kind", "time_ms",
     "ratio_to_power",
-)  # fmt: skip
-COMPARISON_COLUMNS = (
-    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
 )  # fmt: skip
 
 

@@ -39,8 +39,8 @@ from torch.utils.data import Dataset
 
 from stablecore.blocks import Normalize
 from stablecore.certify import certify_model, lipschitz_radius, split_last_linear
+from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
 from stablecore.chapters.common import check_seed as _check_seed
-from stablecore.chapters.common import experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.data import load_dataset
 from stablecore.layers import AOLLinear, CPLLinear, NormalizedLinear, SLLLinear, SRLinear
@@ -481,9 +481,6 @@ PI_COLUMNS = (
 )  # fmt: skip
 JACOBIAN_COLUMNS = (
     "id", "layer", "draw", "point", "features", "jacobian_norm", "kind", "bound", "bound_kind",
-)  # fmt: skip
-COMPARISON_COLUMNS = (
-    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
 )  # fmt: skip
 
 

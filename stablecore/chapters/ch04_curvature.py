@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from stablecore.chapters.common import experiment, resolve_config
+from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
 from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
 from stablecore.data import load_dataset
@@ -296,9 +296,6 @@ COMPARE_COLUMNS = (
     "flatness", "flatness_radius", "flatness_kind", "train_seconds", "seconds_per_epoch", "n_examples",
 )  # fmt: skip
 SUMMARY_METRICS = ("test_accuracy", "lambda_max", "trace", "flatness", "seconds_per_epoch")
-COMPARISON_COLUMNS = (
-    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
-)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -40,8 +40,9 @@ import torch
 from scipy.stats import multinomial
 
 from stablecore.chapters import ch05_lvm_rs as ch05
-from stablecore.chapters.common import experiment
-from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
+from stablecore.chapters.common import comparison_table, experiment
+from stablecore.chapters.reported import ReportedNumber, missing, number
 from stablecore.smoothing import ABSTAIN, Smooth, certify_from_counts, certify_lvm
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
@@ -350,7 +351,6 @@ INTERVAL_COLUMNS = (
     "n_buckets",
 )
 GAP_COLUMNS = ("id", "method", "eps", "accuracy", "kind", "n_points", "base_lipschitz", "score_lipschitz")
-COMPARISON_COLUMNS = ch05.COMPARISON_COLUMNS
 EVENTS = {
     "top_and_runner_up": (
         "p̲ of the top class by counts ≤ its true p, and p̄ of the runner-up by counts ≥ its true p"
@@ -758,36 +758,4 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Args:
         results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.
     """
-    if not isinstance(results, Mapping):
-        raise TypeError(
-            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
-        )
-    unknown = set(results) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
-        )
-    for name, frame in results.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
-    rows = []
-    for rep in reported_numbers(CHAPTER).itertuples(index=False):
-        measured, by, note = _measured(results, rep.id)
-        if rep.status == "not transcribed":
-            comparison = "not transcribed"
-        else:
-            comparison = "measured" if measured is not None else "not measured"
-        rows.append(
-            {
-                "id": rep.id,
-                "quantity": rep.quantity,
-                "unit": rep.unit,
-                "status": rep.status,
-                "reported": rep.value,
-                "measured": math.nan if measured is None else measured,
-                "measured_by": by,
-                "comparison": comparison,
-                "note": note,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return comparison_table(CHAPTER, EXPERIMENTS, results, _measured)

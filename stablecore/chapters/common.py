@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import pandas as pd
 import torch
 
-__all__ = ["check_seed", "experiment", "resolve_config", "threads"]
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "check_results",
+    "check_seed",
+    "comparison_table",
+    "experiment",
+    "resolve_config",
+    "threads",
+]
 
 C = TypeVar("C")
 
@@ -79,3 +88,61 @@ def experiment(
         return wrapper
 
     return decorate
+
+
+#: Columns of every chapter's ``reported_comparison``.
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "id", "quantity", "unit", "status", "reported", "measured", "measured_by", "comparison", "note",
+)  # fmt: skip
+
+#: ``measure(results, reported_id) -> (value or None, measured_by, note)``.
+Measure = Callable[[Mapping[str, pd.DataFrame], str], tuple[float | None, str, str]]
+
+
+def check_results(results: Any, experiments: Mapping[str, Any]) -> Mapping[str, pd.DataFrame]:
+    """``results`` if it maps names of ``experiments`` to DataFrames; TypeError/ValueError otherwise."""
+    if not isinstance(results, Mapping):
+        raise TypeError(
+            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
+        )
+    unknown = set(results) - set(experiments)
+    if unknown:
+        raise ValueError(
+            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(experiments)}"
+        )
+    for name, frame in results.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    return results
+
+
+def comparison_table(
+    chapter: int, experiments: Mapping[str, Any], results: Any, measure: Measure
+) -> pd.DataFrame:
+    """One row per reported number of ``chapter`` (:data:`COMPARISON_COLUMNS`): the thesis's value beside
+    ``measure``'s. ``comparison`` is ``"not transcribed"`` where THESIS.md gives no value (``measured``
+    still shows ours), else ``"measured"`` or ``"not measured"``."""
+    from stablecore.chapters.reported import reported_numbers
+
+    results = check_results(results, experiments)
+    rows = []
+    for rep in reported_numbers(chapter).itertuples(index=False):
+        measured, by, note = measure(results, rep.id)
+        if rep.status == "not transcribed":
+            comparison = "not transcribed"
+        else:
+            comparison = "measured" if measured is not None else "not measured"
+        rows.append(
+            {
+                "id": rep.id,
+                "quantity": rep.quantity,
+                "unit": rep.unit,
+                "status": rep.status,
+                "reported": rep.value,
+                "measured": math.nan if measured is None else measured,
+                "measured_by": by,
+                "comparison": comparison,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
