@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
+from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.models import build_model
 from stablecore.spectral import (
@@ -1425,18 +1425,7 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
         value). Measured times are converted to the reported unit.
     """
-    if not isinstance(results, Mapping):
-        raise TypeError(
-            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
-        )
-    unknown = set(results) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
-        )
-    for name, frame in results.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    results = check_results(results, EXPERIMENTS)
     specs = {rid: (exp, get, note) for rid, exp, get, note in _comparison_specs()}
     rows = []
     for rep in reported_numbers(CHAPTER).itertuples(index=False):

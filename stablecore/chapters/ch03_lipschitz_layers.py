@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 
 from stablecore.blocks import Normalize
 from stablecore.certify import certify_model, lipschitz_radius, split_last_linear
-from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
+from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
 from stablecore.chapters.common import check_seed as _check_seed
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.data import load_dataset
@@ -1432,18 +1432,7 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
         value; ``measured`` still shows ours when we have it). Accuracies are converted to %.
     """
-    if not isinstance(results, Mapping):
-        raise TypeError(
-            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
-        )
-    unknown = set(results) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
-        )
-    for name, frame in results.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    results = check_results(results, EXPERIMENTS)
     specs = {rid: (exp, get, note) for rid, exp, get, note in _comparison_specs()}
     rows = []
     for rep in reported_numbers(CHAPTER).itertuples(index=False):

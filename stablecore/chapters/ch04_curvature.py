@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from stablecore.chapters.common import COMPARISON_COLUMNS, experiment, resolve_config
+from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
 from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
 from stablecore.data import load_dataset
@@ -931,18 +931,7 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Returns:
         Columns :data:`COMPARISON_COLUMNS` (as in the other chapters).
     """
-    if not isinstance(results, Mapping):
-        raise TypeError(
-            f"results must be a mapping of experiment name -> DataFrame, got {type(results).__name__}"
-        )
-    unknown = set(results) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiment names {sorted(unknown)}; expected keys of {sorted(EXPERIMENTS)}"
-        )
-    for name, frame in results.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"results[{name!r}] must be a DataFrame, got {type(frame).__name__}")
+    results = check_results(results, EXPERIMENTS)
     rows = []
     for rep in reported_numbers(CHAPTER).itertuples(index=False):
         reg, metric = rep.id.split(".")[2:4]
