@@ -776,20 +776,6 @@ def _blas_threads() -> list[dict[str, Any]]:
     return [{k: i.get(k) for k in ("internal_api", "num_threads", "version")} for i in threadpool_info()]
 
 
-@contextlib.contextmanager
-def _results_dir(path: Path | None) -> Iterator[None]:
-    """Write into ``path`` instead of ``benchmarks/results`` (quick runs must not overwrite the record)."""
-    if path is None:
-        yield
-        return
-    saved = common.RESULTS
-    common.RESULTS = Path(path)
-    try:
-        yield
-    finally:
-        common.RESULTS = saved
-
-
 def main(
     quick: bool = False, results_dir: str | os.PathLike | None = None, threads: int | None = None
 ) -> Path:
@@ -902,7 +888,7 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     name = "bench_curvature_quick" if quick else "bench_curvature"
     if quick and results_dir is None:
         results_dir = tempfile.mkdtemp(prefix="bench_curvature_")
-    with _results_dir(None if results_dir is None else Path(results_dir)):
+    with common.results_dir(results_dir):
         return write_results(name, table.frame(), notes=notes, meta=meta)
 
 

@@ -30,14 +30,13 @@ temporary directory.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,20 +294,6 @@ def _targets_md(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def _results_dir(path: Path | None) -> Iterator[None]:
-    """Write into ``path`` instead of ``benchmarks/results`` (quick runs must not overwrite the record)."""
-    if path is None:
-        yield
-        return
-    saved = common.RESULTS
-    common.RESULTS = Path(path)
-    try:
-        yield
-    finally:
-        common.RESULTS = saved
-
-
 def main(
     quick: bool = False, results_dir: str | os.PathLike | None = None, rounds: int | None = None
 ) -> Path:
@@ -374,7 +359,7 @@ def write(meta: dict[str, Any], results_dir: str | os.PathLike | None = None) ->
     if meta["quick"]:
         notes = "Quick run (one round, spectral page only): a smoke test, not a measurement.\n\n" + notes
     name = "bench_dashboard_quick" if meta["quick"] else "bench_dashboard"
-    with _results_dir(None if results_dir is None else Path(results_dir)):
+    with common.results_dir(results_dir):
         return write_results(name, table, notes=notes, meta=meta)
 
 

@@ -39,8 +39,7 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -570,20 +569,6 @@ def _cert_summary(cert: pd.DataFrame, per_seed: pd.DataFrame) -> tuple[str, list
     return head + "\n".join(lines), out
 
 
-@contextmanager
-def _results_dir(path: Path | None) -> Iterator[None]:
-    """Write into ``path`` instead of ``benchmarks/results`` (quick runs must not overwrite the record)."""
-    if path is None:
-        yield
-        return
-    saved = common.RESULTS
-    common.RESULTS = Path(path)
-    try:
-        yield
-    finally:
-        common.RESULTS = saved
-
-
 def main(quick: bool = False, results_dir: str | os.PathLike | None = None) -> Path:
     """Run both parts; write ``bench_layers.{json,md}`` (``bench_layers_quick`` with ``quick``)."""
     sizes = QUICK if quick else FULL
@@ -665,7 +650,7 @@ def main(quick: bool = False, results_dir: str | os.PathLike | None = None) -> P
     name = "bench_layers_quick" if quick else "bench_layers"
     if quick and results_dir is None:
         results_dir = tempfile.mkdtemp(prefix="bench_layers_")
-    with _results_dir(None if results_dir is None else Path(results_dir)):
+    with common.results_dir(results_dir):
         return write_results(name, speed, notes=notes, meta=meta)
 
 

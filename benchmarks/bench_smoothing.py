@@ -36,7 +36,6 @@ recorded).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import gc
 import json
@@ -48,7 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -983,20 +982,6 @@ run: the largest gain max_r [R_ode − Cohen certified accuracy] at r = {radii} 
 ties broken by R_ode's mean certified accuracy. Every candidate ({val_seconds:.0f} s):"""
 
 
-@contextlib.contextmanager
-def _results_dir(path: Path | None) -> Iterator[None]:
-    """Write into ``path`` instead of ``benchmarks/results`` (quick runs must not overwrite the record)."""
-    if path is None:
-        yield
-        return
-    saved = common.RESULTS
-    common.RESULTS = Path(path)
-    try:
-        yield
-    finally:
-        common.RESULTS = saved
-
-
 def main(
     quick: bool = False, results_dir: str | os.PathLike | None = None, threads: int | None = None
 ) -> Path:
@@ -1168,7 +1153,7 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
     name = "bench_smoothing_quick" if quick else "bench_smoothing"
     if quick and results_dir is None:
         results_dir = tempfile.mkdtemp(prefix="bench_smoothing_")
-    with _results_dir(None if results_dir is None else Path(results_dir)):
+    with common.results_dir(results_dir):
         return write_results(name, table, notes=notes, meta=meta)
 
 

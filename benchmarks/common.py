@@ -6,11 +6,13 @@ meaningful between rows of one run on one machine, which is what each result fil
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,19 @@ def write_results(name: str, frame: pd.DataFrame, *, notes: str = "", meta: dict
     md = RESULTS / f"{name}.md"
     atomic_write_text(md, header + to_markdown(frame) + ("\n\n" + notes if notes else "") + "\n")
     return md
+
+
+@contextlib.contextmanager
+def results_dir(path: str | os.PathLike | None) -> Iterator[None]:
+    """Write results into ``path`` instead of ``benchmarks/results`` for the duration of a block (quick
+    runs and tests must not overwrite the record); ``None`` leaves the default."""
+    global RESULTS
+    if path is None:
+        yield
+        return
+    saved = RESULTS
+    RESULTS = Path(path)
+    try:
+        yield
+    finally:
+        RESULTS = saved
