@@ -4,10 +4,17 @@ quadrature) of the loss Hessian, matrix-free through :class:`~stablecore.curvatu
 **Lanczos** (Lanczos 1950; Golub & Van Loan, *Matrix Computations* §10.1) builds an orthonormal Krylov
 basis :math:`V_m` with :math:`V_m^\top H V_m = T_m` tridiagonal, with full reorthogonalisation in float64.
 The Ritz pairs :math:`(\theta_i, V_m y_i)` of :math:`T_m` have residuals
-:math:`\|H V_m y_i - \theta_i V_m y_i\| = |\beta_m\, y_{i,m}|`; for a symmetric operator some eigenvalue
-lies within that residual of :math:`\theta_i`. The iteration stops when the ``k`` wanted Ritz values all
-have residual ≤ ``tol``·max(|θ|, ‖T‖·1e-12). ``which``: ``"LA"`` largest algebraic (sharpness),
-``"SA"`` smallest algebraic, ``"LM"`` largest magnitude (what PyHessian's power iteration returns).
+:math:`r_i = \|H V_m y_i - \theta_i V_m y_i\| = |\beta_m\, y_{i,m}|`; for a symmetric operator some
+eigenvalue lies within :math:`r_i` of :math:`\theta_i`, and within :math:`r_i^2/\delta_i` when the rest of
+the spectrum is at distance :math:`\delta_i` (Parlett, *The Symmetric Eigenvalue Problem*, Thm 11.7.1,
+the gap theorem). ``criterion="error"`` (default) stops when the ``k`` wanted Ritz values all have the
+error estimate :math:`e_i = \min(r_i, r_i^2/\hat\delta_i)` ≤ ``tol``·|θ_i|, with the gap estimated
+conservatively from the other Ritz values, :math:`\hat\delta_i = \min_{j\ne i}(|\theta_i-\theta_j| - r_j)`
+(each :math:`\theta_j` has an eigenvalue within :math:`r_j`); ``criterion="residual"`` stops on
+:math:`r_i` ≤ ``tol``·|θ_i| (a rigorous distance, needing about 1.5× the steps: the eigenvalue error
+falls like the residual squared). Both use max(|θ_i|, ‖T‖·1e-12) as the scale. ``which``: ``"LA"``
+largest algebraic (sharpness), ``"SA"`` smallest algebraic, ``"LM"`` largest magnitude (what
+PyHessian's power iteration returns).
 
 **Power iteration** (PyHessian, Yao et al. 2020) is kept as a baseline: ``LM`` on :math:`H`, ``LA`` on
 :math:`H + sI` and ``SA`` on :math:`sI - H` with :math:`s = |\lambda_{LM}|`, deflating the pairs found.
@@ -46,6 +53,7 @@ __all__ = [
 ]
 
 WHICH = ("LA", "SA", "LM")
+CRITERIA = ("error", "residual")
 METHODS = ("lanczos", "power")
 
 
@@ -132,6 +140,26 @@ def _order(values: np.ndarray, which: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- Lanczos
+def _error_estimates(
+    theta: np.ndarray, y: np.ndarray, beta: float, idx: np.ndarray, criterion: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals ``r_i = |β y_{m,i}|`` of the wanted Ritz pairs ``idx`` and their eigenvalue error
+    estimates: ``r_i`` (``"residual"``) or ``min(r_i, r_i²/δ̂_i)`` with the conservative Ritz gap
+    ``δ̂_i = min_{j≠i}(|θ_i − θ_j| − r_j)`` (``"error"``; module docstring)."""
+    res_all = np.abs(beta * y[-1, :])
+    res = res_all[idx]
+    if criterion == "residual" or theta.size < 2:
+        return res, res
+    est = res.copy()
+    for n, i in enumerate(idx):
+        gaps = np.abs(theta[i] - theta) - res_all
+        gaps[i] = np.inf
+        gap = float(gaps.min())
+        if gap > 0:
+            est[n] = min(res[n], res[n] ** 2 / gap)
+    return res, est
+
+
 def lanczos(
     matvec: Any,
     n: int,
@@ -139,6 +167,7 @@ def lanczos(
     k: int = 1,
     which: str = "LA",
     tol: float = 1e-4,
+    criterion: str = "error",
     max_steps: int | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -152,6 +181,8 @@ def lanczos(
         ``(ritz_values, ritz_vectors (k, n), residuals, alphas, betas)`` for the ``k`` wanted pairs;
         ``alphas``/``betas`` are the tridiagonal's entries (for quadrature).
     """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     device = torch.device(device)
     steps = min(n, max_steps if max_steps is not None else max(3 * k + 30, 2 * k + 60))
     v = (
@@ -164,6 +195,7 @@ def lanczos(
     betas: list[float] = []
     basis[0] = v
     ritz = vecs = res = None
+    norm_t = 0.0
     bar = tqdm(total=steps, desc=f"Lanczos {which}", disable=not progress, leave=False)
     m = 0
     for j in range(steps):
@@ -176,14 +208,16 @@ def lanczos(
         alphas.append(alpha)
         m = j + 1
         bar.update(1)
-        theta, y = _tridiagonal_eigh(alphas, betas)
-        idx = _order(theta, which)[: min(k, m)]
-        ritz, vecs = theta[idx], y[:, idx]
-        res = np.abs(beta * vecs[-1, :])
-        scale = max(np.abs(theta).max(initial=0.0), 1e-300)
-        converged = m >= k and bool(np.all(res <= tol * np.maximum(np.abs(ritz), 1e-12 * scale)))
-        if (stop and converged) or beta <= 1e-12 * scale or m == steps:
-            break
+        norm_t = max(norm_t, abs(alpha), beta, betas[-1] if betas else 0.0)  # ~ ‖T‖ (within 3×)
+        done = m == steps or beta <= 1e-12 * max(norm_t, 1e-300)  # the end, or an invariant subspace
+        if done or (stop and m >= k):  # Ritz pairs: to test convergence, or to return
+            theta, y = _tridiagonal_eigh(alphas, betas)
+            idx = _order(theta, which)[: min(k, m)]
+            ritz, vecs = theta[idx], y[:, idx]
+            res, err = _error_estimates(theta, y, beta, idx, criterion)
+            scale = max(np.abs(theta).max(initial=0.0), 1e-300)
+            if done or bool(np.all(err <= tol * np.maximum(np.abs(ritz), 1e-12 * scale))):
+                break
         betas.append(beta)
         basis[j + 1] = w / beta
     bar.close()
@@ -245,6 +279,7 @@ def hessian_eigenvalues(
     which: str = "LA",
     method: str = "lanczos",
     tol: float = 1e-4,
+    criterion: str = "error",
     max_steps: int | None = None,
     seed: int = 0,
     param_filter: ParamFilter = None,
@@ -260,7 +295,10 @@ def hessian_eigenvalues(
         k: number of eigenpairs, at most the number of selected parameters.
         which: ``"LA"``, ``"SA"`` or ``"LM"``.
         method: ``"lanczos"`` (default) or ``"power"`` (baseline).
-        tol: relative residual (Lanczos) or relative change of the Rayleigh quotient (power).
+        tol: relative eigenvalue error (Lanczos; its estimate, see ``criterion``) or relative change of
+            the Rayleigh quotient (power).
+        criterion: Lanczos stopping rule: ``"error"`` (default) the gap-theorem error estimate
+            min(r, r²/gap), or ``"residual"`` the residual norm r (module docstring).
         max_steps: Lanczos steps (default ``max(3k + 30, 2k + 60)``, capped at the size) or power
             iterations per pair (default 100).
         seed: seed of the start vectors.
@@ -281,6 +319,8 @@ def hessian_eigenvalues(
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     k = _check_int(k, "k")
     tol = _check_tol(tol)
     op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
@@ -288,8 +328,8 @@ def hessian_eigenvalues(
         raise ValueError(f"k must be at most the number of selected parameters ({op.size}), got {k}")
     if method == "lanczos":
         values, vectors, residuals, _, _ = lanczos(
-            op.matvec, op.size, k=k, which=which, tol=tol, max_steps=max_steps, seed=seed,
-            device=op.device, progress=progress,
+            op.matvec, op.size, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps,
+            seed=seed, device=op.device, progress=progress,
         )  # fmt: skip
     else:
         values, vectors, _ = _power(op, k, which, tol, max_steps or 100, seed, progress)

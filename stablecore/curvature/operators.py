@@ -243,26 +243,26 @@ class HessianOperator:
         self, leaves: list[torch.Tensor], grads: tuple, tangent: list[torch.Tensor], keep: bool
     ) -> torch.Tensor:
         live = [i for i, gi in enumerate(grads) if gi.requires_grad]  # a constant gradient has H = 0 there
-        parts = [torch.zeros_like(p) for p in leaves]
-        if live:
-            hv = torch.autograd.grad(
-                [grads[i] for i in live], leaves, grad_outputs=[tangent[i] for i in live],
-                retain_graph=keep, allow_unused=True,
-            )  # fmt: skip
-            parts = [torch.zeros_like(p) if h is None else h for h, p in zip(hv, leaves)]
-        return torch.cat([h.reshape(-1) for h in parts])
+        if not live:
+            return torch.zeros(self.size, device=self.device, dtype=self.dtype)
+        hv = torch.autograd.grad(
+            [grads[i] for i in live], leaves, grad_outputs=[tangent[i] for i in live],
+            retain_graph=keep, allow_unused=True,
+        )  # fmt: skip
+        return torch.cat([(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(hv, leaves)])
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`Hv` for a flat vector ``v`` of shape ``(size,)`` (any float dtype; returned in ``v``'s)."""
         tangent = list(self.unflatten(v.to(self.device, self.dtype)).values())
-        out = torch.zeros(self.size, device=self.device, dtype=self.dtype)
-        with self._state():
-            if self.data.single and self.cache_graph:
-                if self._cached is None:
+        if self.data.single and self.cache_graph:
+            if self._cached is None:
+                with self._state():  # the modules run only here; the products reuse the graph
                     x, y, _ = next(iter(self.data))
                     self._cached = self._graph(x, y)[:2]
-                out += self._hvp(*self._cached, tangent, keep=True).detach()
-            else:
+            out = self._hvp(*self._cached, tangent, keep=True).detach()
+        else:
+            out = torch.zeros(self.size, device=self.device, dtype=self.dtype)
+            with self._state():
                 for x, y, w in self.data:
                     leaves, grads, _ = self._graph(x, y)
                     out += w * self._hvp(leaves, grads, tangent, keep=False).detach()

@@ -56,15 +56,28 @@ def data(n=40, d=6, k=3, dtype=F64, seed=0):
 
 @pytest.mark.parametrize("which", ["LA", "SA", "LM"])
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
-def test_mlp_top_k_matches_dense_hessian(which, dtype):
+@pytest.mark.parametrize("criterion", ["error", "residual"])
+def test_mlp_top_k_matches_dense_hessian(which, dtype, criterion):
     model, (x, y) = mlp(dtype), data(dtype=dtype)
     truth = np.linalg.eigvalsh(dense_hessian(mlp(F64), nn.CrossEntropyLoss(), *data()))
-    res = hessian_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=3, which=which)
+    res = hessian_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=3, which=which, criterion=criterion)
     expected = pick(truth, which, 3)
     tol = 1e-4 if dtype == F64 else 2e-4
     np.testing.assert_allclose(res.eigenvalues, expected, rtol=tol, atol=tol * np.abs(truth).max())
     assert res.kind == "estimate" and res.n_hvp > 0 and res.n_params == truth.size
-    assert (res.residuals <= 1e-3 * np.abs(truth).max()).all()
+    if criterion == "residual":  # the rigorous stopping rule: each value within its residual of an eigenvalue
+        assert (res.residuals <= 1e-4 * np.abs(res.eigenvalues) + 1e-6).all()
+    errors = np.abs(res.eigenvalues - expected)
+    assert (errors <= res.residuals + 1e-6 * np.abs(truth).max()).all()  # r bounds the distance
+
+
+def test_error_criterion_needs_fewer_products_than_residual():
+    model, (x, y) = mlp(), data()
+    runs = {
+        c: hessian_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=2, which="LA", criterion=c, tol=1e-6)
+        for c in ("error", "residual")
+    }
+    assert runs["error"].n_hvp < runs["residual"].n_hvp
 
 
 @pytest.mark.parametrize("which", ["LA", "SA", "LM"])
@@ -184,6 +197,8 @@ def test_bad_input_errors():
         hessian_eigenvalues(model, nn.CrossEntropyLoss(reduction="none"), (x, y))
     with pytest.raises(ValueError, match="which"):
         hessian_eigenvalues(model, ce, (x, y), which="BE")
+    with pytest.raises(ValueError, match="criterion"):
+        hessian_eigenvalues(model, ce, (x, y), criterion="gap")
     with pytest.raises(ValueError, match="method"):
         hessian_trace(model, ce, (x, y), method="exact")
     with pytest.raises(ValueError, match="num_samples"):
