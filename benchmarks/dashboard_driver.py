@@ -1,10 +1,13 @@
 """Drive the Streamlit dashboard (``dashboard/app.py``) in headless Debian Chromium with Playwright.
 
 Shared by the browser test (``tests/dashboard/test_browser.py``) and the benchmark
-(``benchmarks/bench_dashboard.py``): start the app on a free port of 127.0.0.1 in a subprocess (headless,
-no usage statistics, its own run store, ``STABLECORE_MODE=quick``), wait for ``/_stcore/health`` to answer
-``ok``, open Chromium with a fresh user data directory (never a downloaded browser: the Debian binary
-``/usr/bin/chromium``), and wait for a script run to finish and for the plotly charts to be drawn.
+(``benchmarks/bench_dashboard.py``): start the app on a free port of 127.0.0.1 in a subprocess with the
+command users run, ``stablecore dashboard`` (``python -m stablecore.cli.main dashboard --home <store>
+--port <port>``: warm-up, then the Streamlit server in the same process; headless, no usage statistics;
+its own run store, ``STABLECORE_MODE=quick``), wait for ``/_stcore/health`` to answer ``ok`` (the time
+from the start to then is :attr:`Server.ready_s`, the warm-up included), open Chromium with a fresh user
+data directory (never a downloaded browser: the Debian binary ``/usr/bin/chromium``), and wait for a
+script run to finish and for the plotly charts to be drawn.
 
 "Script finished" is read from the attribute ``data-test-script-state`` of ``[data-testid="stApp"]``
 (``running`` / ``notRunning``), which Streamlit sets for its own end-to-end tests; a ``MutationObserver``
@@ -32,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "dashboard" / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags of the issue (``--user-data-dir`` is given through ``launch_persistent_context``: Playwright
 #: refuses it in ``args``).
@@ -105,12 +107,14 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running ``streamlit run dashboard/app.py``: its URL, process and log file."""
+    """A running ``stablecore dashboard``: its URL, process, log file, run store, and the seconds from
+    starting the command to the health check answering ``ok`` (``ready_s``)."""
 
     url: str
     process: subprocess.Popen
     log: Path
     home: Path
+    ready_s: float = float("nan")
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -119,7 +123,9 @@ class Server:
             return ""
 
 
-def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = None) -> float:
+def wait_healthy(
+    url: str, timeout: float, process: subprocess.Popen | None = None, poll: float = 0.2
+) -> float:
     """Poll ``<url>/_stcore/health`` until it answers ``ok``; seconds waited. ``RuntimeError`` if the
     server exits or ``timeout`` passes."""
     start = time.perf_counter()
@@ -134,34 +140,42 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = No
             pass
         if time.perf_counter() - start > timeout:
             raise RuntimeError(f"{url}/_stcore/health did not answer ok within {timeout:g} s")
-        time.sleep(0.2)
+        time.sleep(poll)
+
+
+def dashboard_command(home: str | Path, port: int, *, warmup: bool = True) -> list[str]:
+    """``stablecore dashboard`` (as ``make run`` runs it) on 127.0.0.1:``port`` with the run store
+    ``home``."""
+    command = [
+        sys.executable, "-m", "stablecore.cli.main", "dashboard", "--host", "127.0.0.1",
+        "--port", str(port), "--home", str(home),
+    ]  # fmt: skip
+    return command if warmup else [*command, "--no-warmup"]
 
 
 @contextmanager
-def serve(home: str | Path, *, log_dir: str | Path, timeout: float = 90.0,
+def serve(home: str | Path, *, log_dir: str | Path, timeout: float = 300.0, warmup: bool = True,
           env: dict[str, str] | None = None) -> Iterator[Server]:  # fmt: skip
-    """Start the dashboard on a free port of 127.0.0.1 (run store ``home``, quick mode), wait for its
-    health check, yield the :class:`Server`, and always stop it (SIGTERM to its process group, then
-    SIGKILL after 10 s)."""
+    """Start ``stablecore dashboard`` on a free port of 127.0.0.1 (run store ``home``, quick mode; without
+    the file watcher: ``STREAMLIT_SERVER_FILE_WATCHER_TYPE=none``, ``STREAMLIT_SERVER_RUN_ON_SAVE=false``),
+    wait for its health check (``timeout`` covers the warm-up), yield the :class:`Server`, and always stop
+    it (SIGTERM to its process group, then SIGKILL after 10 s)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(log_dir) / f"streamlit-{port}.log"
     full_env = {
         **os.environ,
-        "STABLECORE_HOME": str(home),
         "STABLECORE_MODE": "quick",
         "PYTHONUNBUFFERED": "1",
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+        "STREAMLIT_SERVER_RUN_ON_SAVE": "false",
         **(env or {}),
     }
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-    ]  # fmt: skip
+    full_env.pop("STABLECORE_HOME", None)  # --home sets it
     with open(log, "wb") as out:
+        start = time.perf_counter()
         process = subprocess.Popen(
-            command,
+            dashboard_command(home, port, warmup=warmup),
             cwd=ROOT,
             env=full_env,
             stdout=out,
@@ -172,9 +186,10 @@ def serve(home: str | Path, *, log_dir: str | Path, timeout: float = 90.0,
     server = Server(url=url, process=process, log=log, home=Path(home))
     try:
         try:
-            wait_healthy(url, timeout, process)
+            wait_healthy(url, timeout, process, poll=0.05)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}; server log:\n{server.log_tail()}") from None
+        server.ready_s = time.perf_counter() - start
         yield server
     finally:
         stop(process)

@@ -8,15 +8,31 @@ Thin on purpose: every computation is in :mod:`stablecore.explore`; this module 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 from torch import nn
 
-from stablecore.explore import ExploreModel, ModelSpec, confine, relative, train_or_load
+from stablecore.explore import (
+    FAMILY_LABELS,
+    ExploreModel,
+    ModelSpec,
+    certified_curves,
+    confine,
+    decision_grid,
+    lipschitz_radii,
+    relative,
+    smoothing_radii,
+    train_or_load,
+)
+from stablecore.plots import certified_accuracy_plot
+from stablecore.plots_dashboard import radii_plot, radius_histogram_plot
 from stablecore.results import runs_home
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +48,13 @@ EMBEDDED: dict[str, ModelSpec] = {
     "moons-noise": ModelSpec("moons", "noise", sigma=0.25),
     "digits-mlp": ModelSpec("digits", "mlp", epochs=8, width=32, depth=1),
 }
+#: The model every page opens with (boundaries: the default widgets; landscape, spectral: the first
+#: option, ``embedded:moons-mlp``), which :func:`warm_up` trains or loads before the server starts.
+DEFAULT_SPEC = ModelSpec()
+#: Default smoothing settings of the boundaries page (σ, noise samples n, LVM-RS on).
+BOUNDARY_DEFAULTS: dict[str, Any] = {"sigma": 0.25, "n": 500, "lvm": True}
+#: The disk choices of the boundaries page and their radius columns.
+RADIUS_LABELS = {"Lipschitz margin": "radius_lipschitz", "Cohen RS": "radius_cohen", "LVM-RS": "radius_lvm"}
 
 
 def home() -> str:
@@ -118,11 +141,24 @@ def get_model(spec: ModelSpec) -> ExploreModel:
     """The :class:`~stablecore.explore.ExploreModel` of ``spec`` (cached; trained on first use, with a
     status box)."""
     key = spec.canonical().key()
+    if (key, home()) in _READY:  # in this process's cache: no status box (st.status waits 50 ms)
+        em = _model(key, home(), spec.canonical())
+        st.caption(f":material/check_circle: Model {_verb(em)}: {spec.label()} ({em.seconds:.1f} s)")
+        return em
     with st.status(f"Model: {spec.label()}", expanded=False) as box:
         em = _model(key, home(), spec.canonical())
-        verb = "trained and stored" if em.trained else "loaded from the run store"
-        box.update(label=f"Model {verb}: {spec.label()} ({em.seconds:.1f} s)", state="complete")
+        box.update(label=f"Model {_verb(em)}: {spec.label()} ({em.seconds:.1f} s)", state="complete")
+    _READY.add((key, home()))
     return em
+
+
+#: ``(spec key, run store)`` of the models ``get_model`` has returned in this process (a cache entry
+#: evicted later is simply loaded again, without the status box).
+_READY: set[tuple[str, str]] = set()
+
+
+def _verb(em: ExploreModel) -> str:
+    return "trained and stored" if em.trained else "loaded from the run store"
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -173,3 +209,90 @@ def resolve_choice(choice: str, typed: str = "") -> tuple[str, Path]:
 def cached(fn: Callable) -> Callable:
     """``st.cache_data`` without the spinner (inputs are primitives; underscore arguments unhashed)."""
     return st.cache_data(show_spinner=False, max_entries=64)(fn)
+
+
+# ------------------------------------------------------------------------------------- boundaries page
+def _tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.stack(xs), torch.as_tensor([int(v) for v in ys])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def boundary_tables(
+    key: str, run: str, sigma: float, n: int, lvm: bool, _em: ExploreModel
+) -> tuple[pd.DataFrame, ...]:
+    """``(grid, points, train, info)`` of the boundaries page for the model ``_em`` (spec ``key``, run
+    ``run``): the decision grid, the test points' Lipschitz / Cohen / LVM-RS radii (σ, ``n``, n0 = 64,
+    α = 0.001, noise seed 0), the training points, and the model's L and test accuracy."""
+    x_tr, y_tr = _tensors(_em.data.train)
+    x_te, y_te = _tensors(_em.data.test)
+    grid = decision_grid(_em.model, torch.cat([x_tr, x_te]), size=80)
+    lip = lipschitz_radii(_em.model, x_te, y_te)
+    rs = smoothing_radii(_em.model, x_te, y_te, sigma=sigma, n0=64, n=n, alpha=0.001, seed=0, lvm=lvm)
+    points = lip.rename(columns={"radius": "radius_lipschitz"}).drop(
+        columns=[c for c in lip.columns if c.startswith("certified@")]
+    )
+    points = points.merge(rs.drop(columns=["label"]), on="index")
+    train = pd.DataFrame({"x0": x_tr[:, 0].numpy(), "x1": x_tr[:, 1].numpy(), "label": y_tr.numpy()})
+    info = pd.DataFrame([{**lip.attrs, "test_accuracy": float(points["correct"].mean())}])
+    return grid, points, train, info
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def boundary_figures(
+    key: str, run: str, sigma: float, n: int, lvm: bool, disks: str, title: str,
+    _tables: tuple[pd.DataFrame, ...],
+) -> tuple[go.Figure, go.Figure, go.Figure]:  # fmt: skip
+    """The boundaries page's three figures for :func:`boundary_tables` ``_tables`` (same key) and the
+    disks drawn: regions with disks, radius histogram, certified accuracy vs radius. Built once per view:
+    building plotly figures (validation, template copies) was most of a cached rerun. Shared read-only
+    (``st.plotly_chart`` serialises a copy)."""
+    grid, points, train, _ = _tables
+    shown = points.copy()
+    if disks != "Lipschitz margin":
+        shown["prediction"] = shown["prediction_cohen" if disks == "Cohen RS" else "prediction_lvm"]
+    radius_cols = {k: v for k, v in RADIUS_LABELS.items() if v in points.columns}
+    boundary = radii_plot(grid, shown, radius_column=RADIUS_LABELS[disks], train=train, title=title)
+    histogram = radius_histogram_plot(points, radius_cols)
+    curves = certified_accuracy_plot(certified_curves(points), title="Certified accuracy vs radius")
+    return boundary, histogram, curves
+
+
+# ------------------------------------------------------------------------------------- warm-up
+def warm_up() -> dict[str, Any]:
+    """Prepare this process before the server starts (``stablecore dashboard``, which then runs Streamlit
+    in the same interpreter): import what the pages import, including ``torch._dynamo`` (the first Adam
+    step imports it: about 2.5 s), train or load :data:`DEFAULT_SPEC` into the run store and the model
+    cache, and compute the boundaries page's default view (tables and figures) into its caches.
+
+    Returns:
+        ``imports_s``, ``model_s``, ``view_s`` (seconds), ``trained`` (False: loaded from the run
+        store) and ``run`` (the model's run directory).
+    """
+    start = time.perf_counter()
+    import torch._dynamo  # noqa: F401
+
+    import stablecore.explore.curvature
+    import stablecore.explore.spectral
+    import stablecore.workflows  # noqa: F401
+
+    imported = time.perf_counter()
+    spec = DEFAULT_SPEC.canonical()
+    key = spec.key()
+    em = _model(key, home(), spec)
+    _READY.add((key, home()))
+    modelled = time.perf_counter()
+    d = BOUNDARY_DEFAULTS
+    tables = boundary_tables(key, str(em.run_path), float(d["sigma"]), int(d["n"]), bool(d["lvm"]), em)
+    disks = "Lipschitz margin"
+    title = f"{FAMILY_LABELS[spec.family]} on {spec.dataset}: {disks} disks"
+    boundary_figures(
+        key, str(em.run_path), float(d["sigma"]), int(d["n"]), bool(d["lvm"]), disks, title, tables
+    )
+    return {
+        "imports_s": imported - start,
+        "model_s": modelled - imported,
+        "view_s": time.perf_counter() - modelled,
+        "trained": em.trained,
+        "run": str(em.run_path),
+    }

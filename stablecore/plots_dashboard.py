@@ -12,12 +12,34 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from stablecore.plots import _CLASS_COLORS, _CLASS_FILLS, _circles, _require
+from stablecore.plots import _CLASS_COLORS, _CLASS_FILLS, _require
 
 __all__ = ["layer_norms_plot", "radii_plot", "radius_histogram_plot"]
 
 _REGION_HOVER = "class %{z}<br>radius %{customdata[0]:.3g}<br>margin %{customdata[1]:.3g}<extra></extra>"
 _METHOD_COLORS = {"gram": "#1f77b4", "power": "#d62728", "exact": "#2ca02c"}
+
+
+def _disk_outlines(
+    x0: pd.Series, x1: pd.Series, radius: pd.Series, n: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outlines of the disks :math:`B((x_0, x_1), r)` of finite radius :math:`r > 0`, as one float32 line
+    broken by NaN (``n + 1`` points per circle, the first repeated last, then a NaN).
+
+    NumPy arrays instead of Python lists with ``None`` breaks: plotly validates them without a per-element
+    loop and sends them base64-encoded (float32: a quarter of the JSON text of the list), which is most of
+    the boundary figure's size; plotly.js breaks a line at a NaN as at a ``null``.
+    """
+    cx = pd.to_numeric(x0, errors="coerce").to_numpy(float)
+    cy = pd.to_numeric(x1, errors="coerce").to_numpy(float)
+    r = pd.to_numeric(radius, errors="coerce").to_numpy(float)
+    keep = np.isfinite(r) & (r > 0)
+    cx, cy, r = cx[keep, None], cy[keep, None], r[keep, None]
+    angles = 2 * np.pi * np.arange(n + 1) / n
+    gap = np.full((len(r), 1), np.nan)
+    xs = np.concatenate([cx + r * np.cos(angles), gap], axis=1).ravel().astype(np.float32)
+    ys = np.concatenate([cy + r * np.sin(angles), gap], axis=1).ravel().astype(np.float32)
+    return xs, ys
 
 
 def radii_plot(
@@ -82,7 +104,7 @@ def radii_plot(
         )  # fmt: skip
     shown = points if max_disks is None else points.iloc[: int(max_disks)]
     radius = pd.to_numeric(shown[radius_column], errors="coerce")
-    cx, cy = _circles(shown["x0"], shown["x1"], radius)
+    cx, cy = _disk_outlines(shown["x0"], shown["x1"], radius)
     fig.add_trace(
         go.Scatter(x=cx, y=cy, mode="lines", line={"color": "black", "width": 1}, name="certified disks",
                    hoverinfo="skip")

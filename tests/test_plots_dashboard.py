@@ -48,12 +48,14 @@ def test_radii_plot_traces_hover_and_round_disks(grid, points):
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
     # two disks (the zero radius has none), each a closed circle of the right radius around its centre
     disks = fig.data[2]
-    xs = [v for v in disks.x]
-    ys = [v for v in disks.y]
-    breaks = [i for i, v in enumerate(xs) if v is None]
-    assert len(breaks) == 2
-    first = np.array([(x, y) for x, y in zip(xs[: breaks[0]], ys[: breaks[0]])])
-    assert np.allclose(np.hypot(first[:, 0] - 0.5, first[:, 1] - 0.0), 0.25)
+    xs, ys = np.asarray(disks.x, float), np.asarray(disks.y, float)
+    breaks = np.flatnonzero(np.isnan(xs))  # one NaN after each circle (a line break in plotly.js)
+    assert len(breaks) == 2 and np.array_equal(np.isnan(ys), np.isnan(xs))
+    first = np.stack([xs[: breaks[0]], ys[: breaks[0]]], 1)
+    assert np.allclose(np.hypot(first[:, 0] - 0.5, first[:, 1] - 0.0), 0.25, atol=1e-6)  # float32 outline
+    assert np.allclose(first[0], first[-1], atol=1e-6)  # closed
+    second = np.stack([xs[breaks[0] + 1 : breaks[1]], ys[breaks[0] + 1 : breaks[1]]], 1)
+    assert np.allclose(np.hypot(second[:, 0] + 0.5, second[:, 1] - 0.5), 0.1, atol=1e-6)
 
 
 def test_radii_plot_refuses_bad_tables(grid, points):

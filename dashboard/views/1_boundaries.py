@@ -3,10 +3,17 @@ Cohen randomized smoothing, LVM-RS), with certified accuracy vs radius."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
-import torch
-from app_common import cached, get_model, header, state, sync
+from app_common import (
+    BOUNDARY_DEFAULTS,
+    RADIUS_LABELS,
+    boundary_figures,
+    boundary_tables,
+    get_model,
+    header,
+    state,
+    sync,
+)
 
 from stablecore.explore import (
     FAMILIES,
@@ -14,12 +21,8 @@ from stablecore.explore import (
     ModelSpec,
     certified_curves,
     cli_command,
-    decision_grid,
-    lipschitz_radii,
-    smoothing_radii,
 )
 from stablecore.plots import certified_accuracy_plot
-from stablecore.plots_dashboard import radii_plot, radius_histogram_plot
 
 DATASETS_2D = ("moons", "circles", "spirals", "blobs")
 CERTIFICATES = ("Lipschitz margin", "Cohen RS", "LVM-RS")
@@ -47,9 +50,9 @@ state("epochs", 15, lo=1, hi=60)
 state("offset", 0.0, lo=0.0, hi=3.0)
 state("train_sigma", 0.25, lo=0.05, hi=1.0)
 state("seed", 0, lo=0, hi=9999)
-state("sigma", 0.25, lo=0.05, hi=1.0)
-state("n", 500, N_CHOICES)
-state("lvm", True)
+state("sigma", BOUNDARY_DEFAULTS["sigma"], lo=0.05, hi=1.0)
+state("n", BOUNDARY_DEFAULTS["n"], N_CHOICES)
+state("lvm", BOUNDARY_DEFAULTS["lvm"])
 state("disks", "Lipschitz margin", CERTIFICATES)
 
 with st.sidebar:
@@ -84,30 +87,9 @@ except Exception as exc:  # e.g. a stored checkpoint that cannot be read: shown,
     st.stop()
 
 
-def _tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
-    return torch.stack(xs), torch.as_tensor([int(v) for v in ys])
-
-
-@cached
-def _tables(key: str, run: str, sigma: float, n: int, lvm: bool, _em: object) -> tuple[pd.DataFrame, ...]:
-    x_tr, y_tr = _tensors(_em.data.train)
-    x_te, y_te = _tensors(_em.data.test)
-    grid = decision_grid(_em.model, torch.cat([x_tr, x_te]), size=80)
-    lip = lipschitz_radii(_em.model, x_te, y_te)
-    rs = smoothing_radii(_em.model, x_te, y_te, sigma=sigma, n0=64, n=n, alpha=0.001, seed=0, lvm=lvm)
-    points = lip.rename(columns={"radius": "radius_lipschitz"}).drop(
-        columns=[c for c in lip.columns if c.startswith("certified@")]
-    )
-    points = points.merge(rs.drop(columns=["label"]), on="index")
-    train = pd.DataFrame({"x0": x_tr[:, 0].numpy(), "x1": x_tr[:, 1].numpy(), "label": y_tr.numpy()})
-    info = pd.DataFrame([{**lip.attrs, "test_accuracy": float(points["correct"].mean())}])
-    return grid, points, train, info
-
-
 with st.spinner("Certifying the test points …"):
     sigma, n_samples = float(st.session_state["sigma"]), int(st.session_state["n"])
-    grid, points, train, info = _tables(
+    grid, points, train, info = boundary_tables(
         spec.canonical().key(), str(em.run_path), sigma, n_samples, bool(st.session_state["lvm"]), em
     )
 
@@ -125,14 +107,12 @@ if st.session_state["disks"] not in available:
     st.session_state["disks"] = "Lipschitz margin"
 st.radio("Disks drawn", available, key="disks", horizontal=True)
 sync(KEYS)
-column = {"Lipschitz margin": "radius_lipschitz", "Cohen RS": "radius_cohen", "LVM-RS": "radius_lvm"}
-shown = points.copy()
-if st.session_state["disks"] != "Lipschitz margin":
-    pred_col = "prediction_cohen" if st.session_state["disks"] == "Cohen RS" else "prediction_lvm"
-    shown["prediction"] = shown[pred_col]
-fig = radii_plot(
-    grid, shown, radius_column=column[st.session_state["disks"]], train=train,
-    title=f"{FAMILY_LABELS[spec.family]} on {spec.dataset}: {st.session_state['disks']} disks",
+radius_cols = {k: v for k, v in RADIUS_LABELS.items() if v in points.columns}
+fig, histogram, curves = boundary_figures(
+    spec.canonical().key(), str(em.run_path), sigma, n_samples, bool(st.session_state["lvm"]),
+    st.session_state["disks"],
+    f"{FAMILY_LABELS[spec.family]} on {spec.dataset}: {st.session_state['disks']} disks",
+    (grid, points, train, info),
 )  # fmt: skip
 st.plotly_chart(fig, key="boundary_chart")
 if st.session_state["disks"] != "Lipschitz margin":
@@ -143,12 +123,8 @@ if st.session_state["disks"] != "Lipschitz margin":
     )
 
 left, right = st.columns(2)
-radius_cols = {k: v for k, v in column.items() if v in points.columns}
-left.plotly_chart(radius_histogram_plot(points, radius_cols), key="radius_histogram")
-curves = certified_curves(points)
-right.plotly_chart(
-    certified_accuracy_plot(curves, title="Certified accuracy vs radius"), key="certified_curves"
-)
+left.plotly_chart(histogram, key="radius_histogram")
+right.plotly_chart(curves, key="certified_curves")
 
 st.subheader("Radii of the test points")
 cols = ["index", "x0", "x1", "label", "prediction", "margin", *radius_cols.values()]

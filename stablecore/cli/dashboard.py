@@ -3,15 +3,28 @@
 The app is looked up next to the package (a source checkout: ``<repo>/dashboard/app.py``) or at
 ``$STABLECORE_DASHBOARD_APP``. Streamlit runs headless, without usage statistics; ``--home`` sets the
 run store the app reads and writes (``$STABLECORE_HOME``).
+
+Before serving, the command warms up (``--no-warmup`` skips it): it imports the modules the pages use
+(torch, ``torch._dynamo``, :mod:`stablecore.explore`, plotly, streamlit) and trains or loads the
+embedded default model into the run store, and computes the boundaries page's default view, all through
+the app's own cached functions (``app_common.warm_up``); then it starts the Streamlit server *in the same
+process* (``streamlit.web.bootstrap.run``, the same flags as :func:`streamlit_command`), so the first
+script run finds the modules in ``sys.modules`` and the default view in the caches. The URL is printed
+once ``/_stcore/health`` answers ``ok``. Ctrl+C (SIGINT) or SIGTERM stops the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from stablecore.cli.common import CLIError
 
@@ -37,7 +50,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--home", default=None, metavar="DIR", help="run store (default: $STABLECORE_HOME or runs/)"
     )
-    p.add_argument("--print-command", action="store_true", help="print the streamlit command and exit")
+    p.add_argument(
+        "--print-command",
+        action="store_true",
+        help="print the equivalent streamlit command (no warm-up) and exit",
+    )
+    p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="serve at once: imports, the default model and view are done by the first page load instead",
+    )
     p.set_defaults(func=run)
 
 
@@ -65,28 +87,102 @@ def streamlit_command(app: Path, host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def run(args: argparse.Namespace) -> int:
-    import subprocess
+def flag_options(host: str, port: int) -> dict[str, Any]:
+    """The config flags of :func:`streamlit_command` as ``streamlit.web.bootstrap`` options."""
+    return {
+        "server.address": host,
+        "server.port": port,
+        "server.headless": True,
+        "browser.gatherUsageStats": False,
+    }
 
+
+def _load_app_common(app: Path) -> Any:
+    """The app's ``app_common`` module (from the app's folder, as the pages import it)."""
+    folder = str(app.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import app_common  # type: ignore[import-not-found]
+
+    return app_common
+
+
+def warm_up(app: Path) -> dict[str, Any]:
+    """Run the app's ``app_common.warm_up`` in this process (see the module docstring); its timings plus
+    ``seconds`` (the whole warm-up, the streamlit and app imports included)."""
+    start = time.perf_counter()
+    import plotly.graph_objects  # noqa: F401
+    import streamlit  # noqa: F401
+
+    quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "No runtime found, using MemoryCacheStorageManager": expected here
+    try:
+        report = dict(_load_app_common(app).warm_up())
+    finally:
+        quiet.setLevel(level)
+    report["seconds"] = time.perf_counter() - start
+    return report
+
+
+def _announce_when_ready(url: str, shown: str, timeout: float = 600.0) -> threading.Thread:
+    """Print ``shown`` once ``<url>/_stcore/health`` answers ``ok`` (a daemon thread)."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        print(shown, flush=True)
+                        return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=wait, name="dashboard-ready", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(app: Path, host: str, port: int) -> None:
+    """Run the Streamlit server for ``app`` in this process until it is stopped (blocks)."""
+    from streamlit import config as st_config
+    from streamlit.web import bootstrap
+
+    st_config._main_script_path = str(app)  # as ``streamlit run`` does, for config and secrets files
+    options = flag_options(host, port)
+    bootstrap.load_config_options(flag_options=options)
+    bootstrap.run(str(app), False, [], options)
+
+
+def run(args: argparse.Namespace) -> int:
     if not args.host or any(c.isspace() for c in args.host):
         raise CLIError(f"--host must be an address or host name, got {args.host!r}")
     app = find_app()
     if importlib.util.find_spec("streamlit") is None:
         raise CLIError('streamlit is not installed: pip install -c constraints.txt -e ".[dashboard]"')
-    env = dict(os.environ)
-    if args.home is not None:
-        env["STABLECORE_HOME"] = str(Path(args.home).expanduser().resolve())
+    home = None if args.home is None else str(Path(args.home).expanduser().resolve())
     command = streamlit_command(app, args.host, args.port)
     if args.print_command:
         print(" ".join(command))
         return 0
-    shown = "127.0.0.1" if args.host == "0.0.0.0" else args.host
-    store = env.get("STABLECORE_HOME") or "runs/"
-    print(f"stablecore dashboard: http://{shown}:{args.port}  (run store: {store})")
-    print("press Ctrl+C to stop", flush=True)
-    if os.name == "posix":  # become the server: signals (Ctrl+C, kill) reach streamlit directly
-        os.execve(command[0], command, env)
-    try:  # pragma: no cover - Windows
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:  # pragma: no cover
-        return 0
+    if home is not None:
+        os.environ["STABLECORE_HOME"] = home
+    store = os.environ.get("STABLECORE_HOME") or "runs/"
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{args.port}"
+    if not args.no_warmup:
+        print("stablecore dashboard: warming up (imports, default model, default view) ...", flush=True)
+        report = warm_up(app)
+        verb = "trained and stored" if report["trained"] else "loaded from the run store"
+        print(
+            f"stablecore dashboard: warm-up {report['seconds']:.1f} s (imports {report['imports_s']:.1f} s, "
+            f"default model {verb} {report['model_s']:.1f} s, default view {report['view_s']:.1f} s)",
+            flush=True,
+        )
+    _announce_when_ready(
+        url, f"stablecore dashboard: ready at {url}  (run store: {store}); press Ctrl+C to stop"
+    )
+    serve(app, args.host, args.port)
+    return 0

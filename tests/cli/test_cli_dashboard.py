@@ -1,12 +1,25 @@
 """``stablecore dashboard``: the streamlit command line (headless, no usage stats, 127.0.0.1 by default),
-argument errors as exit code 2, and the app found in the checkout."""
+argument errors as exit code 2, the app found in the checkout, the warm-up (the default model trained into
+the run store, then loaded from it), the in-process server started after it with the same flags, and a
+real server that prints its URL once healthy and stops on Ctrl+C (SIGINT)."""
 
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
+import torch
 
 from stablecore.cli import dashboard
 from stablecore.cli.main import main
+from stablecore.explore import ModelSpec, find_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_print_command_defaults_to_localhost(capsys, tmp_path):
@@ -49,16 +62,97 @@ def test_missing_app_is_a_clear_error(monkeypatch, tmp_path, capsys):
     assert "cannot find dashboard/app.py" in capsys.readouterr().err
 
 
-def test_run_execs_streamlit_with_the_home(monkeypatch, tmp_path, capsys):
-    seen = {}
+def test_server_flags_match_the_printed_command():
+    command = dashboard.streamlit_command(Path("app.py"), "127.0.0.1", 8600)
+    printed = dict(zip(command[5::2], command[6::2]))
+    assert {f"--{k}": str(v).lower() for k, v in dashboard.flag_options("127.0.0.1", 8600).items()} == printed
 
-    def fake_execve(path, argv, env):
-        seen.update(path=path, argv=argv, env=env)
-        raise SystemExit(0)
 
-    monkeypatch.setattr(dashboard.os, "execve", fake_execve)
-    with pytest.raises(SystemExit):
-        main(["dashboard", "--home", str(tmp_path), "--port", "8600"])
-    assert seen["env"]["STABLECORE_HOME"] == str(tmp_path.resolve())
-    assert seen["argv"][seen["argv"].index("--server.port") + 1] == "8600"
-    assert "http://127.0.0.1:8600" in capsys.readouterr().out
+def test_run_warms_up_then_serves_with_the_home(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("STABLECORE_HOME", raising=False)
+    calls = []
+
+    def fake_warm_up(app):
+        calls.append(("warm_up", app, os.environ.get("STABLECORE_HOME")))
+        return {"seconds": 1.0, "imports_s": 0.5, "model_s": 0.25, "view_s": 0.25, "trained": True}
+
+    monkeypatch.setattr(dashboard, "warm_up", fake_warm_up)
+    monkeypatch.setattr(dashboard, "serve", lambda app, host, port: calls.append(("serve", host, port)))
+    monkeypatch.setattr(dashboard, "_announce_when_ready", lambda url, text: None)
+    assert main(["dashboard", "--home", str(tmp_path), "--port", "8600"]) == 0
+    assert calls == [
+        ("warm_up", dashboard.find_app(), str(tmp_path.resolve())),
+        ("serve", "127.0.0.1", 8600),
+    ]
+    assert "warm-up 1.0 s" in capsys.readouterr().out
+    calls.clear()
+    assert main(["dashboard", "--no-warmup", "--home", str(tmp_path), "--port", "8601"]) == 0
+    assert calls == [("serve", "127.0.0.1", 8601)]
+    assert "warm" not in capsys.readouterr().out
+
+
+@pytest.fixture
+def restore_threads():
+    """``app_common`` sets one torch thread on import (tiny models); give the session its setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_warm_up_trains_the_default_into_the_store_then_loads_it(monkeypatch, tmp_path, restore_threads):
+    pytest.importorskip("streamlit")
+    import streamlit as st
+
+    monkeypatch.setenv("STABLECORE_HOME", str(tmp_path))
+    monkeypatch.setenv("STABLECORE_MODE", "quick")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # warm_up puts the app's folder first
+    app = dashboard.find_app()
+    first = dashboard.warm_up(app)
+    assert first["trained"] is True
+    run = find_run(ModelSpec(), tmp_path)
+    assert run is not None and Path(first["run"]) == run
+    assert "torch._dynamo" in sys.modules and "app_common" in sys.modules
+    assert first["seconds"] >= first["imports_s"] + first["model_s"] + first["view_s"]
+    # a new process: the model is loaded from the run store, not trained again
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    sys.modules["app_common"]._READY.clear()
+    second = dashboard.warm_up(app)
+    assert second["trained"] is False and Path(second["run"]) == run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_real_server_prints_its_url_when_healthy_and_stops_on_ctrl_c(tmp_path):
+    pytest.importorskip("streamlit")
+    port = _free_port()
+    env = {**os.environ, "STABLECORE_MODE": "quick", "PYTHONUNBUFFERED": "1"}
+    env["STREAMLIT_SERVER_FILE_WATCHER_TYPE"] = "none"
+    command = [sys.executable, "-m", "stablecore.cli.main", "dashboard", "--no-warmup", "--port", str(port),
+               "--home", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "ready at" in line:
+                break
+        assert any(f"ready at http://127.0.0.1:{port}" in x for x in lines), "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:
+            assert r.read().decode().strip() == "ok"  # printed only once healthy
+        proc.send_signal(signal.SIGINT)  # Ctrl+C
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
