@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -85,6 +86,22 @@ def streamlit_command(app: Path, host: str, port: int) -> list[str]:
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
+
+
+def check_port(host: str, port: int) -> None:
+    """``CLIError`` naming ``--port`` (or ``--host``) if ``host:port`` cannot be bound now (in use, or an
+    address of another machine)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CLIError(f"--host {host!r} cannot be resolved: {exc}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server: TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CLIError(f"--port {port} on {host} cannot be used: {exc.strerror or exc}") from None
 
 
 def flag_options(host: str, port: int) -> dict[str, Any]:
@@ -172,15 +189,26 @@ def run(args: argparse.Namespace) -> int:
     store = os.environ.get("STABLECORE_HOME") or "runs/"
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{shown}:{args.port}"
+    check_port(args.host, args.port)  # before the warm-up: a port in use fails now, not 15 s later
     if not args.no_warmup:
         print("stablecore dashboard: warming up (imports, default model, default view) ...", flush=True)
-        report = warm_up(app)
-        verb = "trained and stored" if report["trained"] else "loaded from the run store"
-        print(
-            f"stablecore dashboard: warm-up {report['seconds']:.1f} s (imports {report['imports_s']:.1f} s, "
-            f"default model {verb} {report['model_s']:.1f} s, default view {report['view_s']:.1f} s)",
-            flush=True,
-        )
+        try:
+            report = warm_up(app)
+        except Exception as exc:  # the pages show their own errors: serve anyway
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            print(
+                f"stablecore dashboard: warm-up failed ({type(exc).__name__}: {first}); serving without it",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            verb = "trained and stored" if report["trained"] else "loaded from the run store"
+            print(
+                f"stablecore dashboard: warm-up {report['seconds']:.1f} s (imports "
+                f"{report['imports_s']:.1f} s, default model {verb} {report['model_s']:.1f} s, default view "
+                f"{report['view_s']:.1f} s)",
+                flush=True,
+            )
     _announce_when_ready(
         url, f"stablecore dashboard: ready at {url}  (run store: {store}); press Ctrl+C to stop"
     )

@@ -79,6 +79,7 @@ def test_run_warms_up_then_serves_with_the_home(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(dashboard, "warm_up", fake_warm_up)
     monkeypatch.setattr(dashboard, "serve", lambda app, host, port: calls.append(("serve", host, port)))
     monkeypatch.setattr(dashboard, "_announce_when_ready", lambda url, text: None)
+    monkeypatch.setattr(dashboard, "check_port", lambda host, port: None)
     assert main(["dashboard", "--home", str(tmp_path), "--port", "8600"]) == 0
     assert calls == [
         ("warm_up", dashboard.find_app(), str(tmp_path.resolve())),
@@ -89,6 +90,35 @@ def test_run_warms_up_then_serves_with_the_home(monkeypatch, tmp_path, capsys):
     assert main(["dashboard", "--no-warmup", "--home", str(tmp_path), "--port", "8601"]) == 0
     assert calls == [("serve", "127.0.0.1", 8601)]
     assert "warm" not in capsys.readouterr().out
+
+
+def test_failed_warm_up_is_reported_and_the_server_still_starts(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("STABLECORE_HOME", raising=False)
+    served = []
+
+    def broken(app):
+        raise RuntimeError("cannot train\nsecond line")
+
+    monkeypatch.setattr(dashboard, "warm_up", broken)
+    monkeypatch.setattr(dashboard, "serve", lambda app, host, port: served.append(port))
+    monkeypatch.setattr(dashboard, "_announce_when_ready", lambda url, text: None)
+    monkeypatch.setattr(dashboard, "check_port", lambda host, port: None)
+    assert main(["dashboard", "--home", str(tmp_path), "--port", "8602"]) == 0
+    assert served == [8602]
+    assert "warm-up failed (RuntimeError: cannot train); serving without it" in capsys.readouterr().err
+
+
+def test_port_in_use_fails_before_the_warm_up(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("STABLECORE_HOME", raising=False)
+    monkeypatch.setattr(dashboard, "warm_up", lambda app: pytest.fail("warmed up on a busy port"))
+    monkeypatch.setattr(dashboard, "serve", lambda app, host, port: pytest.fail("served on a busy port"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["dashboard", "--home", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"--port {port}" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.fixture
