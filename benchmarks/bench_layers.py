@@ -569,23 +569,39 @@ def _cert_summary(cert: pd.DataFrame, per_seed: pd.DataFrame) -> tuple[str, list
     return head + "\n".join(lines), out
 
 
-def main(quick: bool = False, results_dir: str | os.PathLike | None = None) -> Path:
-    """Run both parts; write ``bench_layers.{json,md}`` (``bench_layers_quick`` with ``quick``)."""
+PARTS = ("a", "b", "all")
+
+
+def main(quick: bool = False, results_dir: str | os.PathLike | None = None, part: str = "all") -> Path:
+    """Run both parts (``part="all"``) or one (``"a"``: throughput, ``"b"``: certified accuracy); write
+    ``bench_layers.{json,md}`` (``bench_layers_quick`` with ``quick``, ``bench_layers_part_<part>`` for one
+    part). A single part never overwrites the committed full table: without ``results_dir`` it is written to
+    a temporary directory."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     sizes = QUICK if quick else FULL
     threads = 1 if quick else THREADS  # tiny quick-size ops only lose to thread contention
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     load_start = os.getloadavg()
     start = time.perf_counter()
+    speed = pd.DataFrame()
+    rounds, round_loads, targets = {}, [], []
     try:
-        print("part (a): training throughput", flush=True)
-        speed, rounds, round_loads = part_throughput(sizes)
-        targets = throughput_targets(rounds)
-        print("part (b): certified accuracy on digits", flush=True)
-        torch.set_num_threads(CERT_THREADS)
-        cert, cert_seeds, cert_meta = part_certified(sizes)
+        if part in ("a", "all"):
+            print("part (a): training throughput", flush=True)
+            speed, rounds, round_loads = part_throughput(sizes)
+            targets = throughput_targets(rounds)
+        if part in ("b", "all"):
+            print("part (b): certified accuracy on digits", flush=True)
+            torch.set_num_threads(CERT_THREADS)
+            cert, cert_seeds, cert_meta = part_certified(sizes)
     finally:
         torch.set_num_threads(saved_threads)
+    if part == "a":
+        return _write_part_a(
+            quick, results_dir, sizes, threads, speed, rounds, round_loads, targets, load_start, start
+        )
     summary, cert_targets = _cert_summary(cert, cert_seeds)
     load_end = os.getloadavg()
     total = time.perf_counter() - start
@@ -607,14 +623,18 @@ def main(quick: bool = False, results_dir: str | os.PathLike | None = None) -> P
         "versions": _versions(),
     }
     # the benchmark's own threads add about ``threads`` to the load average during part (a)
-    noisy = load_start[0] > 0.5 or max(round_loads) > threads + 1.0
-    notes_a = NOTES_A.format(
-        c=sizes.channels,
-        b=sizes.batch,
-        n=sizes.size,
-        r=sizes.repeats,
-        w=sizes.warmup,
-        targets=_targets_md(targets),
+    noisy = load_start[0] > 0.5 or max(round_loads, default=0.0) > threads + 1.0
+    notes_a = (
+        NOTES_A.format(
+            c=sizes.channels,
+            b=sizes.batch,
+            n=sizes.size,
+            r=sizes.repeats,
+            w=sizes.warmup,
+            targets=_targets_md(targets),
+        )
+        if part == "all"
+        else "Part (b) only."
     )
     notes_b = NOTES_B.format(
         n_train=cert_meta["n_train"],
@@ -647,11 +667,67 @@ def main(quick: bool = False, results_dir: str | os.PathLike | None = None) -> P
     notes = "\n\n".join(
         [notes_a, "## (b) Certified accuracy on digits", to_markdown(cert), notes_b, notes_end]
     )
-    name = "bench_layers_quick" if quick else "bench_layers"
-    if quick and results_dir is None:
+    name = ("bench_layers_quick" if quick else "bench_layers") + ("" if part == "all" else "_part_b")
+    if (quick or part != "all") and results_dir is None:
         results_dir = tempfile.mkdtemp(prefix="bench_layers_")
     with common.results_dir(results_dir):
         return write_results(name, speed, notes=notes, meta=meta)
+
+
+def _write_part_a(
+    quick: bool,
+    results_dir: str | os.PathLike | None,
+    sizes: Sizes,
+    threads: int,
+    speed: pd.DataFrame,
+    rounds: dict[str, list[float]],
+    round_loads: list[float],
+    targets: list[dict[str, Any]],
+    load_start: tuple[float, float, float],
+    start: float,
+) -> Path:
+    """Write a part-(a)-only run (``bench_layers[_quick]_part_a``), to a temporary directory by default."""
+    load_end = os.getloadavg()
+    total = time.perf_counter() - start
+    meta: dict[str, Any] = {
+        "quick": quick,
+        "part": "a",
+        "sizes": sizes.__dict__,
+        "torch_threads": threads,
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
+        "total_seconds": total,
+        "throughput_targets": targets,
+        "throughput_round_ms": rounds,
+        "loadavg_after_each_round": round_loads,
+        "versions": _versions(),
+    }
+    noisy = load_start[0] > 0.5 or max(round_loads, default=0.0) > threads + 1.0
+    notes_a = NOTES_A.format(
+        c=sizes.channels,
+        b=sizes.batch,
+        n=sizes.size,
+        r=sizes.repeats,
+        w=sizes.warmup,
+        targets=_targets_md(targets),
+    )
+    notes_end = (
+        f"Part (a) only. Torch threads: {threads}. One-minute load average at start / end: "
+        f"{load_start[0]:.2f} / "
+        f"{load_end[0]:.2f}; after each round, including the benchmark's own threads: "
+        + ", ".join(f"{v:.1f}" for v in round_loads)
+        + (
+            " (other jobs were running on this 2-core machine: absolute timings are noisy, see `ms_iqr`)"
+            if noisy
+            else ""
+        )
+        + f". Total run: {total:.0f} s."
+    )
+    name = ("bench_layers_quick" if quick else "bench_layers") + "_part_a"
+    if results_dir is None:
+        results_dir = tempfile.mkdtemp(prefix="bench_layers_")
+    with common.results_dir(results_dir):
+        return write_results(name, speed, notes=notes_a + "\n\n" + notes_end, meta=meta)
 
 
 def _versions() -> dict[str, str | None]:
@@ -670,5 +746,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, written to a temporary directory")
     parser.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
+    parser.add_argument(
+        "--part",
+        choices=PARTS,
+        default="all",
+        help="a: throughput only, b: certified accuracy only, all: both (default); a single part is "
+        "written to a temporary directory unless --out is given",
+    )
     args = parser.parse_args()
-    print(main(quick=args.quick, results_dir=args.out).read_text())
+    print(main(quick=args.quick, results_dir=args.out, part=args.part).read_text())
