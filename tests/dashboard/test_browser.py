@@ -2,13 +2,15 @@
 drawn with the expected traces, a widget change reruns the script, updates the URL query parameters and
 redraws the chart; screenshots go to ``test-artifacts/dashboard/`` (git-ignored).
 
-The app is started by the fixture (``streamlit run dashboard/app.py`` on a free port of 127.0.0.1, its own
-run store, quick mode) and always stopped, even when a test fails. Chromium is ``/usr/bin/chromium`` with a
-fresh user data directory (never a downloaded browser); the module is skipped only when that binary is
-missing. The pages train their quick models on first use (cached in the run store), so the waits are
-generous. On the shared 2-core machine the module took 56 s at a load average of about 4 (with the
-benchmark's smoke test beside it under ``-n 2``) and 142 s at about 8; the first page dominates (its model
-is trained, and the browser compiles plotly.js).
+The app is started by the fixture with the command users run (``stablecore dashboard`` on a free port of
+127.0.0.1, its own run store, quick mode: it warms up, training the default model, then serves) and always
+stopped, even when a test fails. Chromium is ``/usr/bin/chromium`` with a fresh user data directory (never
+a downloaded browser); the module is skipped only when that binary is missing. The other pages train
+their quick models on first use (cached in the run store), so the waits are generous. On the shared 2-core
+machine the module took 56 s at a load average of about 4 (with the benchmark's smoke test beside it under
+``-n 2``) and 142 s at about 8 with ``streamlit run``; with ``stablecore dashboard`` (warm-up included)
+about 115 s for this module and the benchmark's smoke test together at a load of 5-8. The first page
+dominates (the browser loads and compiles plotly.js).
 """
 
 from __future__ import annotations
