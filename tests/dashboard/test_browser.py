@@ -9,7 +9,7 @@ a downloaded browser); the module is skipped only when that binary is missing. T
 their quick models on first use (cached in the run store), so the waits are generous. On the shared 2-core
 machine the module took 56 s at a load average of about 4 (with the benchmark's smoke test beside it under
 ``-n 2``) and 142 s at about 8 with ``streamlit run``; with ``stablecore dashboard`` (warm-up included)
-about 115 s for this module and the benchmark's smoke test together at a load of 5-8. The first page
+176 s for this module and the benchmark's smoke test run one after the other at a load of 5-8. The first page
 dominates (the browser loads and compiles plotly.js).
 """
 
