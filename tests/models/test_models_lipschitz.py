@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from stablecore.blocks import ChannelPad
+from stablecore.layers import AOLLinear
 from stablecore.models import build_model, model_config, rebuild_model
 from stablecore.spectral import lipschitz_bound
 
@@ -104,3 +106,62 @@ def test_cpl_refuses_untranscribed_paper_sizes():
 def test_maxmin_families_round_odd_preset_width_up():
     model = build_model("sr", input_shape=(3, 32, 32), num_classes=10, layout="conv", size="small", depth=1)
     assert model.pad_channels.channels == 46
+
+
+# ----------------------------------------------------------------------------------- dense lift / inner width
+@pytest.mark.parametrize("family", ["sll", "cpl"])
+def test_dense_pad_lift_thin_blocks_bound_dominates_jacobians(family):
+    model = build_model(
+        family, input_shape=(1, 2, 2), num_classes=3, std=[0.5], width=6, depth=3, dense_inner=3,
+        lift="pad", seed=0,
+    )  # fmt: skip
+    assert isinstance(model.lift, ChannelPad) and model.lift.channels == 6
+    blocks = [getattr(model, f"block{i}") for i in range(3)]
+    assert all(b.weight.shape == (3, 6) for b in blocks)  # dense_inner rows, width features
+    assert model(torch.rand(5, 1, 2, 2)).shape == (5, 3)
+    body = lipschitz_bound(model[:-1], (1, 2, 2))
+    assert body.kind == "upper_bound" and body.value <= 2.0 * (1 + 1e-4)  # 1/min(std) = 2
+    net = model.double()
+    g = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for _ in range(6):
+        x = torch.rand(1, 2, 2, dtype=torch.float64, generator=g)
+        jac = torch.autograd.functional.jacobian(lambda t: net[:-1](t[None])[0], x).reshape(6, -1)
+        worst = max(worst, float(torch.linalg.matrix_norm(jac, 2)))
+    assert 0 < worst <= body.value
+    rebuilt = rebuild_model(model_config(model)).double()
+    rebuilt.load_state_dict(net.state_dict())
+    x = torch.rand(3, 1, 2, 2, dtype=torch.float64)
+    torch.testing.assert_close(rebuilt(x), net(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("family", ["sll", "cpl"])
+def test_dense_pad_lift_every_parameter_gets_a_gradient(family):
+    model = build_model(
+        family, input_shape=(4,), num_classes=3, width=6, depth=2, dense_inner=5, lift="pad", seed=2
+    )
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    torch.nn.functional.cross_entropy(model(x), torch.arange(16) % 3).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and bool(p.grad.abs().sum() > 0), name
+
+
+def test_dense_default_lift_is_aol_and_inner_defaults_to_width():
+    model = build_model("sll", input_shape=(4,), num_classes=2, width=6, depth=1, seed=0)
+    assert isinstance(model.lift, AOLLinear) and model.block0.weight.shape == (6, 6)
+
+
+@pytest.mark.parametrize(
+    ("family", "kwargs", "match"),
+    [
+        ("sll", {"lift": "orthogonal"}, "lift"),
+        ("cpl", {"lift": "pad", "width": 2}, "width"),  # fewer than the 4 input features
+        ("sll", {"dense_inner": 0}, "dense_inner"),
+        ("aol", {"lift": "pad"}, "lift"),
+        ("sr", {"dense_inner": 8}, "dense_inner"),
+        ("sll", {"layout": "conv", "input_shape": (1, 8, 8), "lift": "pad"}, "lift"),
+    ],
+)
+def test_dense_lift_validation(family, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(family, **{"input_shape": (4,), **kwargs})
