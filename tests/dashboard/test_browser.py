@@ -137,6 +137,10 @@ def test_boundaries_page(driver, app):
     assert all(c["svg_traces"] > 0 for c in (boundary, histogram, curves))  # drawn, not only data
     params = _params(page)
     assert params["dataset"] == "moons" and params["disks"] == "Lipschitz margin"
+    # the served page got the model object the command's warm-up trained (the same process and caches):
+    # a server that had to load it again would say "loaded from the run store"
+    model_line = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Model trained and stored")
+    assert model_line.count() == 1
 
     changed = _change(
         driver, app, "boundaries", lambda p: driver.click_radio(p, "Disks drawn", "Cohen RS"), 3
