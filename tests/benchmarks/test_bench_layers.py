@@ -38,3 +38,19 @@ def test_quick_run_writes_both_parts(bench_layers, tmp_path):
     assert record["machine"]["threads"] >= 1
     text = md.read_text()
     assert "Throughput targets" in text and "Certified-accuracy targets" in text
+
+
+def test_part_a_only_writes_its_own_file(bench_layers, tmp_path):
+    md = bench_layers.main(quick=True, results_dir=tmp_path, part="a")
+    assert md == tmp_path / "bench_layers_quick_part_a.md"
+    record = json.loads((tmp_path / "bench_layers_quick_part_a.json").read_text())
+    assert record["part"] == "a" and "certified" not in record
+    assert all(not r["error"] for r in record["rows"] if r["library"] == "stablecore")
+    text = md.read_text()
+    assert "Throughput targets" in text and "Certified-accuracy targets" not in text
+    assert not (tmp_path / "bench_layers_quick.json").exists()
+
+
+def test_bad_part_is_refused(bench_layers):
+    with pytest.raises(ValueError, match="part"):
+        bench_layers.main(quick=True, part="c")
