@@ -130,11 +130,26 @@ def layer_cases() -> list[LayerCase]:
         LayerCase("AOLConv2d", "stablecore", "AOL", lambda c, n: sc.AOLConv2d(c, c, 3, padding=1)),
         LayerCase("SRConv2d", "stablecore", "SR", lambda c, n: sc.SRConv2d(c, c, 3, padding=1)),
         LayerCase(
+class CPLFloor(nn.Module):
+    """CPL's two convolutions with a *fixed* step, ``x − s·Kᵀ ReLU(Kx + b)``: no norm bound, not 1-Lipschitz
+    in general, not a layer to train; it times the floor that any CPL with a recomputed bound sits on."""
+
+    def __init__(self, channels: int, step: float = 0.5) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.relu(self.conv(x))
+        return x - self.step * nn.functional.conv_transpose2d(z, self.conv.weight, padding=1)
+
+
             "SpectralNormConv2d (zeros)",
             "stablecore",
             "SN",
             lambda c, n: sc.SpectralNormConv2d(c, c, 3, padding=1),
         ),
+        LayerCase("two convs, fixed step (CPL floor)", "torch", "floor", lambda c, n: CPLFloor(c)),
         LayerCase(
             "SpectralNormConv2d (circular, input_size)",
             "stablecore",
@@ -490,7 +505,10 @@ listed as SLL with an orthogonal kernel. deel-torchlip has no AOL, SLL or CPL co
 `SpectralConv2d` (power-iteration spectral normalisation of the reshaped kernel, then Björck, then the \
 √(k·k) `LConvNorm` factor) is the closest to stablecore's `SpectralNormConv2d`. `SR` (spectral \
 rescaling) has no peer. The CPL target is judged on `CPLConv2d(64)` as the issue names it (zero \
-padding, kernel-space Gram bound with its default `n_iter=4`); the two other CPL rows are options.
+padding, kernel-space Gram bound with its default `n_iter=4`); the two other CPL rows are options. \
+"two convs, fixed step (CPL floor)" is CPL's conv and transposed conv with a constant step and no bound \
+(not 1-Lipschitz, not a layer): the cost of CPL's forward x − s·Kᵀ ReLU(Kx + b) before any normalisation, \
+≈ 2 plain convs (forward, input and weight gradients of two convolutions).
 
 {targets}
 """
