@@ -19,6 +19,15 @@ Registered constant (``upper_bound``): :math:`1 + 8u` (:math:`u` the roundoff of
 :math:`\rho` is a rigorous bound (rounding included, cast up), and the float step
 :math:`\mathrm{fl}(2/(\rho^2+\varepsilon))` exceeds the exact one by at most :math:`(1+u)^3`; a step
 ``s`` times a 1-Lipschitz one is :math:`(2s-1)`-Lipschitz.
+
+Cost (``CPLConv2d``, 64→64 channels 3×3, batch 128 at 32×32, forward + backward on CPU): the two
+convolutions alone cost about two plain ``nn.Conv2d`` steps (forward, input and weight gradients of a conv
+and of a transposed conv), the floor of any CPL. The default bound (``n_iter=4``: the last kernel-space
+Gram step works on a 33×33 grid of 64×64 complex128 blocks) costs more than one conv step, most of it in
+its backward; ``n_iter=2`` or ``3`` is much cheaper but looser (kaiming-initialised kernel: 1.68, 1.27 and
+1.11 times :math:`\sup_\omega \sigma_1(\hat K(\omega))` for ``n_iter`` = 2, 3, 4), and ``step_grad=False``
+drops the bound's backward (the forward, hence the 1-Lipschitz guarantee, is unchanged; the gradient then
+ignores how the step depends on ``W``). ``benchmarks/bench_layers.py`` part (a) has the measured ratios.
 """
 
 from __future__ import annotations
@@ -53,6 +62,12 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
+def _check_flag(value: bool, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
 class CPLLinear(nn.Module):
     r"""1-Lipschitz residual dense layer :math:`x - \frac{2}{\rho^2+\varepsilon} W^\top \mathrm{ReLU}(Wx+b)`.
 
@@ -62,6 +77,9 @@ class CPLLinear(nn.Module):
         bias: learn ``b``.
         n_iter: Gram iterations of the bound :math:`\rho \ge \|W\|_2`.
         eps: added to :math:`\rho^2` (as in the reference; only makes the step smaller).
+        step_grad: differentiate the step :math:`2/(\rho^2+\varepsilon)` with respect to ``W`` (default).
+            ``False`` computes :math:`\rho` without autograd (cheaper backward, same forward and the same
+            guarantee; the gradient misses the step's dependence on ``W``).
         device, dtype: factory keywords.
 
     Example:
@@ -77,6 +95,7 @@ class CPLLinear(nn.Module):
         bias: bool = True,
         n_iter: int = 6,
         eps: float = 1e-4,
+        step_grad: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -85,6 +104,7 @@ class CPLLinear(nn.Module):
         self.inner_features = check_positive_int(inner_features or features, "inner_features")
         self.n_iter = check_positive_int(n_iter, "n_iter")
         self.eps = _check_eps(eps)
+        self.step_grad = _check_flag(step_grad, "step_grad")
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.inner_features, features, **factory))
         self.bias = nn.Parameter(torch.empty(self.inner_features, **factory)) if bias else None
@@ -98,7 +118,8 @@ class CPLLinear(nn.Module):
 
     def step_size(self) -> torch.Tensor:
         """:math:`2/(\\rho(W)^2 + \\varepsilon)`, differentiable in ``W``."""
-        rho = gram_norm_dense(self.weight, self.n_iter)
+        with torch.set_grad_enabled(self.step_grad and torch.is_grad_enabled()):
+            rho = gram_norm_dense(self.weight, self.n_iter)
         return 2.0 / (rho * rho + self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,6 +130,7 @@ class CPLLinear(nn.Module):
         return (
             f"features={self.features}, inner_features={self.inner_features}, "
             f"bias={self.bias is not None}, n_iter={self.n_iter}, eps={self.eps}"
+            + ("" if self.step_grad else ", step_grad=False")
         )
 
 
@@ -130,6 +152,7 @@ class CPLConv2d(nn.Module):
         input_size: ``n`` or ``(H, W)``, required for circular padding.
         n_iter: Gram iterations (the kernel-space cost grows like :math:`4^T k^2 c^3`).
         eps: added to :math:`\rho^2`.
+        step_grad: see :class:`CPLLinear` (``False``: no backward through the bound).
         device, dtype: factory keywords.
 
     Raises:
@@ -147,6 +170,7 @@ class CPLConv2d(nn.Module):
         input_size: int | tuple[int, int] | None = None,
         n_iter: int = 4,
         eps: float = 1e-4,
+        step_grad: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -162,6 +186,7 @@ class CPLConv2d(nn.Module):
         self.input_size = None if input_size is None else pair(input_size, "input_size")
         self.n_iter = check_positive_int(n_iter, "n_iter")
         self.eps = _check_eps(eps)
+        self.step_grad = _check_flag(step_grad, "step_grad")
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.inner_channels, channels, *self.kernel_size, **factory))
         self.bias = nn.Parameter(torch.empty(self.inner_channels, **factory)) if bias else None
@@ -183,10 +208,11 @@ class CPLConv2d(nn.Module):
     def step_size(self) -> torch.Tensor:
         """:math:`2/(\\rho(K)^2 + \\varepsilon)`, differentiable in ``K``."""
         wraps = any(n < k for n, k in zip(self.input_size or (), self.kernel_size))
-        if self.padding_mode == "circular" and not wraps:
-            rho = gram_norm_conv_circular(self.weight, self.input_size, self.n_iter)
-        else:
-            rho = gram_norm_conv_zeros(self.weight, self.n_iter)
+        with torch.set_grad_enabled(self.step_grad and torch.is_grad_enabled()):
+            if self.padding_mode == "circular" and not wraps:
+                rho = gram_norm_conv_circular(self.weight, self.input_size, self.n_iter)
+            else:
+                rho = gram_norm_conv_zeros(self.weight, self.n_iter)
         return 2.0 / (rho * rho + self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +225,7 @@ class CPLConv2d(nn.Module):
         return (
             f"{self.channels}, inner_channels={self.inner_channels}, kernel_size={self.kernel_size}, "
             f"padding={self.padding}, padding_mode={self.padding_mode}{size}, bias={self.bias is not None}, "
-            f"n_iter={self.n_iter}, eps={self.eps}"
+            f"n_iter={self.n_iter}, eps={self.eps}" + ("" if self.step_grad else ", step_grad=False")
         )
 
 
