@@ -152,6 +152,9 @@ def layer_cases() -> list[LayerCase]:
         LayerCase("two convs, fixed step (CPL floor)", "torch", "floor", lambda c, n: CPLFloor(c)),
         LayerCase("CPLConv2d (n_iter=2)", "stablecore", "CPL", lambda c, n: sc.CPLConv2d(c, n_iter=2)),
         LayerCase(
+            "CPLConv2d (step_grad=False)", "stablecore", "CPL", lambda c, n: sc.CPLConv2d(c, step_grad=False)
+        ),
+        LayerCase(
             "CPLConv2d (circular, input_size)",
             "stablecore",
             "CPL",
@@ -528,7 +531,8 @@ listed as SLL with an orthogonal kernel. deel-torchlip has no AOL, SLL or CPL co
 `SpectralConv2d` (power-iteration spectral normalisation of the reshaped kernel, then Björck, then the \
 √(k·k) `LConvNorm` factor) is the closest to stablecore's `SpectralNormConv2d`. `SR` (spectral \
 rescaling) has no peer. The CPL target is judged on `CPLConv2d(64)` as the issue names it (zero \
-padding, kernel-space Gram bound with its default `n_iter=4`); the two other CPL rows are options. \
+padding, kernel-space Gram bound with its default `n_iter=4`); the other CPL rows are options \
+(`step_grad=False`: same forward and guarantee, no backward through the bound). \
 "two convs, fixed step (CPL floor)" is CPL's conv and transposed conv with a constant step and no bound \
 (not 1-Lipschitz, not a layer): the cost of CPL's forward x − s·Kᵀ ReLU(Kx + b) before any normalisation, \
 ≈ 2 plain convs (forward, input and weight gradients of two convolutions).
