@@ -139,7 +139,8 @@ def test_boundaries_page(driver, app):
     assert params["dataset"] == "moons" and params["disks"] == "Lipschitz margin"
     # the served page got the model object the command's warm-up trained (the same process and caches):
     # a server that had to load it again would say "loaded from the run store"
-    model_line = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Model trained and stored")
+    captions = page.locator('[data-testid="stCaptionContainer"]')
+    model_line = captions.filter(has_text="Model trained and stored")
     assert model_line.count() == 1
 
     changed = _change(
