@@ -51,6 +51,18 @@ def test_part_a_only_writes_its_own_file(bench_layers, tmp_path):
     assert not (tmp_path / "bench_layers_quick.json").exists()
 
 
+def test_part_b_only_writes_its_own_file(bench_layers, tmp_path):
+    md = bench_layers.main(quick=True, results_dir=tmp_path, part="b")
+    assert md == tmp_path / "bench_layers_quick_part_b.md"
+    record = json.loads((tmp_path / "bench_layers_quick_part_b.json").read_text())
+    main_models = [r["model"] for r in record["rows"]]  # the certified table is the main one
+    assert main_models == [r["model"] for r in record["certified"]] and len(main_models) == 4
+    text = md.read_text()
+    assert "Certified-accuracy targets" in text and "Throughput targets" not in text
+    assert "|  |" not in text  # no empty part-(a) table
+    assert not (tmp_path / "bench_layers_quick.json").exists()
+
+
 def test_bad_part_is_refused(bench_layers):
     with pytest.raises(ValueError, match="part"):
         bench_layers.main(quick=True, part="c")
