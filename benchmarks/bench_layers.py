@@ -661,37 +661,18 @@ def main(quick: bool = False, results_dir: str | os.PathLike | None = None, part
     summary, cert_targets = _cert_summary(cert, cert_seeds)
     load_end = os.getloadavg()
     total = time.perf_counter() - start
-    meta: dict[str, Any] = {
-        "quick": quick,
-        "sizes": sizes.__dict__,
-        "torch_threads": threads,
-        "torch_threads_part_b": CERT_THREADS,
-        "loadavg_start": load_start,
-        "loadavg_end": load_end,
-        "total_seconds": total,
-        "throughput_targets": targets,
-        "throughput_round_ms": rounds,
-        "loadavg_after_each_round": round_loads,
-        "certified": cert.to_dict(orient="records"),
-        "certified_per_seed": cert_seeds.to_dict(orient="records"),
-        "certified_targets": cert_targets,
-        "certified_meta": cert_meta,
-        "versions": _versions(),
-    }
-    # the benchmark's own threads add about ``threads`` to the load average during part (a)
-    noisy = load_start[0] > 0.5 or max(round_loads, default=0.0) > threads + 1.0
-    notes_a = (
-        NOTES_A.format(
-            c=sizes.channels,
-            b=sizes.batch,
-            n=sizes.size,
-            r=sizes.repeats,
-            w=sizes.warmup,
-            targets=_targets_md(targets),
-        )
-        if part == "all"
-        else "Part (b) only."
+    meta = _run_meta(quick, sizes, threads, load_start, load_end, total, targets, rounds, round_loads)
+    meta.update(
+        {
+            "torch_threads_part_b": CERT_THREADS,
+            "certified": cert.to_dict(orient="records"),
+            "certified_per_seed": cert_seeds.to_dict(orient="records"),
+            "certified_targets": cert_targets,
+            "certified_meta": cert_meta,
+        }
     )
+    noisy = _noisy(load_start, round_loads, threads)
+    notes_a = _notes_a(sizes, targets) if part == "all" else "Part (b) only."
     notes_b = NOTES_B.format(
         n_train=cert_meta["n_train"],
         n_test=cert_meta["n_test"],
@@ -739,6 +720,45 @@ def main(quick: bool = False, results_dir: str | os.PathLike | None = None, part
         return write_results(name, table, notes=notes, meta=meta)
 
 
+def _run_meta(
+    quick: bool,
+    sizes: Sizes,
+    threads: int,
+    load_start: tuple[float, float, float],
+    load_end: tuple[float, float, float],
+    total: float,
+    targets: list[dict[str, Any]],
+    rounds: dict[str, list[float]],
+    round_loads: list[float],
+) -> dict[str, Any]:
+    """The record's fields shared by a full and a part-(a)-only run."""
+    return {
+        "quick": quick,
+        "sizes": sizes.__dict__,
+        "torch_threads": threads,
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
+        "total_seconds": total,
+        "throughput_targets": targets,
+        "throughput_round_ms": rounds,
+        "loadavg_after_each_round": round_loads,
+        "versions": _versions(),
+    }
+
+
+def _noisy(load_start: tuple[float, float, float], round_loads: list[float], threads: int) -> bool:
+    """Other jobs were running: the benchmark's own threads add about ``threads`` to the load average
+    during part (a)."""
+    return load_start[0] > 0.5 or max(round_loads, default=0.0) > threads + 1.0
+
+
+def _notes_a(sizes: Sizes, targets: list[dict[str, Any]]) -> str:
+    return NOTES_A.format(
+        c=sizes.channels, b=sizes.batch, n=sizes.size, r=sizes.repeats, w=sizes.warmup,
+        targets=_targets_md(targets),
+    )  # fmt: skip
+
+
 def _write_part_a(
     quick: bool,
     results_dir: str | os.PathLike | None,
@@ -754,28 +774,10 @@ def _write_part_a(
     """Write a part-(a)-only run (``bench_layers[_quick]_part_a``), to a temporary directory by default."""
     load_end = os.getloadavg()
     total = time.perf_counter() - start
-    meta: dict[str, Any] = {
-        "quick": quick,
-        "part": "a",
-        "sizes": sizes.__dict__,
-        "torch_threads": threads,
-        "loadavg_start": load_start,
-        "loadavg_end": load_end,
-        "total_seconds": total,
-        "throughput_targets": targets,
-        "throughput_round_ms": rounds,
-        "loadavg_after_each_round": round_loads,
-        "versions": _versions(),
-    }
-    noisy = load_start[0] > 0.5 or max(round_loads, default=0.0) > threads + 1.0
-    notes_a = NOTES_A.format(
-        c=sizes.channels,
-        b=sizes.batch,
-        n=sizes.size,
-        r=sizes.repeats,
-        w=sizes.warmup,
-        targets=_targets_md(targets),
-    )
+    meta = _run_meta(quick, sizes, threads, load_start, load_end, total, targets, rounds, round_loads)
+    meta["part"] = "a"
+    noisy = _noisy(load_start, round_loads, threads)
+    notes_a = _notes_a(sizes, targets)
     notes_end = (
         f"Part (a) only. Torch threads: {threads}. One-minute load average at start / end: "
         f"{load_start[0]:.2f} / "
