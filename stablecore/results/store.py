@@ -156,6 +156,14 @@ class Run:
         atomic_write_json(self.manifest_path, manifest)
         return manifest
 
+    def heartbeat(self) -> dict[str, Any]:
+        """Record that the writer of a ``running`` run is alive (``heartbeat``: UTC ISO time).
+
+        Long writers (the Trainer, once per epoch) call it so that a reader can tell a run that is
+        still being written from one whose process died (see :func:`list_runs`).
+        """
+        return self.update_manifest(heartbeat=_now())
+
     def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -232,7 +240,10 @@ def create_run(
         "experiment": experiment,
         "status": "running",
         "start_time": _now(),
+        "heartbeat": _now(),
         "end_time": None,
+        "host": platform.node(),
+        "pid": os.getpid(),
         "config": dict(config or {}),
         "seed": seed,
         "mode": mode if mode is not None else os.environ.get("STABLECORE_MODE", "quick"),
