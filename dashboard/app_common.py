@@ -27,6 +27,7 @@ from stablecore.explore import (
     confine,
     decision_grid,
     lipschitz_radii,
+    param_value,
     relative,
     smoothing_radii,
     train_or_load,
@@ -63,40 +64,14 @@ def home() -> str:
 
 
 # ------------------------------------------------------------------------------------- query params
-def _parse(raw: Any, default: Any, options: Sequence[Any] | None) -> Any:
-    if isinstance(default, bool):
-        value: Any = str(raw).lower() in ("1", "true", "yes", "on")
-    elif isinstance(default, int):
-        value = int(raw)
-    elif isinstance(default, float):
-        value = float(raw)
-    elif isinstance(default, (list, tuple)):
-        value = [v for v in str(raw).split(",") if v] if raw else []
-    else:
-        value = str(raw)
-    if options is not None:
-        if isinstance(value, list):
-            value = [v for v in value if v in options]
-        elif value not in options:
-            raise ValueError(f"{value!r} not in {list(options)}")
-    return value
-
-
 def state(key: str, default: Any, options: Sequence[Any] | None = None, *, lo: float | None = None,
           hi: float | None = None) -> None:  # fmt: skip
     """Initialise ``st.session_state[key]`` (a widget key) from the URL query parameter ``key`` if the
-    session has no value yet; a missing or invalid parameter gives ``default``."""
+    session has no value yet; a missing or invalid parameter (non-finite or out-of-range number, garbage,
+    not in ``options``) gives ``default`` (:func:`stablecore.explore.param_value`)."""
     if key in st.session_state:
         return
-    raw = st.query_params.get(key)
-    value = default
-    if raw is not None:
-        try:
-            value = _parse(raw, default, options)
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                value = default
-        except (TypeError, ValueError):
-            value = default
+    value = param_value(key, st.query_params.get(key), default, options, lo=lo, hi=hi)
     st.session_state[key] = list(value) if isinstance(value, tuple) else value
 
 

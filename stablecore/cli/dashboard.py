@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -33,10 +34,11 @@ HELP = "launch the Streamlit dashboard (decision boundaries, landscapes, spectra
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    """A TCP port, 1..65535, in ASCII decimal digits (``int`` alone also takes ``8_501`` and other
+    scripts' digits)."""
+    if not re.fullmatch(r"[0-9]{1,5}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a port number in 1..65535, got {text!r}")
+    value = int(text)
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {value}")
     return value

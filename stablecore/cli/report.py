@@ -10,6 +10,7 @@ landscape). The model is a run's (``--run``, default output ``<run>/report.html`
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from stablecore.cli.common import CLIError, add_common_options, positive_int
@@ -17,20 +18,29 @@ from stablecore.cli.common import CLIError, add_common_options, positive_int
 HELP = "self-contained HTML sensitivity report: Lipschitz bounds vs lower bounds, certificates, Hessian"
 
 
-def _non_negative_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
-    if not value >= 0 or value == float("inf"):
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _non_negative_float(text: str) -> float:
+    """A finite number ``>= 0`` (argparse's ``float`` alone accepts ``nan`` and ``inf``)."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    """A finite number ``> 0``; σ = 0 would be no smoothing at all: ``--smoothing never`` says that."""
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0 (to leave randomized smoothing out use --smoothing never), "
+            f"got {text!r}"
+        )
     return value
 
 
@@ -56,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--radii", type=_non_negative_float, nargs="+", default=None, help="ℓ2 radii of the curves"
     )
     p.add_argument("--smoothing", choices=SMOOTHING_CHOICES, default=None, help="randomized smoothing: auto")
-    p.add_argument("--sigma", type=_positive_float, default=None, help="smoothing noise σ (default 0.25)")
+    p.add_argument("--sigma", type=_positive_float, default=None, help="smoothing noise σ > 0 (default 0.25)")
     p.add_argument("--no-progress", action="store_true")
     add_common_options(p)
     p.set_defaults(func=run)

@@ -9,6 +9,7 @@
 * :mod:`~stablecore.explore.spectral` -- per-layer norms (Gram vs power vs exact), Gram convergence.
 * :mod:`~stablecore.explore.runs` -- the run store as a table, run details, paths confined to the store.
 * :mod:`~stablecore.explore.commands` -- the CLI command to copy for the full-size computation.
+* :mod:`~stablecore.explore.params` -- typed, validated values of URL query parameters.
 """
 
 from stablecore.explore.commands import cli_command
@@ -23,6 +24,7 @@ from stablecore.explore.models import (
     spec_data,
     train_or_load,
 )
+from stablecore.explore.params import MAX_INT, param_value, parse_param
 from stablecore.explore.radii import (
     RADIUS_COLUMNS,
     certified_curves,
@@ -37,6 +39,7 @@ __all__ = [
     "DATASETS",
     "FAMILIES",
     "FAMILY_LABELS",
+    "MAX_INT",
     "RADIUS_COLUMNS",
     "ExploreModel",
     "ModelSpec",
@@ -49,6 +52,8 @@ __all__ = [
     "grid_axes",
     "lipschitz_radii",
     "model_runs",
+    "param_value",
+    "parse_param",
     "relative",
     "run_details",
     "runs_table",

@@ -42,12 +42,27 @@ def test_host_and_port_are_passed(capsys):
     assert "--server.address 0.0.0.0" in out and "--server.port 9000" in out
 
 
-@pytest.mark.parametrize("port", ["0", "http", "70000"])
+@pytest.mark.parametrize("port", ["0", "http", "70000", "-inf", "1e3", "9" * 30, "", " +80"])
 def test_bad_port_exits_2(port, capsys):
     with pytest.raises(SystemExit) as info:
         main(["dashboard", "--print-command", "--port", port])
     assert info.value.code == 2
     assert "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["nan", "inf", "8_501", "\uff18\uff15\uff10\uff11"])
+def test_non_finite_or_odd_ports_exit_2_in_one_line(port, tmp_path):
+    """``int`` takes ``8_501`` and full-width digits; a port is ASCII digits in 1..65535 or refused."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "stablecore.cli.main", "dashboard", "--print-command", f"--port={port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "argument --port: expected a port" in line and "1..65535" in line
 
 
 def test_bad_host_is_one_line_and_code_2(capsys):

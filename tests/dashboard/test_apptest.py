@@ -236,3 +236,53 @@ def test_cli_results_appear_in_the_app(home):
     at.switch_page("views/2_landscape.py").run()
     _ok(at)
     assert "stored_landscape" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+
+#: Query values no widget can hold: non-finite, overflowing, huge, empty, garbage.
+NON_FINITE = ("nan", "inf", "-inf", "1e999", "9" * 40, "", "0x1p3")
+
+
+@pytest.mark.parametrize("bad", NON_FINITE)
+def test_boundaries_non_finite_query_values_fall_back_to_the_defaults(home, bad):
+    keys = ("epochs", "offset", "train_sigma", "seed", "sigma", "n", "lvm")
+    at = _app()
+    at.query_params.update({key: bad for key in keys})
+    at.run()
+    _ok(at)
+    assert at.slider(key="sigma").value == 0.25 and at.slider(key="offset").value == 0.0
+    assert at.slider(key="train_sigma").value == 0.25 and at.slider(key="epochs").value == 15
+    assert at.number_input(key="seed").value == 0 and at.select_slider(key="n").value == 500
+    assert at.checkbox(key="lvm").value is True
+    expected = {
+        "epochs": "15",
+        "offset": "0.0",
+        "train_sigma": "0.25",
+        "seed": "0",
+        "sigma": "0.25",
+        "n": "500",
+    }
+    assert {key: at.query_params[key] for key in expected} == expected  # the URL holds the defaults again
+    default = _app().run()
+    pd.testing.assert_frame_equal(at.dataframe[0].value, default.dataframe[0].value)
+
+
+@pytest.mark.parametrize("bad", ["nan", "-inf", "1e999"])
+def test_landscape_and_spectral_non_finite_query_values_fall_back(home, bad):
+    at = _app()
+    at.switch_page("views/2_landscape.py")
+    at.query_params.update(
+        {"ls_steps": bad, "ls_span": bad, "ls_seed": bad, "ls_k": bad, "ls_hessian": "false"}
+    )
+    at.run()
+    _ok(at)
+    assert at.slider(key="ls_steps").value == 21 and at.slider(key="ls_span").value == 1.0
+    assert at.number_input(key="ls_seed").value == 0 and at.slider(key="ls_k").value == 3
+    assert at.query_params["ls_span"] == "1.0" and at.query_params["ls_steps"] == "21"
+    sp = _app()
+    sp.switch_page("views/3_spectral.py")
+    sp.query_params.update({"sp_iters": bad, "sp_power": bad})
+    sp.run()
+    _ok(sp)
+    assert sp.slider(key="sp_iters").value == 8 and sp.slider(key="sp_power").value == 30
+    last = sp.dataframe[1].value
+    assert set(last[last["method"] == "gram"]["iteration"]) == {8}

@@ -3,6 +3,8 @@ library; bad arguments give one line on stderr and exit code 2."""
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -87,3 +89,41 @@ def test_bad_arguments_give_one_line(digits_runs, tmp_path, capsys, extra, messa
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stablecore.cli.main", "report", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("sigma", ["-1", "0", "nan", "inf", "1e999", "-0.0"])
+def test_sigma_message_agrees_with_its_check(tmp_path, sigma):
+    """σ must be > 0 (σ = 0 is refused, and the message said ">= 0"); NaN and inf are refused too."""
+    proc = _cli("--run", str(tmp_path), "--sigma", sigma, "--no-progress")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    hint = "(to leave randomized smoothing out use --smoothing never)"
+    assert f"argument --sigma: expected a finite number > 0 {hint}, got {sigma!r}" in line
+    assert ">= 0" not in line and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--radii", "nan", "expected a finite number >= 0, got 'nan'"),
+        ("--radii", "1e999", "expected a finite number >= 0, got '1e999'"),
+        ("--test-points", "inf", "expected an integer >= 1, got 'inf'"),
+        ("--train-points", "nan", "expected an integer >= 1, got 'nan'"),
+        ("--seed", "nan", "expected an integer >= 0, got 'nan'"),
+    ],
+)
+def test_other_numeric_options_refuse_non_finite_values(capsys, option, value, expected):
+    with pytest.raises(SystemExit) as info:
+        main(["report", "--run", "x", option, value])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"argument {option}: {expected}" in line
