@@ -1,8 +1,11 @@
 """The run store as the dashboard shows it: a table that never fails, run details that say what is
 wrong with a broken run, and paths confined to the store.
 
-:func:`confine` resolves a user-typed path (relative to the store, or absolute) and refuses anything that
-does not lie inside :func:`stablecore.results.runs_home` (``..``, symlinks out of it, other folders).
+:func:`confine` (from :mod:`stablecore.results`, its one home) resolves a user-typed path (relative to
+the store, or absolute) and refuses anything that does not lie inside
+:func:`stablecore.results.runs_home` (``..``, symlinks out of it, other folders). Statuses are the ones
+a reader shows (:func:`stablecore.results.run_status`): a ``running`` run whose process died or whose
+heartbeat is stale is ``interrupted``.
 """
 
 from __future__ import annotations
@@ -14,28 +17,19 @@ from typing import Any
 
 import pandas as pd
 
-from stablecore.results import list_runs, read_json, read_table, runs_home, table_names
+from stablecore.results import (
+    check_inside,
+    confine,
+    list_runs,
+    manifest_problems,
+    read_json,
+    read_table,
+    run_status,
+    runs_home,
+    table_names,
+)
 
 __all__ = ["RunDetails", "confine", "model_runs", "relative", "run_details", "runs_table"]
-
-
-def confine(path: str | os.PathLike, home: str | os.PathLike | None = None) -> Path:
-    """``path`` resolved (relative paths are taken from the run store) if it lies inside the run store.
-
-    Raises:
-        ValueError: the resolved path is outside ``runs_home(home)`` (the path is named).
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a string or path, got {type(path).__name__}")
-    root = runs_home(home).resolve()
-    text = str(path).strip()
-    if not text:
-        raise ValueError("path must not be empty")
-    candidate = Path(text).expanduser()
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if resolved != root and root not in resolved.parents:
-        raise ValueError(f"path {text!r} is outside the run store {root}")
-    return resolved
 
 
 def relative(path: str | os.PathLike, home: str | os.PathLike | None = None) -> str:
@@ -48,9 +42,9 @@ def relative(path: str | os.PathLike, home: str | os.PathLike | None = None) -> 
 
 def _progress(manifest: dict[str, Any], path: Path) -> tuple[float | None, float | None]:
     """(epochs done, epochs planned) from the manifest or the metrics table."""
-    planned = (
-        (manifest.get("config") or {}).get("train", {}).get("epochs") if isinstance(manifest, dict) else None
-    )
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    train = config.get("train") if isinstance(config, dict) else None
+    planned = train.get("epochs") if isinstance(train, dict) else None
     done = manifest.get("epochs_done") if isinstance(manifest, dict) else None
     if done is None and "metrics" in table_names(path):
         try:
@@ -62,36 +56,38 @@ def _progress(manifest: dict[str, Any], path: Path) -> tuple[float | None, float
 
 def runs_table(home: str | os.PathLike | None = None) -> pd.DataFrame:
     """:func:`stablecore.results.list_runs` plus ``dataset, model, test_accuracy, epochs_done,
-    epochs_planned, checkpoint, tables, problem``; a run whose manifest is missing or unreadable has
-    status ``incomplete`` and a ``problem`` message. Never raises on a broken run."""
+    epochs_planned, checkpoint, tables``; ``problem`` says why a run is ``incomplete`` (manifest missing,
+    unreadable or with a wrong-typed field), ``failed`` or ``interrupted``. Never raises on a broken
+    run, and never reads a folder that is a link out of the store."""
     frame = list_runs(home)
+    root = runs_home(home)
     extra = []
-    for path in frame["path"]:
+    for path, problem in zip(frame["path"], frame["problem"]):
         p = Path(path)
         row: dict[str, Any] = dict.fromkeys(("dataset", "model", "test_accuracy", "epochs_done"))
-        row.update(epochs_planned=None, tables="", problem="")
+        row.update(epochs_planned=None, tables="", checkpoint=False, problem=problem)
+        try:
+            check_inside(p, root)
+        except ValueError:
+            extra.append(row)  # list_runs already says why
+            continue
         row["checkpoint"] = (p / "checkpoints" / "last.pt").is_file()
         try:
             row["tables"] = ", ".join(table_names(p))
         except OSError as exc:
-            row["problem"] = f"tables unreadable: {exc}"
+            row["problem"] = "; ".join(filter(None, (problem, f"tables unreadable: {exc}")))
         try:
             manifest = read_json(p / "manifest.json")
-            if not isinstance(manifest, dict):
-                raise ValueError("manifest is not a JSON object")
-        except FileNotFoundError:
-            row["problem"] = "no manifest.json (half-written or not a run)"
-        except (OSError, ValueError) as exc:
-            row["problem"] = f"manifest unreadable: {exc}"
-        else:
-            config = manifest.get("config") or {}
+        except (OSError, ValueError):
+            manifest = None  # list_runs already says why
+        if isinstance(manifest, dict):
+            config = manifest.get("config")
+            config = config if isinstance(config, dict) else {}
             row["dataset"] = config.get("dataset")
             model = config.get("model")
             row["model"] = model.get("name") if isinstance(model, dict) else model
             row["test_accuracy"] = manifest.get("test_accuracy")
             row["epochs_done"], row["epochs_planned"] = _progress(manifest, p)
-            if manifest.get("status") == "failed":
-                row["problem"] = str(manifest.get("error") or "failed")
         extra.append(row)
     cols = [
         "dataset",
@@ -103,7 +99,9 @@ def runs_table(home: str | os.PathLike | None = None) -> pd.DataFrame:
         "tables",
         "problem",
     ]
-    out = pd.concat([frame.reset_index(drop=True), pd.DataFrame(extra, columns=cols)], axis=1)
+    out = pd.concat(
+        [frame.drop(columns="problem").reset_index(drop=True), pd.DataFrame(extra, columns=cols)], axis=1
+    )
     for column in ("test_accuracy", "epochs_done", "epochs_planned"):
         out[column] = pd.to_numeric(out[column], errors="coerce")
     out["run"] = [relative(p, home) for p in out["path"]]
@@ -142,15 +140,21 @@ def run_details(path: str | os.PathLike, home: str | os.PathLike | None = None) 
     try:
         loaded = read_json(p / "manifest.json")
         if not isinstance(loaded, dict):
-            raise ValueError("manifest is not a JSON object")
+            raise ValueError(manifest_problems(loaded)[0])
         manifest = loaded
     except FileNotFoundError:
         problems.append("no manifest.json: the run is half-written or this is not a run directory")
     except (OSError, ValueError) as exc:
         problems.append(f"manifest.json is unreadable: {exc}")
-    status = str(manifest.get("status", "incomplete")) if manifest else "incomplete"
-    if manifest and status == "failed":
-        problems.append(f"the run failed: {manifest.get('error')}")
+    status = "incomplete"
+    if manifest is not None:
+        status, reason = run_status(manifest)
+        if status == "failed":
+            problems.append(f"the run failed: {reason}")
+        elif status == "incomplete":
+            problems.append(f"manifest.json is invalid: {reason}")
+        elif reason:
+            problems.append(reason)
     try:
         tables = table_names(p)
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""Run store: manifests, Parquet tables, checkpoints; atomic writes and sharded tables."""
+"""Run store: manifests, Parquet tables, checkpoints; atomic writes confined to the run, sharded tables,
+listing with a derived status (dead or stale ``running`` runs show as ``interrupted``)."""
 
 from stablecore.results.io import (
     atomic_torch_save,
@@ -6,22 +7,31 @@ from stablecore.results.io import (
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
+    check_inside,
     read_json,
 )
 from stablecore.results.store import (
+    DEFAULT_STALE_AFTER,
+    STALE_AFTER_ENV,
     LoadedRun,
     Run,
+    confine,
     create_run,
     list_runs,
     load_run,
+    manifest_problems,
     open_run,
     parse_shard,
     read_table,
+    run_status,
     runs_home,
+    stale_limit,
     table_names,
 )
 
 __all__ = [
+    "DEFAULT_STALE_AFTER",
+    "STALE_AFTER_ENV",
     "LoadedRun",
     "Run",
     "atomic_torch_save",
@@ -29,13 +39,18 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_parquet",
     "atomic_write_text",
+    "check_inside",
+    "confine",
     "create_run",
     "list_runs",
     "load_run",
+    "manifest_problems",
     "open_run",
     "parse_shard",
     "read_json",
     "read_table",
+    "run_status",
     "runs_home",
+    "stale_limit",
     "table_names",
 ]

@@ -8,13 +8,25 @@ Layout of one run::
     checkpoints/last.pt       the latest checkpoint (and any others the writer names)
 
 Every file is written atomically (:mod:`stablecore.results.io`), so a reader never sees a broken
-file. A run whose manifest is missing or unreadable is *incomplete*, listed as such, never an error.
+file. A run whose manifest is missing, unreadable or has a field of the wrong type is *incomplete*,
+listed as such with the reason, never an error.
+
+**Confinement.** Writes stay inside the run directory: a table, part or checkpoint whose folders (or
+itself) lead out of the run through a symbolic link is refused with ``ValueError``, and so is a run
+directory (or its experiment folder) that is a link leading out of its run store. :func:`confine`
+resolves a user-typed path and refuses one outside the store (the dashboard's and the CLI's check).
+
+**Derived status.** The stored ``status`` is never rewritten by a reader. A ``running`` run is *shown*
+as ``interrupted`` (:func:`run_status`) when its process is known dead (same ``host``, ``pid`` not
+alive) or when its ``heartbeat`` (else ``start_time``) is older than ``$STABLECORE_STALE_AFTER``
+seconds (default 3600; ``inf`` turns the age check off). Long writers call :meth:`Run.heartbeat`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import io
+import math
 import os
 import platform
 import re
@@ -27,21 +39,38 @@ from typing import Any
 
 import pandas as pd
 
-from stablecore.results.io import TMP_PREFIX, atomic_write_json, atomic_write_parquet, read_json
+from stablecore.results.io import (
+    TMP_PREFIX,
+    atomic_write_json,
+    atomic_write_parquet,
+    check_inside,
+    read_json,
+)
 
 __all__ = [
+    "DEFAULT_STALE_AFTER",
+    "STALE_AFTER_ENV",
     "LoadedRun",
     "Run",
+    "confine",
     "create_run",
     "list_runs",
     "load_run",
+    "manifest_problems",
     "open_run",
     "parse_shard",
+    "read_table",
+    "run_status",
     "runs_home",
+    "stale_limit",
+    "table_names",
 ]
 
 MANIFEST = "manifest.json"
 STATUSES = ("running", "completed", "failed", "interrupted")
+#: Environment variable: seconds without a heartbeat after which a ``running`` run shows as interrupted.
+STALE_AFTER_ENV = "STABLECORE_STALE_AFTER"
+DEFAULT_STALE_AFTER = 3600.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _PART = re.compile(r"^part-(\d+)\.parquet$")
 
@@ -123,14 +152,262 @@ def _versions() -> dict[str, str]:
     }
 
 
+def confine(path: str | os.PathLike, home: str | os.PathLike | None = None) -> Path:
+    """``path`` resolved (relative paths are taken from the run store) if it lies inside the run store.
+
+    The one check of user-typed run paths (dashboard, CLI): ``..``, absolute paths elsewhere and
+    symbolic links out of :func:`runs_home` are refused.
+
+    Raises:
+        TypeError: ``path`` is not a string or path.
+        ValueError: ``path`` is empty, or resolves outside ``runs_home(home)`` (the path is named).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a string or path, got {type(path).__name__}")
+    root = runs_home(home).resolve()
+    text = str(path).strip()
+    if not text:
+        raise ValueError("path must not be empty")
+    candidate = Path(text).expanduser()
+    try:
+        resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise ValueError(f"path {text!r} cannot be resolved: {exc}") from None
+    if resolved != root and not resolved.is_relative_to(root):
+        raise ValueError(f"path {text!r} is outside the run store {root}")
+    return resolved
+
+
+# -- manifests: field checks and the status a reader shows ----------------------------------------
+_JSON_KIND = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    """The JSON name of a value's type, for messages (``'an object'``, ``'a number'`` ...)."""
+    return _JSON_KIND.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_time(value: str) -> _dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime (a time without offset is taken as UTC)."""
+    stamp = _dt.datetime.fromisoformat(value)
+    return stamp.replace(tzinfo=_dt.timezone.utc) if stamp.tzinfo is None else stamp
+
+
+def _check_time(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"must be an ISO time string or null, got {_kind(value)}"
+    try:
+        _parse_time(value)
+    except ValueError:
+        return f"must be an ISO time such as 2024-01-31T12:00:00+00:00, got {_short(value)}"
+    return None
+
+
+def _check_optional(kind: type | tuple[type, ...], expected: str) -> Any:
+    def check(value: Any) -> str | None:
+        if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+            return None
+        return f"must be {expected} or null, got {_kind(value)}"
+
+    return check
+
+
+def _check_pid(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        return f"must be a positive process id or null, got {_short(value)}"
+    return None
+
+
+#: Known manifest fields and their checks (``None`` when the value is fine, else what is wrong).
+_FIELDS: dict[str, Any] = {
+    "start_time": _check_time,
+    "end_time": _check_time,
+    "heartbeat": _check_time,
+    "run_id": _check_optional(str, "a string"),
+    "experiment": _check_optional(str, "a string"),
+    "mode": _check_optional(str, "a string"),
+    "device": _check_optional(str, "a string"),
+    "host": _check_optional(str, "a string"),
+    "git_commit": _check_optional(str, "a string"),
+    "seed": _check_optional(int, "an integer"),
+    "pid": _check_pid,
+    "config": _check_optional(dict, "an object"),
+    "versions": _check_optional(dict, "an object"),
+}
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """What is wrong with a manifest read back (``[]`` when nothing is): not a JSON object, a missing
+    or unknown ``status``, or a known field of the wrong type (times must be ISO strings, ``seed`` an
+    integer, ``config`` an object ...). Unknown extra fields are allowed."""
+    if not isinstance(manifest, dict):
+        return [f"the manifest is {_kind(manifest)}, not a JSON object"]
+    problems = []
+    status = manifest.get("status")
+    if status is None:
+        problems.append("the manifest has no status")
+    elif not isinstance(status, str) or status not in STATUSES:
+        shown = _short(status) if isinstance(status, str) else _kind(status)
+        problems.append(f"status must be one of {', '.join(STATUSES)}, got {shown}")
+    for key, check in _FIELDS.items():
+        message = check(manifest.get(key))
+        if message:
+            problems.append(f"{key} {message}")
+    return problems
+
+
+def stale_limit() -> float:
+    """Seconds without a heartbeat after which a ``running`` run shows as ``interrupted``:
+    ``$STABLECORE_STALE_AFTER`` (a number > 0; ``inf`` never) or :data:`DEFAULT_STALE_AFTER` (1 hour)."""
+    text = os.environ.get(STALE_AFTER_ENV)
+    if not text:
+        return DEFAULT_STALE_AFTER
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:  # also refuses NaN
+        raise ValueError(f"${STALE_AFTER_ENV} must be a number of seconds > 0 (or inf), got {text!r}")
+    return value
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _process_state(manifest: Mapping[str, Any]) -> bool | None:
+    """Whether the writer of a run is alive: ``False`` when known dead (same host, ``pid`` gone),
+    ``True`` when a process with that ``pid`` exists on this host, ``None`` when it cannot be told."""
+    pid, host = manifest.get("pid"), manifest.get("host")
+    if os.name != "posix" or host != platform.node() or pid is None or _check_pid(pid):
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def run_status(
+    manifest: Any, *, stale_after: float | None = None, now: _dt.datetime | None = None
+) -> tuple[str, str]:
+    """The status a reader shows and why: ``(status, reason)``; the manifest is not changed.
+
+    * ``incomplete`` with the field problems when :func:`manifest_problems` finds any;
+    * ``failed`` with the recorded error;
+    * ``interrupted`` for a stored ``running`` whose process is known dead (``host`` is this machine
+      and ``pid`` does not exist) or whose ``heartbeat`` (else ``start_time``) is older than
+      ``stale_after`` seconds (``None``: :func:`stale_limit`, i.e. ``$STABLECORE_STALE_AFTER``);
+    * otherwise the stored status and ``''``.
+    """
+    problems = manifest_problems(manifest)
+    if problems:
+        return "incomplete", "; ".join(problems)
+    status = manifest["status"]
+    if status == "failed":
+        return status, str(manifest.get("error") or "failed (no error recorded)")
+    if status != "running":
+        return status, ""
+    alive = _process_state(manifest)
+    if alive is False:
+        pid, host = manifest["pid"], manifest["host"]
+        return "interrupted", f"stored as running, but its process {pid} on {host} is no longer running"
+    if stale_after is None:
+        limit = stale_limit()
+    elif isinstance(stale_after, bool) or not isinstance(stale_after, (int, float)) or not stale_after > 0:
+        raise ValueError(f"stale_after must be a number of seconds > 0, got {stale_after!r}")
+    else:
+        limit = float(stale_after)
+    last_key = "heartbeat" if manifest.get("heartbeat") else "start_time"
+    if manifest.get(last_key) and math.isfinite(limit):
+        now = now if now is not None else _dt.datetime.now(_dt.timezone.utc)
+        age = (now - _parse_time(manifest[last_key])).total_seconds()
+        if age > limit:
+            what = "no heartbeat" if last_key == "heartbeat" else "no heartbeat since the start"
+            reason = f"stored as running, but {what} for {_age(age)} (limit {limit:g} s, ${STALE_AFTER_ENV})"
+            if alive:  # a pid may be reused, so a live pid does not outweigh a stale heartbeat
+                reason += f"; a process {manifest['pid']} exists on this host (a writer without heartbeats?)"
+            return "interrupted", reason
+    return status, ""
+
+
+def _read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of ``run_dir`` as a dict.
+
+    Raises:
+        FileNotFoundError: no ``manifest.json`` file.
+        ValueError: unreadable, not JSON, or not a JSON object (one line naming the file).
+    """
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no {MANIFEST})")
+    try:
+        manifest = read_json(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
+    except OSError as exc:
+        raise ValueError(f"{path} is unreadable: {exc.strerror or exc}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is not a run manifest: it holds {_kind(manifest)}, not a JSON object")
+    return manifest
+
+
+def _valid_manifest(run_dir: Path) -> dict[str, Any]:
+    """:func:`_read_manifest`, refusing a manifest with wrong-typed fields (``ValueError``, one line)."""
+    manifest = _read_manifest(run_dir)
+    problems = manifest_problems(manifest)
+    if problems:
+        raise ValueError(f"{Path(run_dir) / MANIFEST} is not a valid run manifest: {'; '.join(problems)}")
+    return manifest
+
+
 class Run:
     """A run directory being written (or read back for more writing).
 
-    Use :func:`create_run` for a new run and :func:`open_run` to append to an existing one.
+    Use :func:`create_run` for a new run and :func:`open_run` to append to an existing one. Every
+    write stays inside the run directory, and the run directory inside its store (``home``; by default
+    the folder two levels up, ``<home>/<experiment>/<run_id>``): a symbolic link that leads out of
+    either is refused with ``ValueError`` before anything is written.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, home: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
+        self._home = Path(home) if home is not None else Path(os.path.abspath(self.path)).parent.parent
+
+    def _real_root(self) -> Path:
+        """The run directory with its links followed, checked to lie inside its run store."""
+        return check_inside(self.path, self._home, what="run directory")
+
+    def _confined(self, target: Path, what: str) -> Path:
+        """``target`` if it lies inside the run and its folders inside the run are folders (or absent)."""
+        check_inside(target, self._real_root(), what=what)
+        folder = target.parent
+        while folder != self.path and self.path in folder.parents:
+            if folder.exists() and not folder.is_dir():
+                raise ValueError(f"{what} {str(target)!r} needs the folder {str(folder)!r}, which is a file")
+            folder = folder.parent
+        return target
 
     # -- manifest -------------------------------------------------------------------------
     @property
@@ -139,7 +416,8 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return read_json(self.manifest_path)
+        """The manifest (``ValueError`` naming the file when it is unreadable or not a JSON object)."""
+        return _read_manifest(self.path)
 
     @property
     def run_id(self) -> str:
@@ -150,19 +428,26 @@ class Run:
         return self.path.parent.name
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into the manifest and rewrite it atomically."""
+        """Merge ``fields`` into the manifest and rewrite it atomically.
+
+        Setting ``status="running"`` also claims the run for this process (``host``, ``pid``,
+        ``heartbeat``), so a resumed run is not shown as interrupted because its first writer died.
+        """
         manifest = self.manifest
+        if fields.get("status") == "running":
+            manifest.update(_writer())
         manifest.update(fields)
-        atomic_write_json(self.manifest_path, manifest)
+        atomic_write_json(self.manifest_path, manifest, within=self._real_root())
         return manifest
 
     def heartbeat(self) -> dict[str, Any]:
-        """Record that the writer of a ``running`` run is alive (``heartbeat``: UTC ISO time).
+        """Record that the writer of a ``running`` run is alive (``heartbeat``: UTC ISO time, with this
+        process's ``host`` and ``pid``).
 
         Long writers (the Trainer, once per epoch) call it so that a reader can tell a run that is
-        still being written from one whose process died (see :func:`list_runs`).
+        still being written from one whose process died (see :func:`run_status`).
         """
-        return self.update_manifest(heartbeat=_now())
+        return self.update_manifest(**_writer())
 
     def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
         if status not in STATUSES:
@@ -184,17 +469,21 @@ class Run:
 
     # -- tables ---------------------------------------------------------------------------
     def table_path(self, name: str, shard: tuple[int, int] | str | None = None) -> Path:
+        """``tables/<name>.parquet`` (or ``tables/<name>/part-<i>.parquet``), refused (``ValueError``)
+        when a symbolic link carries it out of the run."""
         _check_name(name, "table name")
         parsed = parse_shard(shard)
         if parsed is None:
-            return self.path / "tables" / f"{name}.parquet"
-        return self.path / "tables" / name / f"part-{parsed[0]}.parquet"
+            path = self.path / "tables" / f"{name}.parquet"
+        else:
+            path = self.path / "tables" / name / f"part-{parsed[0]}.parquet"
+        return self._confined(path, "table path")
 
     def write_table(
         self, name: str, frame: pd.DataFrame, *, shard: tuple[int, int] | str | None = None
     ) -> Path:
-        """Write a table (or one shard of it) atomically; returns its path."""
-        return atomic_write_parquet(self.table_path(name, shard), frame)
+        """Write a table (or one shard of it) atomically, inside the run; returns its path."""
+        return atomic_write_parquet(self.table_path(name, shard), frame, within=self._real_root())
 
     def read_table(self, name: str) -> pd.DataFrame:
         return read_table(self.path, name)
@@ -204,11 +493,17 @@ class Run:
 
     # -- checkpoints ----------------------------------------------------------------------
     def checkpoint_path(self, name: str = "last.pt") -> Path:
+        """``checkpoints/<name>``, refused (``ValueError``) when a symbolic link carries it out of the run."""
         _check_name(name, "checkpoint name")
-        return self.path / "checkpoints" / name
+        return self._confined(self.path / "checkpoints" / name, "checkpoint path")
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
+
+
+def _writer() -> dict[str, Any]:
+    """This process as the writer of a run: ``host``, ``pid`` and a fresh ``heartbeat``."""
+    return {"host": platform.node(), "pid": os.getpid(), "heartbeat": _now()}
 
 
 def create_run(
@@ -225,25 +520,27 @@ def create_run(
     """Create ``<home>/<experiment>/<run_id>/`` and write its manifest (status ``running``).
 
     ``run_id`` defaults to a UTC timestamp plus a random suffix, so concurrent runs never collide.
-    An existing ``run_id`` is refused (``FileExistsError``); use :func:`open_run` to continue it.
+    An existing ``run_id`` is refused (``FileExistsError``); use :func:`open_run` to continue it. An
+    experiment folder that is a symbolic link out of the store is refused (``ValueError``).
     """
     _check_name(experiment, "experiment")
     if run_id is None:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         run_id = f"{stamp}-{secrets.token_hex(3)}"
     _check_name(run_id, "run_id")
-    path = runs_home(home) / experiment / run_id
+    root = runs_home(home)
+    path = root / experiment / run_id
+    check_inside(path, root, what="run directory")  # before any folder is made
     path.parent.mkdir(parents=True, exist_ok=True)
     path.mkdir(exist_ok=False)
+    start = _now()
     manifest = {
         "run_id": run_id,
         "experiment": experiment,
         "status": "running",
-        "start_time": _now(),
-        "heartbeat": _now(),
+        "start_time": start,
         "end_time": None,
-        "host": platform.node(),
-        "pid": os.getpid(),
+        **_writer(),
         "config": dict(config or {}),
         "seed": seed,
         "mode": mode if mode is not None else os.environ.get("STABLECORE_MODE", "quick"),
@@ -252,16 +549,33 @@ def create_run(
         "git_commit": _git_commit(),
         **extra,
     }
-    atomic_write_json(path / MANIFEST, manifest)
-    return Run(path)
+    run = Run(path, home=root)
+    atomic_write_json(path / MANIFEST, manifest, within=run._real_root())
+    return run
 
 
 def open_run(path: str | os.PathLike) -> Run:
-    """Open an existing run directory for further writes (``FileNotFoundError`` if absent)."""
-    path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
-    return Run(path)
+    """Open an existing run directory for further writes.
+
+    Fails fast, before any work is done: the run directory, its manifest and its ``tables/`` and
+    ``checkpoints/`` folders must not be links leading out of the run (or of its store).
+
+    Raises:
+        FileNotFoundError: ``path`` has no manifest.
+        ValueError: the manifest is unreadable, not a JSON object, or has wrong-typed fields; a link
+            leads out of the run or its store (one line naming the path).
+    """
+    run = Run(path)
+    root = run._real_root()
+    run._confined(run.manifest_path, "manifest")
+    _valid_manifest(run.path)
+    for folder in ("tables", "checkpoints"):
+        entry = run.path / folder
+        if entry.is_symlink() or entry.exists():
+            check_inside(entry, root, what=f"{folder} folder")
+            if not entry.is_dir():
+                raise ValueError(f"{folder} folder {str(entry)!r} of the run is not a folder")
+    return run
 
 
 def table_names(path: str | os.PathLike) -> list[str]:
@@ -312,11 +626,19 @@ class LoadedRun:
 
     @property
     def status(self) -> str:
-        return str(self.manifest.get("status", "incomplete"))
+        """The status a reader shows (:func:`run_status`): a dead or stale ``running`` run is
+        ``interrupted``; the stored value is ``manifest["status"]``."""
+        return run_status(self.manifest)[0]
+
+    @property
+    def status_reason(self) -> str:
+        """Why :attr:`status` is what it is (``''`` for a plain running or completed run)."""
+        return run_status(self.manifest)[1]
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self.manifest.get("config", {}))
+        config = self.manifest.get("config")
+        return dict(config) if isinstance(config, dict) else {}
 
 
 def load_run(path: str | os.PathLike, *, tables: bool = True) -> LoadedRun:
@@ -324,49 +646,108 @@ def load_run(path: str | os.PathLike, *, tables: bool = True) -> LoadedRun:
 
     Raises:
         FileNotFoundError: ``path`` has no manifest.
-        ValueError: the manifest is not valid JSON (e.g. written by hand and cut short).
+        ValueError: the manifest is unreadable, not valid JSON (e.g. cut short), not a JSON object, or
+            has wrong-typed fields (one line naming the file).
     """
     path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
-    manifest = read_json(path / MANIFEST)
+    manifest = _valid_manifest(path)
     loaded = {name: read_table(path, name) for name in table_names(path)} if tables else {}
     return LoadedRun(path=path, manifest=manifest, tables=loaded)
 
 
-_COLUMNS = ["experiment", "run_id", "status", "mode", "device", "seed", "start_time", "end_time", "path"]
+_COLUMNS = [
+    "experiment",
+    "run_id",
+    "status",
+    "mode",
+    "device",
+    "seed",
+    "start_time",
+    "end_time",
+    "path",
+    "problem",
+]
+_SHOWN = ("mode", "device", "seed", "start_time", "end_time")
 
 
-def list_runs(home: str | os.PathLike | None = None, experiment: str | None = None) -> pd.DataFrame:
-    """All runs as a DataFrame (one row each, newest first). Never fails on a broken run: a run
-    whose manifest is missing or unreadable has status ``incomplete``."""
+def _run_row(
+    experiment: str, run_dir: Path, root: Path, stale_after: float, now: _dt.datetime
+) -> dict[str, Any]:
+    """One row of :func:`list_runs`; every failure becomes ``status='incomplete'`` with a ``problem``."""
+    row: dict[str, Any] = {"experiment": experiment, "run_id": run_dir.name, "path": str(run_dir)}
+    try:
+        check_inside(run_dir, root, what="run folder")
+    except ValueError as exc:  # a link out of the store: listed, never read
+        return {**row, "status": "incomplete", "problem": str(exc).splitlines()[0]}
+    try:
+        manifest = _read_manifest(run_dir)
+    except FileNotFoundError:
+        return {**row, "status": "incomplete", "problem": f"no {MANIFEST} (half-written or not a run)"}
+    except (OSError, ValueError) as exc:
+        return {**row, "status": "incomplete", "problem": f"manifest unreadable: {str(exc).splitlines()[0]}"}
+    row["status"], row["problem"] = run_status(manifest, stale_after=stale_after, now=now)
+    for key in _SHOWN:  # a wrong-typed field is shown empty (its problem is in the row)
+        row[key] = manifest.get(key) if not _FIELDS[key](manifest.get(key)) else None
+    return row
+
+
+def list_runs(
+    home: str | os.PathLike | None = None,
+    experiment: str | None = None,
+    *,
+    stale_after: float | None = None,
+) -> pd.DataFrame:
+    """All runs as a DataFrame (one row each, newest ``start_time`` first).
+
+    Never fails on a broken run: a run whose manifest is missing, unreadable, not a JSON object or has
+    a wrong-typed field has status ``incomplete`` and says why in ``problem``; a stored ``running``
+    run whose writer is gone shows as ``interrupted`` (:func:`run_status`, ``stale_after`` seconds,
+    default ``$STABLECORE_STALE_AFTER``); folders that are links out of the store are listed as
+    ``incomplete``, never read. Nothing is written.
+
+    Raises:
+        ValueError: ``experiment`` is not a plain name (``..``, ``/tmp``, ``a/b``) or its folder is a
+            link out of the store.
+    """
     root = runs_home(home)
+    if stale_after is None:
+        stale_after = stale_limit()
+    now = _dt.datetime.now(_dt.timezone.utc)
     rows = []
+    if experiment is not None:
+        _check_name(experiment, "experiment")
+        check_inside(root / experiment, root, what="experiment")
     if root.is_dir():
-        experiments = [root / experiment] if experiment else sorted(p for p in root.iterdir() if p.is_dir())
+        if experiment is not None:
+            experiments = [root / experiment]
+        else:
+            try:
+                entries = list(root.iterdir())
+            except OSError as exc:
+                raise ValueError(f"the run store {root} is unreadable: {exc.strerror or exc}") from None
+            experiments = sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
         for exp_dir in experiments:
-            if not exp_dir.is_dir() or exp_dir.name.startswith("."):
+            if not exp_dir.is_dir():
                 continue
-            for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir()):
-                if run_dir.name.startswith("."):
-                    continue
-                row: dict[str, Any] = {
-                    "experiment": exp_dir.name,
-                    "run_id": run_dir.name,
-                    "path": str(run_dir),
-                }
-                try:
-                    manifest = read_json(run_dir / MANIFEST)
-                    if not isinstance(manifest, dict):
-                        raise ValueError("manifest is not a JSON object")
-                except (OSError, ValueError):
-                    row["status"] = "incomplete"
-                else:
-                    for key in ("status", "mode", "device", "seed", "start_time", "end_time"):
-                        row[key] = manifest.get(key)
-                rows.append(row)
+            try:
+                check_inside(exp_dir, root, what="experiment folder")
+                run_dirs = sorted(p for p in exp_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except (OSError, ValueError) as exc:
+                rows.append(
+                    {"experiment": exp_dir.name, "run_id": "", "path": str(exp_dir), "status": "incomplete",
+                     "problem": str(exc).splitlines()[0]}
+                )  # fmt: skip
+                continue
+            rows.extend(_run_row(exp_dir.name, run_dir, root, stale_after, now) for run_dir in run_dirs)
     frame = pd.DataFrame(rows, columns=_COLUMNS)
+    frame["problem"] = frame["problem"].fillna("")
     if not frame.empty:
-        frame = frame.sort_values(["start_time", "run_id"], ascending=False, na_position="last")
-        frame = frame.reset_index(drop=True)
+        # sort on parsed times (mixed offsets, wrong types already blanked), not on raw values
+        times = pd.to_datetime(
+            [_parse_time(t) if isinstance(t, str) else None for t in frame["start_time"]], utc=True
+        )
+        frame = frame.assign(_start=times).sort_values(
+            ["_start", "run_id"], ascending=False, na_position="last"
+        )
+        frame = frame.drop(columns="_start").reset_index(drop=True)
     return frame

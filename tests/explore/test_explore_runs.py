@@ -3,6 +3,7 @@
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from stablecore.explore import cli_command, confine, model_runs, run_details, runs_table
@@ -88,3 +89,44 @@ def test_cli_command_parses_with_the_real_cli(tmp_path):
     with pytest.raises(ValueError, match="command"):
         cli_command("rm", "r")
     assert json.dumps(cli_command("certify", "r", sigma=0.25)) == '"stablecore certify --run r --sigma 0.25"'
+
+
+def test_runs_table_survives_wrong_typed_manifests_and_shows_derived_status(store, tmp_path):
+    import platform
+    import subprocess
+    import sys
+
+    home, good, _ = store
+    for name, text in {
+        "dict-start": '{"status": "completed", "start_time": {"y": 1}, "config": {"dataset": "moons"}}',
+        "list-config": '{"status": "completed", "config": [1, 2], "start_time": "2024-01-01T00:00:00"}',
+        "list": "[1, 2]",
+    }.items():
+        (home / "exp" / name).mkdir()
+        (home / "exp" / name / "manifest.json").write_text(text, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    good.update_manifest(pid=proc.pid, host=platform.node())  # its writer died
+    before = good.manifest_path.read_bytes()
+    outside = create_run("secret", {"dataset": "moons"}, home=tmp_path / "elsewhere")
+    (outside.path / "checkpoints").mkdir()
+    (outside.path / "checkpoints" / "last.pt").write_bytes(b"")
+    os.symlink(outside.path, home / "exp" / "linked")
+
+    table = runs_table(home).set_index("run")
+    for name, word in (("dict-start", "start_time"), ("list-config", "config"), ("list", "array")):
+        assert (
+            table.loc[f"exp/{name}", "status"] == "incomplete" and word in table.loc[f"exp/{name}", "problem"]
+        )
+    linked = table[table["run_id"] == "linked"].iloc[0]
+    assert linked["status"] == "incomplete" and "outside" in linked["problem"]
+    assert not linked["checkpoint"] and pd.isna(linked["dataset"])  # nothing read through the link
+    row = table.loc[f"exp/{good.run_id}"]
+    assert row["status"] == "interrupted" and "no longer running" in row["problem"]
+    assert row["epochs_done"] == 2
+    details = run_details(good.path, home)
+    assert details.status == "interrupted" and any("no longer running" in p for p in details.problems)
+    assert details.manifest["status"] == "running" and good.manifest_path.read_bytes() == before
+    odd = run_details("exp/dict-start", home)
+    assert odd.status == "incomplete" and any("start_time" in p for p in odd.problems)
+    assert list(model_runs(home)["dataset"]) == ["digits"]
