@@ -99,6 +99,9 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _TABLE = re.compile(r"^ch(\d{2})\.([A-Za-z0-9_][A-Za-z0-9_.\-]*)$")
+#: Seconds between two heartbeats of a reproduction (one per executed cell at most this often), so
+#: that `stablecore runs` tells a live reproduction from one whose process died.
+_HEARTBEAT_EVERY = 30.0
 
 
 # ----------------------------------------------------------------------------------- full mode
@@ -680,6 +683,7 @@ def reproduce(
     )
     kernel_env = {} if home is None else {"STABLECORE_HOME": str(runs_home(home).resolve())}
     outcomes: list[ChapterOutcome] = []
+    last_beat = [time.monotonic()]
     bar = tqdm(picked, desc="reproduce", unit="chapter", disable=not progress, file=sys.stderr)
     try:
         for n in bar:
@@ -687,6 +691,9 @@ def reproduce(
 
             def on_cell(k: int, total: int, n: int = n) -> None:
                 bar.set_postfix_str(f"ch{n:02d} cell {k + 1}/{total}")
+                if time.monotonic() - last_beat[0] > _HEARTBEAT_EVERY:  # alive: not a stale `running`
+                    run.heartbeat()
+                    last_beat[0] = time.monotonic()
 
             outcome = execute_chapter(
                 n, run.path, mode=mode, notebook=notebooks.get(n), cell_timeout=cell_timeout,

@@ -313,3 +313,23 @@ def test_missing_notebook_is_reported_without_a_kernel(tmp_path: Path) -> None:
     assert result.summary["note"].str.startswith("not computed in quick mode: the notebook did not run").all()
     manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "completed" and manifest["outcomes"][0]["status"] == "missing"
+
+
+def test_a_reproduction_beats_its_heartbeat_while_cells_run(monkeypatch, tmp_path: Path) -> None:
+    """A long reproduction refreshes its heartbeat, so `runs` does not show it as interrupted."""
+    from stablecore.results import Run
+
+    beats: list[str] = []
+    original = Run.heartbeat
+
+    def counting(self: Run) -> dict:
+        beats.append(self.run_id)
+        return original(self)
+
+    monkeypatch.setattr(Run, "heartbeat", counting)
+    monkeypatch.setattr(rp, "_HEARTBEAT_EVERY", -1.0)  # beat at every cell
+    bad = _failing_notebook(tmp_path / "bad.ipynb")
+    result = rp.reproduce(5, home=tmp_path / "home", progress=False, notebooks={5: bad})
+    assert len(beats) >= 2 and set(beats) == {result.path.name}
+    manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["heartbeat"] >= manifest["start_time"]
