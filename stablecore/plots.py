@@ -587,6 +587,23 @@ __all__ += ["landscape_1d_plot", "landscape_contour_plot", "landscape_surface_pl
 _LANDSCAPE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
+def _gaps(values: object) -> object:
+    """``values`` as float64 with every NaN / ±inf set to NaN: plotly draws a gap there (never a clipped
+    or interpolated value)."""
+    import numpy as np
+
+    array = np.array(values, dtype=float)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def _gaps_title(title: str, bad: int) -> str:
+    """``title``, plus the number ``bad`` of drawn grid points with a non-finite loss when there are some."""
+    if not bad:
+        return title
+    return f"{title} ({bad} grid point{'s' if bad > 1 else ''} with a NaN/inf loss: gaps)"
+
+
 def landscape_1d_plot(
     landscape: object,
     *,
@@ -596,7 +613,8 @@ def landscape_1d_plot(
 ) -> go.Figure:
     r"""Loss :math:`\alpha \mapsto \mathcal L(\theta + \alpha\delta)` (left axis) and accuracy (right axis,
     dotted) of one or several 1-D slices (Goodfellow et al. 2015; Li et al. 2018, Fig. 2); the model
-    sits at :math:`\alpha = 0` (dashed line). A 2-D landscape is cut along :math:`\beta = 0`.
+    sits at :math:`\alpha = 0` (dashed line). A 2-D landscape is cut along :math:`\beta = 0`. A NaN or
+    ±inf loss (or accuracy) is a gap in its line, and the title says how many points have one.
 
     Args:
         landscape: a :class:`~stablecore.landscape.Landscape`, its ``to_frame()`` table, or a dict
@@ -614,12 +632,15 @@ def landscape_1d_plot(
     if not items:
         raise ValueError("landscape is an empty dict")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    bad = 0
     for k, (label, land) in enumerate(items):
         if land.betas is None:
-            loss, acc = land.loss, land.accuracy
+            loss, acc, done = land.loss, land.accuracy, land.evaluated
         else:
             j = int(np.argmin(np.abs(land.betas)))
-            loss, acc = land.loss[:, j], land.accuracy[:, j]
+            loss, acc, done = land.loss[:, j], land.accuracy[:, j], land.evaluated[:, j]
+        bad += int((done & ~np.isfinite(loss)).sum())
+        loss, acc = _gaps(loss), _gaps(acc)
         color = _LANDSCAPE_COLORS[k % len(_LANDSCAPE_COLORS)]
         fig.add_trace(
             go.Scatter(x=land.alphas, y=loss, mode="lines", name=label, line={"color": color},
@@ -637,12 +658,13 @@ def landscape_1d_plot(
     fig.update_xaxes(title_text="t (θ_a → θ_b)" if interpolation else "α")
     fig.update_yaxes(title_text="loss", type="log" if log else "linear", secondary_y=False)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
-    fig.update_layout(title=title, template="plotly_white")
+    fig.update_layout(title=_gaps_title(title, bad), template="plotly_white")
     return fig
 
 
 def _landscape_z(landscape: object, log: bool, zmax: float | None) -> tuple[object, object]:
-    """The 2-D landscape and its loss as plotly's ``z[row = beta, column = alpha]`` (clipped, log10)."""
+    """The 2-D landscape and its loss as plotly's ``z[row = beta, column = alpha]`` (clipped, log10); a
+    NaN / ±inf loss is NaN (a gap), set before clipping so that +inf never becomes ``zmax``."""
     import numpy as np
 
     from stablecore.landscape import as_landscape
@@ -650,7 +672,7 @@ def _landscape_z(landscape: object, log: bool, zmax: float | None) -> tuple[obje
     land = as_landscape(landscape)
     if land.betas is None:
         raise ValueError("landscape is a 1-D slice; a contour or surface needs a 2-D landscape (slice_2d)")
-    z = np.asarray(land.loss, dtype=float)
+    z = _gaps(land.loss)
     if zmax is not None:
         z = np.minimum(z, float(zmax))
     if log:
@@ -668,7 +690,8 @@ def landscape_contour_plot(
     trajectory: object = None,
 ) -> go.Figure:
     r"""Contours of :math:`(\alpha, \beta) \mapsto \mathcal L(\theta + \alpha\delta + \beta\eta)`
-    (Li et al. 2018, Fig. 1), the model marked at the origin.
+    (Li et al. 2018, Fig. 1), the model marked at the origin; a NaN / ±inf loss is a gap (not filled in),
+    counted in the title.
 
     Args:
         landscape: a 2-D :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
@@ -686,7 +709,7 @@ def landscape_contour_plot(
         go.Contour(
             x=land.alphas, y=land.betas, z=z, ncontours=int(ncontours), colorscale="Viridis",
             contours={"showlabels": True}, colorbar={"title": {"text": "log10 loss" if log else "loss"}},
-            name="loss",
+            name="loss", connectgaps=False,
         )
     )  # fmt: skip
     if trajectory is not None:
@@ -703,7 +726,7 @@ def landscape_contour_plot(
     )  # fmt: skip
     fig.update_xaxes(title_text="α")
     fig.update_yaxes(title_text="β", scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=title, template="plotly_white")
+    fig.update_layout(title=_gaps_title(title, land.n_nonfinite), template="plotly_white")
     return fig
 
 
@@ -715,7 +738,8 @@ def landscape_surface_plot(
     zmax: float | None = None,
 ) -> go.Figure:
     r"""3-D surface of :math:`(\alpha, \beta) \mapsto \mathcal L(\theta + \alpha\delta + \beta\eta)`
-    (Li et al. 2018), the model marked at the origin.
+    (Li et al. 2018), the model marked at the origin; a NaN / ±inf loss is a hole in the surface,
+    counted in the title.
 
     Args:
         landscape: a 2-D :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
@@ -726,7 +750,9 @@ def landscape_surface_plot(
     import numpy as np
 
     land, z = _landscape_z(landscape, log, zmax)
-    fig = go.Figure(go.Surface(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", name="loss"))
+    fig = go.Figure(
+        go.Surface(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", name="loss", connectgaps=False)
+    )
     i, j = int(np.argmin(np.abs(land.alphas))), int(np.argmin(np.abs(land.betas)))
     fig.add_trace(
         go.Scatter3d(x=[land.alphas[i]], y=[land.betas[j]], z=[z[j, i]], mode="markers", name="model",
@@ -734,7 +760,7 @@ def landscape_surface_plot(
     )  # fmt: skip
     label = "log10 loss" if log else "loss"
     fig.update_layout(
-        title=title, template="plotly_white",
+        title=_gaps_title(title, land.n_nonfinite), template="plotly_white",
         scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": label},
     )  # fmt: skip
     return fig
@@ -832,7 +858,8 @@ def landscape_panels_plot(
 ) -> go.Figure:
     r"""Side-by-side contour plots of several 2-D landscapes on one colour scale (e.g. standard vs
     Lipschitz vs curvature-regularised), each model marked at its origin. One contour and one marker
-    trace per landscape.
+    trace per landscape. A NaN / ±inf loss is a gap, counted in the title; the colour scale spans the
+    finite values.
 
     Args:
         landscapes: ``{label: landscape}`` with 2-D :class:`~stablecore.landscape.Landscape`\ s or their
@@ -847,13 +874,13 @@ def landscape_panels_plot(
     if not isinstance(landscapes, dict) or not landscapes:
         raise ValueError("landscapes must be a non-empty dict {label: 2-D landscape}")
     items = [(str(k), *_landscape_z(v, log, zmax)) for k, v in landscapes.items()]
-    zmin = float(min(np.nanmin(z) for _, _, z in items))
-    ztop = float(max(np.nanmax(z) for _, _, z in items))
+    finite = np.concatenate([z[np.isfinite(z)] for _, _, z in items])
+    zmin, ztop = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
     fig = make_subplots(rows=1, cols=len(items), subplot_titles=[label for label, _, _ in items])
     for c, (label, land, z) in enumerate(items, start=1):
         fig.add_trace(
             go.Contour(x=land.alphas, y=land.betas, z=z, zmin=zmin, zmax=ztop, ncontours=int(ncontours),
-                       colorscale="Viridis", showscale=c == len(items), name=label,
+                       colorscale="Viridis", showscale=c == len(items), name=label, connectgaps=False,
                        colorbar={"title": {"text": "log10 loss" if log else "loss"}}),
             row=1, col=c,
         )  # fmt: skip
@@ -864,7 +891,8 @@ def landscape_panels_plot(
         )  # fmt: skip
         fig.update_xaxes(title_text="α", row=1, col=c)
     fig.update_yaxes(title_text="β", row=1, col=1)
-    fig.update_layout(title=title, template="plotly_white")
+    bad = sum(land.n_nonfinite for _, land, _ in items)
+    fig.update_layout(title=_gaps_title(title, bad), template="plotly_white")
     return fig
 
 

@@ -94,3 +94,55 @@ def test_landscape_plots_refuse_wrong_inputs():
     with pytest.raises(ValueError, match="empty"):
         plots.landscape_1d_plot({})
     assert {"landscape_1d_plot", "landscape_contour_plot", "landscape_surface_plot"} <= set(plots.__all__)
+
+
+# ------------------------------------------------------------------------------- non-finite losses
+def holed(steps: int = 5) -> Landscape:
+    """The bowl with a NaN loss at (alphas[0], betas[1]) and +inf at (alphas[-1], betas[2])."""
+    land = bowl(steps)
+    loss = land.loss.copy()
+    loss[0, 1], loss[-1, 2] = np.nan, np.inf
+    return Landscape(land.alphas, land.betas, loss, land.accuracy, land.metadata)
+
+
+def test_1d_plot_draws_nan_and_inf_losses_as_gaps():
+    g = landscape_grid((-1, 1), 5)
+    loss = np.array([np.inf, 0.75, 0.5, np.nan, -np.inf])
+    acc = np.array([np.nan, 0.9, 1.0, np.inf, 0.5])
+    fig = plots.landscape_1d_plot(Landscape(g, None, loss, acc, {"dims": 1}), title="t")
+    y, y_acc = np.asarray(fig.data[0].y, dtype=float), np.asarray(fig.data[1].y, dtype=float)
+    assert np.isnan(y[[0, 3, 4]]).all() and y[1:3].tolist() == [0.75, 0.5]  # no inf reaches plotly
+    assert np.isnan(y_acc[[0, 3]]).all() and y_acc[[1, 2, 4]].tolist() == [0.9, 1.0, 0.5]
+    assert not fig.data[0].connectgaps
+    assert fig.layout.title.text == "t (3 grid points with a NaN/inf loss: gaps)"
+    cut = plots.landscape_1d_plot(holed(), title="t")  # the plane's β = 0 column has the inf, not the NaN
+    assert np.isnan(np.asarray(cut.data[0].y, dtype=float)[-1])
+    assert cut.layout.title.text == "t (1 grid point with a NaN/inf loss: gaps)"
+    assert plots.landscape_1d_plot(line(), title="t").layout.title.text == "t"
+
+
+@pytest.mark.parametrize("zmax", [None, 5.0])
+def test_contour_and_surface_gaps_are_nan_not_clipped(zmax):
+    land = holed()
+    expected = np.minimum(land.loss, np.inf if zmax is None else zmax).T  # plotly's z[beta, alpha]
+    expected[1, 0] = expected[2, -1] = np.nan
+    for fig in (
+        plots.landscape_contour_plot(land, zmax=zmax, title="c"),
+        plots.landscape_surface_plot(land, zmax=zmax, title="s"),
+    ):
+        z = np.asarray(fig.data[0].z, dtype=float)
+        np.testing.assert_array_equal(z, expected)  # NaN at both holes; +inf never becomes zmax
+        assert fig.data[0].connectgaps is False
+        assert fig.layout.title.text.endswith("(2 grid points with a NaN/inf loss: gaps)")
+    logged = np.asarray(plots.landscape_contour_plot(land, log=True).data[0].z, dtype=float)
+    assert np.isnan(logged[1, 0]) and np.isnan(logged[2, -1]) and np.isfinite(logged).sum() == 23
+
+
+def test_panels_scale_on_finite_values_and_survive_an_all_nan_plane():
+    land = holed()
+    dead = Landscape(land.alphas, land.betas, np.full_like(land.loss, np.nan), land.accuracy, {"dims": 2})
+    fig = plots.landscape_panels_plot({"holed": land, "dead": dead})
+    finite = land.loss[np.isfinite(land.loss)]
+    assert fig.data[0].zmin == finite.min() and fig.data[0].zmax == finite.max()
+    assert np.isnan(np.asarray(fig.data[2].z, dtype=float)).all()
+    assert "(27 grid points with a NaN/inf loss: gaps)" in fig.layout.title.text  # 2 + 25

@@ -20,8 +20,11 @@ from stablecore.landscape.directions import (
     random_directions,
 )
 from stablecore.landscape.slices import (
+    GRID_BYTES_PER_POINT,
     Landscape,
+    LandscapeSummary,
     as_landscape,
+    check_grid_size,
     evaluate_points,
     interpolate,
     landscape_grid,
@@ -30,12 +33,15 @@ from stablecore.landscape.slices import (
 )
 
 __all__ = [
+    "GRID_BYTES_PER_POINT",
     "Direction",
     "Landscape",
+    "LandscapeSummary",
     "TrajectoryPCA",
     "TrajectoryRecorder",
     "as_direction",
     "as_landscape",
+    "check_grid_size",
     "direction_norm",
     "evaluate_points",
     "hessian_directions",

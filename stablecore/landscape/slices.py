@@ -29,12 +29,25 @@ exactly: a point within :math:`10^{-6}` of a step of an anchor is set to it, and
 ``span`` that falls between points is added (then the grid has more than ``steps`` values; e.g.
 ``interpolate`` with 51 steps over (-0.5, 1.5) has 53). The ``loss-landscapes`` package misses the
 centre by half a step with 51 steps.
+
+**Non-finite losses.** A point where the loss overflows or is undefined (a span reaching 1e308, a
+diverged model) keeps its NaN / ±inf loss, is counted (:attr:`Landscape.n_nonfinite`,
+:meth:`Landscape.summary`), draws as a gap in :mod:`stablecore.plots` and triggers a
+``RuntimeWarning``; its accuracy is NaN when some output is not finite. Points a shard did not evaluate
+are told apart from them by :attr:`Landscape.evaluated`.
+
+**Size.** Before allocating, a grid is refused (``ValueError`` naming ``steps``) when its arrays
+(about 128 bytes per grid point) exceed :func:`stablecore.limits.max_memory` or its model evaluations
+(grid points × examples) exceed :func:`stablecore.limits.max_work`; both limits can be raised through
+``STABLECORE_MAX_MEMORY`` / ``STABLECORE_MAX_WORK``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,12 +66,16 @@ from stablecore.landscape.directions import (
     hessian_directions,
     random_directions,
 )
+from stablecore.limits import check_memory, check_work
 from stablecore.train.evaluate import eval_mode
 
 __all__ = [
+    "GRID_BYTES_PER_POINT",
     "MODES",
     "Landscape",
+    "LandscapeSummary",
     "as_landscape",
+    "check_grid_size",
     "evaluate_points",
     "interpolate",
     "landscape_grid",
@@ -74,6 +91,78 @@ _POINT_BYTES = 2**28  # stacked parameters of at most 256 MiB
 _ROWS = {"cpu": 2**14, "cuda": 2**16}  # points × examples per call
 _MIN_CHUNK = {"cpu": 16, "cuda": 16}
 _MAX_CHUNK = {"cpu": 64, "cuda": 256}
+#: bytes held per grid point, rounded up: coordinates and their meshgrid (4 float64 for a plane), loss,
+#: accuracy, their running sums, the evaluated mask and the ``to_frame()`` table (about 13 float64)
+GRID_BYTES_PER_POINT = 128
+
+
+@dataclass(frozen=True)
+class LandscapeSummary:
+    """Counts and loss range of a landscape's grid (:meth:`Landscape.summary`).
+
+    Attributes:
+        points: grid points.
+        evaluated: points evaluated (fewer than ``points`` for a shard or a partial table).
+        nan: evaluated points whose loss is NaN.
+        inf: evaluated points whose loss is +inf or -inf.
+        centre_loss: the loss at the origin (the model), or None when the grid lacks it or it was not
+            evaluated.
+        loss_min, loss_max: range of the finite losses, or None when there is none.
+    """
+
+    points: int
+    evaluated: int
+    nan: int
+    inf: int
+    centre_loss: float | None = None
+    loss_min: float | None = None
+    loss_max: float | None = None
+
+    @property
+    def nonfinite(self) -> int:
+        """Evaluated points with a NaN or ±inf loss."""
+        return self.nan + self.inf
+
+    @property
+    def complete(self) -> bool:
+        """Every grid point evaluated (its loss may still be non-finite: see :attr:`nonfinite`)."""
+        return self.evaluated >= self.points
+
+    @classmethod
+    def of(cls, losses: Any, points: int, centre_loss: float | None = None) -> LandscapeSummary:
+        """The summary of the evaluated ``losses`` (any shape) out of ``points`` grid points."""
+        values = np.asarray(losses, dtype=float).ravel()
+        finite = values[np.isfinite(values)]
+        return cls(
+            points=int(points),
+            evaluated=int(values.size),
+            nan=int(np.isnan(values).sum()),
+            inf=int(np.isinf(values).sum()),
+            centre_loss=None if centre_loss is None else float(centre_loss),
+            loss_min=float(finite.min()) if finite.size else None,
+            loss_max=float(finite.max()) if finite.size else None,
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, where: str = "evaluated") -> str:
+        """One line, e.g. ``3 of 3 grid points evaluated, 2 non-finite (2 NaN, 0 inf loss; gaps in the
+        charts); loss at the model 0.42; finite loss range [0.42, 0.42]`` (``where`` replaces
+        ``evaluated``, e.g. ``"in the table"``)."""
+        text = f"{self.evaluated} of {self.points} grid points {where}"
+        if self.nonfinite:
+            text += f", {self.nonfinite} non-finite ({self.nan} NaN, {self.inf} inf loss; gaps in the charts)"
+        elif self.complete:
+            text += " (complete)"
+        if self.centre_loss is not None:
+            text += f"; loss at the model {self.centre_loss:.6g}"
+        if self.loss_min is None:
+            text += "; no finite loss" if self.evaluated else ""
+        else:
+            label = "finite loss range" if self.nonfinite else "range"
+            text += f"; {label} [{self.loss_min:.6g}, {self.loss_max:.6g}]"
+        return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,10 +174,14 @@ class Landscape:
             an interpolation, exactly).
         betas: ``(n_b,)`` coordinates along the second direction, or None for a 1-D slice.
         loss: ``(n_a,)`` or ``(n_a, n_b)`` (``loss[i, j]`` at ``(alphas[i], betas[j])``); NaN where a shard
-            did not evaluate.
-        accuracy: same shape as ``loss``; NaN when the output is not ``(N, K)`` logits.
+            did not evaluate, and NaN / ±inf where the loss itself is not finite (told apart by
+            ``evaluated``).
+        accuracy: same shape as ``loss``; NaN when the output is not ``(N, K)`` logits, and where some
+            output is not finite.
         metadata: how it was made (``dims``, ``directions``, ``normalization``, ``seed``, ``span``,
             ``steps``, ``mode``, ``n_examples``, ...).
+        evaluated: boolean mask of the points evaluated, same shape as ``loss``; None (the default when
+            constructing one by hand) means every point.
     """
 
     alphas: np.ndarray
@@ -96,6 +189,20 @@ class Landscape:
     loss: np.ndarray
     accuracy: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    evaluated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        shape = np.shape(self.loss)
+        if self.evaluated is None:
+            mask = np.ones(shape, dtype=bool)
+        else:
+            mask = np.asarray(self.evaluated, dtype=bool)
+            if mask.shape != shape:
+                raise ValueError(f"evaluated must have the shape of loss {shape}, got {mask.shape}")
+        if mask.flags.writeable:
+            mask = mask.copy()
+            mask.setflags(write=False)
+        object.__setattr__(self, "evaluated", mask)
 
     @property
     def dims(self) -> int:
@@ -110,21 +217,45 @@ class Landscape:
             raise ValueError("the grid does not contain the origin (its span excludes 0)")
         return float(self.loss[ia[0]] if self.betas is None else self.loss[ia[0], ib[0]])
 
+    @property
+    def finite(self) -> np.ndarray:
+        """Mask of the evaluated points whose loss is finite (the points a summary may use)."""
+        return self.evaluated & np.isfinite(self.loss)
+
+    @property
+    def n_nonfinite(self) -> int:
+        """Evaluated points whose loss is NaN or ±inf."""
+        return int((self.evaluated & ~np.isfinite(self.loss)).sum())
+
+    def summary(self) -> LandscapeSummary:
+        """Points evaluated, NaN and inf counts, the loss at the model and the finite loss range."""
+        try:
+            ia = np.flatnonzero(self.alphas == 0.0)
+            ib = np.flatnonzero(self.betas == 0.0) if self.betas is not None else np.zeros(1, dtype=int)
+            at = (ia[0],) if self.betas is None else (ia[0], ib[0])
+            centre = self.centre_loss if self.evaluated[at] else None
+        except (ValueError, IndexError):
+            centre = None
+        return LandscapeSummary.of(self.loss[self.evaluated], self.loss.size, centre)
+
     def to_frame(self) -> pd.DataFrame:
-        """One row per grid point: ``alpha, beta, loss, accuracy`` (``beta = 0`` for a 1-D slice), alpha
-        major."""
+        """One row per *evaluated* grid point: ``alpha, beta, loss, accuracy`` (``beta = 0`` for a 1-D
+        slice), alpha major; a non-finite loss stays in its row."""
         if self.betas is None:
             a, b = self.alphas, np.zeros_like(self.alphas)
         else:
             a, b = (g.ravel() for g in np.meshgrid(self.alphas, self.betas, indexing="ij"))
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {"alpha": a, "beta": b, "loss": self.loss.ravel(), "accuracy": self.accuracy.ravel()}
         )
+        keep = self.evaluated.ravel()
+        return frame if keep.all() else frame[keep].reset_index(drop=True)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, metadata: Mapping[str, Any] | None = None) -> Landscape:
         """Rebuild a landscape from :meth:`to_frame` rows (e.g. the shards of a CLI table pooled): 1-D
-        when a single ``beta`` value occurs; points absent from the frame are NaN."""
+        when a single ``beta`` value occurs; points absent from the frame are NaN and not ``evaluated``;
+        a row's NaN or inf loss is kept (an evaluated, non-finite point)."""
         missing = [c for c in ("alpha", "beta", "loss", "accuracy") if c not in frame.columns]
         if missing:
             raise ValueError(f"frame lacks the column(s) {missing}")
@@ -136,12 +267,14 @@ class Landscape:
         meta = dict(metadata or {})
         if len(betas) == 1:
             loss, acc = np.full(len(alphas), np.nan), np.full(len(alphas), np.nan)
-            loss[ia], acc[ia] = frame["loss"], frame["accuracy"]
-            return cls(alphas, None, loss, acc, {"dims": 1, **meta})
+            done = np.zeros(len(alphas), dtype=bool)
+            loss[ia], acc[ia], done[ia] = frame["loss"], frame["accuracy"], True
+            return cls(alphas, None, loss, acc, {"dims": 1, **meta}, done)
         ib = np.searchsorted(betas, frame["beta"].to_numpy(float))
         loss, acc = np.full((len(alphas), len(betas)), np.nan), np.full((len(alphas), len(betas)), np.nan)
-        loss[ia, ib], acc[ia, ib] = frame["loss"], frame["accuracy"]
-        return cls(alphas, betas, loss, acc, {"dims": 2, **meta})
+        done = np.zeros((len(alphas), len(betas)), dtype=bool)
+        loss[ia, ib], acc[ia, ib], done[ia, ib] = frame["loss"], frame["accuracy"], True
+        return cls(alphas, betas, loss, acc, {"dims": 2, **meta}, done)
 
 
 def as_landscape(obj: Any, name: str = "landscape") -> Landscape:
@@ -170,15 +303,20 @@ def _check_steps(steps: Any) -> int:
     return int(steps)
 
 
-def _check_span(span: Any) -> tuple[float, float]:
+def _check_span(span: Any, name: str = "span") -> tuple[float, float]:
+    """``(start, stop)``: two real numbers (not bools or strings), finite, ``start < stop`` and a finite
+    width ``stop - start``."""
+    if isinstance(span, np.ndarray):
+        span = span.tolist() if span.ndim == 1 else span
     if not (isinstance(span, Sequence) and not isinstance(span, str) and len(span) == 2):
-        raise TypeError(f"span must be a pair (start, stop), got {span!r}")
-    try:
-        a, b = float(span[0]), float(span[1])
-    except (TypeError, ValueError):
-        raise TypeError(f"span must hold two numbers, got {span!r}") from None
+        raise TypeError(f"{name} must be a pair (start, stop), got {span!r}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in span):
+        raise TypeError(f"{name} must hold two numbers, got {span!r}")
+    a, b = float(span[0]), float(span[1])
     if not (math.isfinite(a) and math.isfinite(b)) or not a < b:
-        raise ValueError(f"span must be finite with start < stop, got {span!r}")
+        raise ValueError(f"{name} must be finite with start < stop, got {span!r}")
+    if not math.isfinite(b - a):
+        raise ValueError(f"{name} must have a finite width stop - start (float64), got {span!r}")
     return a, b
 
 
@@ -194,6 +332,11 @@ def landscape_grid(span: Sequence[float], steps: int, anchors: Sequence[float] =
     """``np.linspace(*span, steps)`` with each anchor inside ``span`` on the grid exactly (module
     docstring): snapped when within 1e-6 of a step of a point, inserted otherwise.
 
+    Raises:
+        ValueError: ``steps < 2`` or too many for the memory limit; ``span`` not finite, reversed, of zero
+            or overflowing width, or too narrow for ``steps`` distinct float64 values.
+        TypeError: ``steps`` not an int, ``span`` not a pair of numbers.
+
     Example:
         >>> g = landscape_grid((-1, 1), 51)
         >>> len(g), float(g[25]) == 0.0
@@ -203,6 +346,9 @@ def landscape_grid(span: Sequence[float], steps: int, anchors: Sequence[float] =
     """
     a, b = _check_span(span)
     steps = _check_steps(steps)
+    check_memory(
+        16.0 * (steps + len(anchors)), argument="steps", what=f"a landscape grid of {steps:.3g} values"
+    )
     grid = np.linspace(a, b, steps)
     tol = 1e-6 * (b - a) / (steps - 1)
     for anchor in anchors:
@@ -213,7 +359,54 @@ def landscape_grid(span: Sequence[float], steps: int, anchors: Sequence[float] =
             grid[i] = anchor
         else:
             grid = np.sort(np.append(grid, anchor))
+    if not (np.diff(grid) > 0).all():
+        raise ValueError(
+            f"span {span!r} is too narrow for steps={steps}: grid values coincide in float64 "
+            "(widen span or use fewer steps)"
+        )
     return grid
+
+
+def check_grid_size(
+    steps: int,
+    dims: int,
+    n_examples: int | None = None,
+    *,
+    fraction: float = 1.0,
+    argument: str = "steps",
+) -> None:
+    """Refuse, before anything is allocated, a ``dims``-D grid of ``steps`` values per axis whose arrays
+    (:data:`GRID_BYTES_PER_POINT` bytes per point) exceed :func:`stablecore.limits.max_memory`, or whose
+    model evaluations (grid points × ``fraction`` × ``n_examples``; ``fraction`` is a shard's share) exceed
+    :func:`stablecore.limits.max_work`.
+
+    Raises:
+        ValueError: one line naming ``argument`` (e.g. ``"--steps"`` from the CLI).
+    """
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 or 2, got {dims!r}")
+    points = float(int(steps) + 2) ** dims  # + the anchors a grid may insert
+    check_memory(
+        points * GRID_BYTES_PER_POINT, argument=argument,
+        what=f"the {dims}-D landscape grid ({points:.3g} points)",
+    )  # fmt: skip
+    if n_examples is not None:
+        check_work(
+            points * fraction * int(n_examples), argument=argument,
+            what=f"the {dims}-D landscape ({points * fraction:.3g} grid points × {int(n_examples)} examples)",
+        )  # fmt: skip
+
+
+def _count_examples(data: Any) -> int | None:
+    """Examples in ``data`` when known without reading it: an ``(x, y)`` pair or a DataLoader over a
+    sized data set (None otherwise; the evaluation counts them on its first pass)."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        return int(data[0].shape[0]) if data[0].ndim else None
+    dataset = getattr(data, "dataset", None)
+    try:
+        return len(dataset) if dataset is not None else None
+    except TypeError:
+        return None
 
 
 def _check_mode(model: nn.Module, mode: str) -> None:
@@ -311,11 +504,17 @@ def evaluate_points(
         progress: show a tqdm bar.
 
     Returns:
-        ``(loss, accuracy)``, two float64 arrays of shape ``(P,)``.
+        ``(loss, accuracy)``, two float64 arrays of shape ``(P,)`` (a non-finite loss is kept, module
+        docstring).
+
+    Raises:
+        ValueError: also when ``P`` × examples exceeds :func:`stablecore.limits.max_work` (naming
+        ``coordinates``) or ``chunk_size`` points of stacked parameters exceed
+        :func:`stablecore.limits.max_memory`.
     """
     loss, acc, _ = _evaluate(
         model, loss_fn, data, directions, coordinates, chunk_size=chunk_size, batch_size=batch_size,
-        mode=mode, progress=progress,
+        mode=mode, progress=progress, argument="coordinates",
     )  # fmt: skip
     return loss, acc
 
@@ -331,6 +530,7 @@ def _evaluate(
     batch_size: int | None,
     mode: str,
     progress: bool,
+    argument: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -351,6 +551,16 @@ def _evaluate(
         raise ValueError("directions move no tensor of the model")
     first = next(iter(centre.values()))
     source = BatchSource(data, first.device)
+    check_work(
+        float(len(coords)) * source.total, argument=argument,
+        what=f"the landscape ({len(coords)} points × {source.total} examples)",
+    )  # fmt: skip
+    if chunk is not None:
+        per_point = sum(t[0].numel() * t.element_size() for t in stacked.values())
+        check_memory(
+            2.0 * min(chunk, len(coords)) * per_point, argument="chunk_size",
+            what=f"the stacked parameters of {min(chunk, len(coords))} points per call",
+        )  # fmt: skip
     largest = max(f[0] for f in source.fingerprints)
     chunk = chunk or _auto_chunk(stacked, len(coords), min(largest, batch_size or largest), first.device)
     pieces = sum(math.ceil(f[0] / (batch_size or f[0])) for f in source.fingerprints)
@@ -401,6 +611,8 @@ def _point_function(
             raise ValueError(f"loss_fn must return a scalar tensor (use a mean reduction), got {shape}")
         if classify and isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == y.shape[0]:
             acc = (out.argmax(dim=1) == y).to(value.dtype).mean()
+            # a non-finite output is no prediction: no accuracy at that point
+            acc = torch.where(torch.isfinite(out).all(), acc, acc * float("nan"))
         else:
             acc = value * float("nan")
         return value, acc
@@ -483,19 +695,48 @@ def _finish(
     loss: np.ndarray,
     acc: np.ndarray,
     meta: dict[str, Any],
+    rows: Sequence[int] | None = None,
 ) -> Landscape:
-    for array in (alphas, loss, acc, *(() if betas is None else (betas,))):
+    """The read-only :class:`Landscape`, its ``evaluated`` mask from ``rows`` (None: every point); warns
+    when an evaluated loss is not finite."""
+    evaluated = np.zeros(loss.shape, dtype=bool)
+    evaluated[slice(None) if rows is None else list(rows)] = True
+    for array in (alphas, loss, acc, evaluated, *(() if betas is None else (betas,))):
         array.setflags(write=False)
-    return Landscape(alphas, betas, loss, acc, meta)
+    land = Landscape(alphas, betas, loss, acc, meta, evaluated)
+    bad = land.n_nonfinite
+    if bad:
+        warnings.warn(
+            f"{bad} of {int(evaluated.sum())} evaluated grid points have a non-finite loss (NaN/inf), "
+            "kept as NaN/inf (gaps in the charts); see Landscape.summary()",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return land
 
 
-def _shard_rows(shard: Any, n_rows: int) -> tuple[list[int], tuple[int, int] | None]:
+def _parse_shard(shard: Any) -> tuple[int, int] | None:
     from stablecore.results import parse_shard
 
-    parsed = parse_shard(shard)
+    return parse_shard(shard)
+
+
+def _prepare(
+    span: Any, steps: Any, dims: int, data: Any, shard: tuple[int, int] | None, anchors: Sequence[float]
+) -> np.ndarray:
+    """Validate ``span`` and ``steps``, refuse a grid beyond the limits (:func:`check_grid_size`), then
+    build it (:func:`landscape_grid`)."""
+    _check_span(span)
+    steps = _check_steps(steps)
+    fraction = 1.0 if shard is None else 1.0 / shard[1]
+    check_grid_size(steps, dims, _count_examples(data), fraction=fraction)
+    return landscape_grid(span, steps, anchors)
+
+
+def _shard_rows(parsed: tuple[int, int] | None, n_rows: int) -> list[int]:
     if parsed is None:
-        return list(range(n_rows)), None
-    return list(range(parsed[0], n_rows, parsed[1])), parsed
+        return list(range(n_rows))
+    return list(range(parsed[0], n_rows, parsed[1]))
 
 
 def slice_1d(
@@ -539,8 +780,9 @@ def slice_1d(
         A 1-D :class:`Landscape`.
 
     Raises:
-        ValueError / TypeError: naming the argument (``steps < 2``, reversed ``span``, empty data,
-        directions of the wrong shape, ...).
+        ValueError / TypeError: naming the argument (``steps < 2``, a ``span`` that is reversed, of zero
+        or overflowing width or not finite, empty data, directions of the wrong shape, a grid beyond the
+        memory or work limit (``steps``; module docstring), ...).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
@@ -550,23 +792,24 @@ def slice_1d(
         ([-1.0, -0.5, 0.0, 0.5, 1.0], (5,))
     """
     _check_mode(model, mode)
-    alphas = landscape_grid(span, steps)
+    parsed = _parse_shard(shard)
+    alphas = _prepare(span, steps, 1, data, parsed, (0.0,))
     chunk_size = _check_chunk(chunk_size)
     dirs, meta = _resolve_directions(
         model, loss_fn, data, direction, 1, normalization=normalization, seed=seed,
         param_filter=param_filter, mode=mode, argname="direction",
     )  # fmt: skip
-    rows, parsed = _shard_rows(shard, len(alphas))
+    rows = _shard_rows(parsed, len(alphas))
     loss, acc = np.full(len(alphas), np.nan), np.full(len(alphas), np.nan)
     if rows:
         lv, av, info = _evaluate(
             model, loss_fn, data, dirs, alphas[rows, None], chunk_size=chunk_size, batch_size=batch_size,
-            mode=mode, progress=progress,
+            mode=mode, progress=progress, argument="steps",
         )  # fmt: skip
         loss[rows], acc[rows] = lv, av
         meta.update(info)
     meta.update(dims=1, span=tuple(_check_span(span)), steps=int(steps), mode=mode, shard=parsed)
-    return _finish(alphas, None, loss, acc, meta)
+    return _finish(alphas, None, loss, acc, meta, rows)
 
 
 def slice_2d(
@@ -602,25 +845,26 @@ def slice_2d(
         A 2-D :class:`Landscape` with ``loss[i, j]`` at ``(alphas[i], betas[j])``.
     """
     _check_mode(model, mode)
-    grid = landscape_grid(span, steps)
+    parsed = _parse_shard(shard)
+    grid = _prepare(span, steps, 2, data, parsed, (0.0,))
     chunk_size = _check_chunk(chunk_size)
     dirs, meta = _resolve_directions(
         model, loss_fn, data, directions, 2, normalization=normalization, seed=seed,
         param_filter=param_filter, mode=mode, argname="directions",
     )  # fmt: skip
-    rows, parsed = _shard_rows(shard, len(grid))
+    rows = _shard_rows(parsed, len(grid))
     n = len(grid)
     loss, acc = np.full((n, n), np.nan), np.full((n, n), np.nan)
     if rows:
         a, b = np.meshgrid(grid[rows], grid, indexing="ij")
         lv, av, info = _evaluate(
             model, loss_fn, data, dirs, np.stack([a.ravel(), b.ravel()], axis=1), chunk_size=chunk_size,
-            batch_size=batch_size, mode=mode, progress=progress,
+            batch_size=batch_size, mode=mode, progress=progress, argument="steps",
         )  # fmt: skip
         loss[rows], acc[rows] = lv.reshape(len(rows), n), av.reshape(len(rows), n)
         meta.update(info)
     meta.update(dims=2, span=tuple(_check_span(span)), steps=int(steps), mode=mode, shard=parsed)
-    return _finish(grid, grid.copy(), loss, acc, meta)
+    return _finish(grid, grid.copy(), loss, acc, meta, rows)
 
 
 def interpolate(
@@ -655,7 +899,7 @@ def interpolate(
         if not isinstance(m, nn.Module):
             raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")
     _check_mode(model_a, mode)
-    ts = landscape_grid(span, steps, anchors=(0.0, 1.0))
+    ts = _prepare(span, steps, 1, data, None, (0.0, 1.0))
     state_a = {**dict(model_a.named_parameters()), **dict(model_a.named_buffers())}
     state_b = {**dict(model_b.named_parameters()), **dict(model_b.named_buffers())}
     if set(state_a) != set(state_b):
@@ -670,7 +914,7 @@ def interpolate(
             direction[n] = tb.detach().to(ta.device, ta.dtype) - ta.detach()
     loss, acc, info = _evaluate(
         model_a, loss_fn, data, [direction], ts[:, None], chunk_size=chunk_size, batch_size=batch_size,
-        mode=mode, progress=progress,
+        mode=mode, progress=progress, argument="steps",
     )  # fmt: skip
     meta = {
         "dims": 1,

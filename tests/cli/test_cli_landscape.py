@@ -1,7 +1,12 @@
 """``stablecore landscape``: the grid stored in the run, its centre equal to the model's loss, shards that
-pool to the unsharded table, 1-D slices, and one-line errors."""
+pool to the unsharded table, 1-D slices, non-finite points counted, negative spans, and one-line errors
+(limits, bad spans) from the real entry point."""
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +93,76 @@ def test_landscape_bad_arguments(digits_run, capsys, extra, word):
 def test_landscape_bad_run(tmp_path, capsys):
     assert main(["landscape", "--run", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the real entry point, in a subprocess
+def store_copy(run: str, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of ``run`` in a fresh store ``tmp_path/runs`` without tables: ``(home, run)``."""
+    home = tmp_path / "runs"
+    copy = home / "landscape" / Path(run).name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("tables"))
+    return home, copy
+
+
+def cli(home: Path, *argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "STABLECORE_HOME": str(home), "STABLECORE_MODE": "quick", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "stablecore.cli.main", "landscape", *argv, *COMMON],
+        capture_output=True, text=True, env=environ, timeout=300,
+    )  # fmt: skip
+
+
+def files(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_landscape_counts_nonfinite_points(digits_run, tmp_path):
+    home, run = store_copy(digits_run, tmp_path)
+    # α = 5e307 and 1e308 overflow the weights: the loss is NaN there
+    proc = cli(home, "--run", str(run), "--dims", "1", "--steps", "3", "--span", "0", "1e308")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    table = load_run(run).tables["landscape-1d"].sort_values("alpha")
+    assert table["alpha"].tolist() == [0.0, 5e307, 1e308]
+    loss = table["loss"].to_numpy(float)
+    assert np.isfinite(loss[0]) and not np.isfinite(loss[1:]).any()
+    nan, inf = int(np.isnan(loss).sum()), int(np.isinf(loss).sum())
+    assert lines[1].startswith(f"3 of 3 grid points in the table, 2 non-finite ({nan} NaN, {inf} inf loss")
+    assert "(complete)" not in proc.stdout
+    assert lines[2].startswith("warning: 2 of 3 grid points have a non-finite loss")
+    assert "RuntimeWarning" not in proc.stderr
+
+
+@pytest.mark.parametrize("span", [["--span=-1e-3,1e-3"], ["--span", "-1e-3", "1e-3"]])
+def test_landscape_negative_exponent_spans(digits_run, tmp_path, span):
+    home, run = store_copy(digits_run, tmp_path)
+    proc = cli(home, "--run", str(run), "--dims", "1", "--steps", "5", *span)
+    assert proc.returncode == 0, proc.stderr
+    table = load_run(run).tables["landscape-1d"]
+    assert sorted(table["alpha"]) == [-1e-3, -5e-4, 0.0, 5e-4, 1e-3]
+    assert (
+        table["span_start"] == -1e-3
+    ).all() and "5 of 5 grid points in the table (complete)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "words"),
+    [
+        (["--steps", "1000000"], None, ["--steps", "STABLECORE_MAX_MEMORY"]),  # was a MemoryError traceback
+        (["--steps", "60"], {"STABLECORE_MAX_WORK": "1000"}, ["--steps", "STABLECORE_MAX_WORK"]),
+        (["--span", "nan", "1"], None, ["--span", "finite"]),
+        (["--span", "-inf", "1"], None, ["--span", "finite"]),
+        (["--span=-1e308,1e308"], None, ["--span", "width"]),
+        (["--span", "1"], None, ["--span", "two numbers"]),
+        (["--span", "1", "1.0000000000000002", "--steps", "9"], None, ["--span", "too narrow"]),
+    ],
+)
+def test_landscape_bad_values_one_line_nothing_written(digits_run, tmp_path, extra, env, words):
+    home, run = store_copy(digits_run, tmp_path)
+    before = files(tmp_path)
+    proc = cli(home, "--run", str(run), *extra, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert all(word in err for word in words), err
+    assert files(tmp_path) == before
