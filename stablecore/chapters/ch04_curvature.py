@@ -338,7 +338,8 @@ def landscape_flatness(landscape: Any, radius: float) -> float:
 
     in the coordinates of the slice (filter-normalised directions: :math:`r = 1` moves each filter by its
     own norm, Li et al. 2018). Smaller is flatter; it can be negative when the model is not at a minimum
-    of the plane. An ``estimate``: it depends on the random plane drawn.
+    of the plane. An ``estimate``: it depends on the random plane drawn. ``inf`` when a grid point
+    within the radius has a NaN or infinite loss (never the mean of the finite points alone).
 
     Args:
         landscape: a :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
@@ -355,10 +356,20 @@ def landscape_flatness(landscape: Any, radius: float) -> float:
     else:
         a, b = np.meshgrid(land.alphas, land.betas, indexing="ij")
         dist = np.sqrt(a * a + b * b)
-    inside = (dist <= radius * (1 + 1e-9)) & np.isfinite(land.loss)
+    inside = (dist <= radius * (1 + 1e-9)) & land.evaluated
     if not inside.any():
         raise ValueError(f"no evaluated grid point within radius {radius} of the centre")
+    if not np.isfinite(land.loss[inside]).all():
+        return math.inf  # a NaN or infinite loss within the radius: the increase is unbounded
     return float(np.mean(land.loss[inside] - land.centre_loss))
+
+
+def _max_loss(land: Any) -> float:
+    """Largest loss on the grid; ``inf`` when an evaluated point's loss is NaN or infinite."""
+    summary = land.summary()
+    if summary.nonfinite or summary.loss_max is None:
+        return math.inf
+    return float(summary.loss_max)
 
 
 def _mlp_kwargs(cfg: Ch04Config) -> dict[str, Any]:
@@ -735,7 +746,8 @@ def landscape_summary(frame: pd.DataFrame, radius: float = 0.5) -> pd.DataFrame:
                 "centre_loss": float(part["centre_loss"].iloc[0]),
                 f"flatness_1d@{radius:g}": landscape_flatness(landscape_of(frame, str(model), 1), radius),
                 f"flatness_2d@{radius:g}": landscape_flatness(two, radius),
-                "max_loss_2d": float(np.nanmax(two.loss)),
+                "max_loss_2d": _max_loss(two),
+                "nonfinite_2d": two.summary().nonfinite,
                 "kind": "estimate",
             }
         )

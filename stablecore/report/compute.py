@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ from tqdm.auto import tqdm
 from stablecore.data import DatasetBundle
 from stablecore.train.evaluate import eval_mode, model_device
 from stablecore.types import Bound
+
+if TYPE_CHECKING:
+    from stablecore.landscape import Landscape
 
 __all__ = [
     "NUMBER_COLUMNS",
@@ -629,14 +632,28 @@ def _parameter_section(
         _row(
             "parameter",
             "landscape_max_increase",
-            float(np.nanmax(land.loss)) - land.centre_loss,
+            _max_increase(land),
             "exact",
             "slice_2d",
             f"largest loss increase on the {s.landscape_steps}² grid of [−{s.landscape_span:g}, "
-            f"{s.landscape_span:g}]² (filter-normalised random directions)",
+            f"{s.landscape_span:g}]² (filter-normalised random directions)"
+            + (
+                f"; {land.summary().nonfinite} grid points have a NaN or infinite loss (reported as inf)"
+                if land.summary().nonfinite
+                else ""
+            ),
         ),
     ]
     return rows, top.to_frame(), trace, density.to_frame(), land
+
+
+def _max_increase(land: Landscape) -> float:
+    """Largest loss increase over the grid; ``inf`` when a grid point's loss is NaN or infinite (the
+    increase is then unbounded or undefined, never the finite points' maximum)."""
+    summary = land.summary()
+    if summary.nonfinite or summary.loss_max is None:
+        return math.inf
+    return float(summary.loss_max) - land.centre_loss
 
 
 # --------------------------------------------------------------------------------------------------

@@ -210,6 +210,24 @@ def test_landscape_flatness_against_direct_mean() -> None:
         ch04.landscape_flatness(land, float("nan"))
 
 
+def test_landscape_flatness_never_averages_over_a_nonfinite_loss() -> None:
+    """A NaN or inf loss inside the radius makes the increase unbounded (inf), never the mean of the
+    finite points; one outside the radius changes nothing; an unevaluated point is skipped."""
+    grid = np.linspace(-1.0, 1.0, 9)
+    a, b = np.meshgrid(grid, grid, indexing="ij")
+    clean = Landscape(grid, grid.copy(), 3.0 + a**2 + b**2, np.full((9, 9), np.nan), {"dims": 2})
+    for bad in (np.nan, np.inf):
+        loss = clean.loss.copy()
+        loss[5, 4] = bad  # at distance 0.25 from the centre
+        land = Landscape(grid, grid.copy(), loss, clean.accuracy, {"dims": 2})
+        assert ch04.landscape_flatness(land, 0.5) == math.inf
+        assert ch04._max_loss(land) == math.inf
+        assert ch04.landscape_flatness(land, 0.2) == ch04.landscape_flatness(clean, 0.2)
+        skipped = Landscape(grid, grid.copy(), loss, clean.accuracy, {"dims": 2}, evaluated=np.isfinite(loss))
+        assert math.isfinite(ch04.landscape_flatness(skipped, 0.5))
+    assert ch04._max_loss(clean) == pytest.approx(5.0)
+
+
 # ----------------------------------------------------------------------------------- spectrum
 def test_spectrum_columns_and_kinds(spectrum) -> None:
     assert list(spectrum.columns) == list(ch04.SPECTRUM_COLUMNS)

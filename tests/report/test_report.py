@@ -256,3 +256,22 @@ def test_bad_arguments(digits_runs):
         build_report(result.model, result.data, settings={"test_points": 3})
     with pytest.raises(ValueError, match="seed"):
         build_report(result.model, result.data, seed=-1)
+
+
+def test_landscape_max_increase_is_inf_when_a_grid_loss_is_not_finite() -> None:
+    """The report's largest loss increase never skips a NaN or inf grid loss (it is then inf)."""
+    import math
+
+    from stablecore.landscape import Landscape
+    from stablecore.report import compute
+
+    grid = np.linspace(-1.0, 1.0, 5)
+    a, b = np.meshgrid(grid, grid, indexing="ij")
+    loss = 1.0 + a**2 + b**2
+    clean = Landscape(grid, grid.copy(), loss, np.full_like(loss, np.nan), {"dims": 2})
+    assert compute._max_increase(clean) == 2.0
+    for bad in (np.nan, np.inf):
+        broken = loss.copy()
+        broken[0, 0] = bad
+        land = Landscape(grid, grid.copy(), broken, np.full_like(loss, np.nan), {"dims": 2})
+        assert compute._max_increase(land) == math.inf
