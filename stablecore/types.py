@@ -1,4 +1,4 @@
-"""Shared result types.
+r"""Shared result types.
 
 Every number that describes a norm, a Lipschitz constant or a curvature says what it is
 (ARCHITECTURE.md, "Honest kinds"):
@@ -13,12 +13,18 @@ factors is an ``upper_bound`` (a product of several ``exact`` factors is also on
 of the composed map's constant), lower bounds of the parts give no bound of the whole (so two or
 more factors with a ``lower_bound`` among them give an ``estimate``), and anything combined with an
 ``estimate`` is an ``estimate``. Upper bounds are rounded up by one ulp per operation so the float
-arithmetic of the combination never lowers them.
+arithmetic of the combination never lowers them, and products never under- or overflow midway.
+
+Zero and infinity (:func:`product_bound`, :func:`sum_bound`): a composition with a factor whose
+``exact``/``upper_bound`` constant is 0 is a constant map, so its constant is ``exact`` 0 even when
+another factor is ``inf`` (:math:`0\cdot\infty = 0`); a 0 that is only a lower bound or an estimate
+times ``inf`` is an ``inf`` estimate; sums and products past the float range are ``inf``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -132,32 +138,82 @@ def combine_kinds(kinds: Iterable[str]) -> str:
     return "upper_bound"
 
 
+def _product(values: Sequence[float]) -> float:
+    """Float product without intermediate under- or overflow: mantissas multiplied in ``[1/4, 1)``,
+    exponents added, one :func:`math.ldexp` at the end (``inf`` past the range)."""
+    mantissa, exponent = 1.0, 0
+    for v in values:
+        m, e = math.frexp(v)
+        mantissa, shift = math.frexp(mantissa * m)
+        exponent += e + shift
+    try:
+        return math.ldexp(mantissa, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, mantissa)
+
+
+def _sum(values: Sequence[float]) -> float:
+    """Correctly rounded sum (``math.fsum``); an intermediate overflow of finite terms is summed
+    at half scale (exact) and doubled (``inf`` when the sum itself overflows)."""
+    if any(v == math.inf for v in values) and any(v == -math.inf for v in values):
+        raise ValueError("sum of +inf and -inf estimates is undefined")
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return 2.0 * math.fsum(0.5 * v for v in values)
+
+
 def _fold(bounds: Sequence[Bound], method: str, op: str) -> Bound:
     if not bounds:
         raise ValueError("bounds must be a non-empty sequence of Bound")
     for b in bounds:
         if not isinstance(b, Bound):
             raise TypeError(f"bounds must contain Bound objects, got {type(b).__name__}")
-    if op == "mul":
-        value = math.prod(b.value for b in bounds)
-    else:
-        value = math.fsum(b.value for b in bounds)
+    n_iter = sum(b.n_iter for b in bounds)
+    values = [b.value for b in bounds]
     kind = combine_kinds([b.kind for b in bounds])
+    if op == "mul" and len(bounds) > 1 and any(v == 0.0 for v in values):
+        if any(b.value == 0.0 and b.certifiable for b in bounds):
+            # a factor with L = 0 (exact or upper bound) is a constant map, so the whole composition
+            # is constant, whatever the other factors (even L = inf): L = 0 holds exactly
+            return Bound(0.0, "exact", method, n_iter=n_iter)
+        if any(math.isinf(v) for v in values):
+            # 0 from a lower bound or an estimate says nothing: 0·inf is taken as inf (an estimate)
+            return Bound(math.inf, kind, method, n_iter=n_iter)
+    value = _product(values) if op == "mul" else _sum(values)
     if kind == "upper_bound" and len(bounds) > 1:
         for _ in range(len(bounds) - 1):  # one ulp per rounded operation
             value = math.nextafter(value, math.inf)
-    return Bound(value, kind, method, n_iter=sum(b.n_iter for b in bounds))
+        if 0.0 <= value < sys.float_info.min:  # a subnormal product: ldexp rounded it once more
+            value = math.nextafter(value, math.inf)
+    return Bound(value, kind, method, n_iter=n_iter)
 
 
 def product_bound(bounds: Sequence[Bound], method: str = "product") -> Bound:
     """Bound of a composition ``f_n ∘ ... ∘ f_1`` from bounds on each factor: ``Lip ≤ ∏ L_i``.
 
     The result of two or more certifiable factors is an ``upper_bound`` (never ``exact``: the
-    product of norms is only an upper bound of the norm of the product).
+    product of norms is only an upper bound of the norm of the product). The product is formed
+    without intermediate under- or overflow and rounded up (``inf`` only past the float range).
+
+    Zero factors (the ``0·∞`` rule): a factor with an ``exact`` or ``upper_bound`` value of 0 is a
+    constant map, and a composition with a constant map is constant, so the result is ``exact`` 0
+    whatever the other factors are, ``inf`` and ``estimate`` ones included. A 0 that is only a
+    ``lower_bound`` or an ``estimate`` proves nothing: times ``inf`` it gives ``inf`` (an
+    ``estimate``, as :func:`combine_kinds` says); times finite factors, the plain product.
+
+    Example:
+        >>> product_bound([Bound(0.0, "exact"), Bound(float("inf"), "upper_bound")]).value
+        0.0
     """
     return _fold(bounds, method, "mul")
 
 
 def sum_bound(bounds: Sequence[Bound], method: str = "sum") -> Bound:
-    """Bound of a sum of maps (e.g. a residual block ``x + g(x)``): ``Lip ≤ Σ L_i``."""
+    """Bound of a sum of maps (e.g. a residual block ``x + g(x)``): ``Lip ≤ Σ L_i``.
+
+    Correctly rounded (then rounded up for upper bounds); a sum past the float range is ``inf``, an
+    ``upper_bound`` with an ``inf`` term is ``inf``. Only estimates can be negative: a sum of ``+inf``
+    and ``-inf`` estimates is undefined and raises ``ValueError``.
+    """
     return _fold(bounds, method, "add")

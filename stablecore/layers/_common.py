@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablecore.spectral import register
+from stablecore.spectral.dense import pow2_normalize, unscale_up
 from stablecore.types import Bound
 
 Shape = tuple[int, ...]
@@ -51,9 +52,16 @@ def output_gram(weight: torch.Tensor) -> torch.Tensor:
 def output_gram_power(weight: torch.Tensor, squarings: int) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``(P, log_scale)`` with :math:`(A A^\top)^{2^m} = P e^{\mathrm{log\_scale}}` after ``m`` rescaled
     squarings of the output Gram kernel (Frobenius scales kept in log space; for a conv kernel the iterates
-    are kernel-space Gram kernels). The scales are detached: the product is invariant to them."""
-    p = output_gram(weight)
-    log_scale = torch.zeros((), dtype=weight.dtype, device=weight.device)
+    are kernel-space Gram kernels). The scales are detached: the product is invariant to them.
+
+    ``A`` is first scaled by a power of two to :math:`\max|A| \in [1/2, 1)`
+    (:func:`~stablecore.spectral.dense.pow2_normalize`, exact) and :math:`AA^\top = 2^{2e} A'A'^\top`
+    enters ``log_scale``: the first Gram kernel neither underflows (tiny weights gave :math:`P = 0`, a
+    zero scale) nor overflows (huge ones gave ``inf``/NaN). Weights with :math:`2^{-m/4} \le \max|A| <
+    2^{m/4}` (:math:`m` the largest exponent of the dtype) are not scaled: results unchanged there."""
+    scaled, e = pow2_normalize(weight, keep=int(math.log2(torch.finfo(weight.dtype).max)) // 4)
+    p = output_gram(scaled)
+    log_scale = (2 * math.log(2.0)) * e.to(weight.dtype)
     for _ in range(squarings):
         r = torch.linalg.vector_norm(p.detach()).clamp_min(torch.finfo(weight.dtype).tiny)
         p = p / r
@@ -75,25 +83,32 @@ def abs_row_sums(gram: torch.Tensor, q: torch.Tensor | None = None) -> torch.Ten
 def gershgorin_upper(
     weight: torch.Tensor, q: torch.Tensor | None = None, *, side: str = "input"
 ) -> torch.Tensor:
-    """Float64 upper bounds of the exact weighted row sums of ``|A^T A|`` (``side="input"``) or
+    r"""Float64 upper bounds of the exact weighted row sums of ``|A^T A|`` (``side="input"``) or
     ``|A A^T|`` (``side="output"``) of the stored ``weight``, rounding errors included.
 
-    The computed Gram entry :math:`\\tilde P` satisfies :math:`|P - \\tilde P| \\le \\gamma_m\\,(|A|^\\top
-    \\star |A|)` with :math:`\\gamma_m = m u/(1 - m u)`, ``m`` the length of the inner sums and ``u`` the
-    float64 roundoff (Higham, *Accuracy and Stability*, §3.1); the remaining sums and divisions cost
-    at most :math:`(n + 4) u` relative, covered by the final factor.
+    The computed Gram entry :math:`\tilde P` satisfies :math:`|P - \tilde P| \le \gamma_m\,(|A|^\top
+    \star |A|) + m\eta` with :math:`\gamma_m = m u/(1 - m u)`, ``m`` the length of the inner sums,
+    ``u`` the float64 roundoff and :math:`\eta = 2^{-1074}` the absolute error of a product that
+    underflows (Higham, *Accuracy and Stability*, §2.1 and §3.1); the remaining sums and divisions
+    cost at most :math:`(n + 4) u` relative, covered by the final factor, plus :math:`2n\eta/q_i` per
+    row for their underflow. Overflow is avoided by computing on :math:`A' = A 2^{-e}`,
+    :math:`\max|A'| \in [1/2, 1)` (exact up to entries that fall below :math:`2^{-1074}`: another
+    :math:`2m\eta` per entry), and scaling the sums back by :math:`2^{2e}`, rounded up (``inf`` past
+    the float64 range).
     """
-    a = weight.detach().to(torch.float64)
+    a, scale_exp = pow2_normalize(weight.detach().to(torch.float64))
     if side == "output":
         a = a.transpose(0, 1)
     q64 = None if q is None else q.detach().to(torch.float64)
     m = a.shape[0] * (a[0, 0].numel() if a.ndim == 4 else 1)
     gam = m * U64 / (1 - m * U64)
     n = a.shape[1] * (2 * a.shape[-2] - 1) * (2 * a.shape[-1] - 1) if a.ndim == 4 else a.shape[1]
+    eta = 4 * m * 2.0**-1074  # underflow of the products of both Gram kernels and of the scaling
     g = input_gram(a).abs()
     e = input_gram(a.abs())
-    s = abs_row_sums(g + (2 * gam) * e, q64)
-    return s * (1 + (n + 8) * U64)
+    s = abs_row_sums(g + (2 * gam) * e + eta, q64)
+    s = s * (1 + (n + 8) * U64) + (2 * n * 2.0**-1074) / (1.0 if q64 is None else q64)
+    return unscale_up(unscale_up(s, scale_exp), scale_exp)
 
 
 def register_layer(cls: type[nn.Module], fn: Callable[..., tuple]) -> None:

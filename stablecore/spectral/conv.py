@@ -83,6 +83,14 @@ worst-case rounding :math:`\gamma_n \sum_{a,b}\|K_{:,:,a,b}\|_F` and deflated by
 ``"exact"`` for zero padding builds the explicit matrix (:mod:`stablecore.spectral.oracle`) and takes
 its SVD; it refuses matrices with more than ``max_entries`` entries.
 
+Magnitudes and memory. The kernel is first scaled by a power of two to :math:`\max|K| \in [1/2, 1)`
+(exact; :func:`~stablecore.spectral.dense.pow2_normalize`) and every result scaled back, upper bounds
+rounded up and lower bounds down in the subnormal range, so kernels from subnormal to :math:`10^{308}`
+give sound, finite bounds (``inf`` only past the float64 range). Before anything is built, the memory
+of the route (the DFT blocks on the input's torus, the power-iteration vectors, the explicit matrix, the
+kernel-space or LipGrid frequency grid) is estimated from the arguments and refused above
+:func:`stablecore.limits.max_memory` with a ``ValueError`` naming ``input_size`` or ``n_iter``.
+
 Rounding. Every ``upper_bound`` is computed in float64 from an exact float64 copy of the kernel and
 inflated by the margin of :func:`~stablecore.spectral.dense.gram_rounding_margin` plus the error of the
 DFT blocks relative to :math:`\max_\omega\sigma_1 \ge \|K\|_F/\sqrt q` (:math:`q` = Gram size): for
@@ -125,6 +133,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stablecore.limits import check_memory
 from stablecore.spectral.dense import (
     DEFAULT_GRAM_TOL,
     DEFAULT_POWER_TOL,
@@ -137,10 +146,13 @@ from stablecore.spectral.dense import (
     frobenius,
     gram_iterate,
     gram_rounding_margin,
+    pow2_normalize,
     power_lower_margin,
     round_down,
     round_up,
     unit_roundoff,
+    unscale_bound,
+    unscale_up,
 )
 from stablecore.spectral.oracle import conv_operator_matrix, dense_spectral_norm
 from stablecore.types import Bound
@@ -278,15 +290,81 @@ def conv_geometry(
 
 
 def _circular_selection(geom: ConvGeometry) -> tuple[float, bool]:
-    """Norm ``sqrt(m_h m_w)`` of the row selection of a circular conv, and whether it is uniform."""
+    r"""Norm ``sqrt(m_h m_w)`` of the row selection of a circular conv, and whether it is uniform.
+
+    Per dimension the rows read are :math:`(s i - p) \bmod n`, :math:`0 \le i < n_\text{out}`. The
+    sequence :math:`s i \bmod n` has period :math:`P = n/\gcd(s, n)` and visits :math:`P` distinct
+    rows per period, so the most-read row is read :math:`m = \lceil n_\text{out}/P\rceil` times and
+    every row equally often iff :math:`P = n` and :math:`n \mid n_\text{out}` (closed form: no
+    allocation of the size of the input).
+    """
     assert geom.input_size is not None and geom.output_size is not None
-    factor, uniform = 1.0, True
-    for n, out, s, p in zip(geom.input_size, geom.output_size, geom.stride, geom.pad):
-        rows = (np.arange(out) * s - p) % n
-        counts = np.bincount(rows, minlength=n)
-        factor *= int(counts.max())
-        uniform &= bool(counts.min() == counts.max())
+    factor, uniform = 1, True
+    for n, out, s in zip(geom.input_size, geom.output_size, geom.stride):
+        period = n // math.gcd(s, n)
+        factor *= -(-out // period)
+        uniform &= period == n and out % n == 0
     return math.sqrt(factor), uniform
+
+
+# ----------------------------------------------------------------------------------- memory estimates
+def _blocks_bytes(geom: ConvGeometry, size: tuple[int, int], n_iter: int = 2) -> int:
+    """Peak bytes of the Gram iteration on the DFT blocks of the ``size`` torus (complex128).
+
+    ``g·H·(W//2+1)`` blocks ``p×q``: the blocks, the scaled copy and the adjoint (3pq), the Gram
+    iterates (3q², plus one per iteration kept for autograd by the tensor-level functions) and the
+    ``(frequencies, kh·kw)`` DFT matrix.
+    """
+    p, q = max(geom.c_in_group, geom.c_out_group), min(geom.c_in_group, geom.c_out_group)
+    n_freq = size[0] * (size[1] // 2 + 1)
+    kh, kw = geom.kernel_size
+    return 16 * (geom.groups * n_freq * (3 * p * q + (1 + n_iter) * q * q) + n_freq * kh * kw)
+
+
+def _toeplitz_bytes(geom: ConvGeometry, n_iter: int) -> int:
+    r"""Peak bytes of ``n_iter`` kernel-space Gram steps: on the last grid
+    :math:`(2^T(k_h-1)+1)\times(2^T(k_w-1)+1)`, the spectrum, its product and the real coefficients."""
+    p, q = max(geom.c_in_group, geom.c_out_group), min(geom.c_in_group, geom.c_out_group)
+    kh, kw = geom.kernel_size
+    sh, sw = 2**n_iter * (kh - 1) + 1, 2**n_iter * (kw - 1) + 1
+    return 16 * 4 * geom.groups * p * q * sh * (sw // 2 + 1)
+
+
+def _check_conv_memory(geom: ConvGeometry, method: str, n_iter: Any, max_entries: int) -> None:
+    """Refuse (``ValueError`` naming the argument) a route whose allocation exceeds the memory limit
+    (:func:`stablecore.limits.check_memory`), estimated from the arguments before anything is built."""
+    kh, kw = geom.kernel_size
+    p, q = max(geom.c_in_group, geom.c_out_group), min(geom.c_in_group, geom.c_out_group)
+    if method == "lipgrid":
+        n_iter = check_n_iter(n_iter, DEFAULT_LIPGRID_SAMPLES)
+    elif method == "norm2toep" or (method == "gram" and geom.padding == "zeros"):
+        toep = check_n_iter(n_iter, _default_toep_iters(kh, kw, q))
+        if method == "gram" and geom.input_size is not None and n_iter is None:
+            toep = min(toep, _TOEP_ITERS_WITH_SIZE)  # as in conv_norm
+        check_memory(_toeplitz_bytes(geom, toep), argument="n_iter", what="the kernel-space Gram grid")
+    if geom.input_size is not None and geom.output_size is not None:
+        size, out = geom.input_size, geom.output_size
+        padded = (size[0] + 2 * geom.pad[0]) * (size[1] + 2 * geom.pad[1])
+        if method == "power":
+            nbytes = 8 * 3 * (geom.c_in * padded + geom.c_out * out[0] * out[1])
+            check_memory(nbytes, argument="input_size", what="the power-iteration vectors")
+        elif method == "exact" and not (geom.padding == "circular" and _circular_selection(geom)[1]):
+            rows = geom.c_out_group * out[0] * out[1]
+            cols = geom.c_in_group * size[0] * size[1]
+            if rows * cols <= max_entries:  # larger ones are refused by max_entries
+                nbytes = 8 * (3 * rows * cols + 2 * min(rows, cols) ** 2 + 1024 * cols)
+                check_memory(nbytes, argument="input_size", what="the explicit operator matrix")
+        elif method in ("gram", "exact"):
+            torus = size
+            if geom.padding == "zeros":  # the circular embedding of the zero-padded conv
+                torus = tuple(s * (o - 1) + k for s, o, k in zip(geom.stride, out, (kh, kw)))
+            check_memory(_blocks_bytes(geom, torus), argument="input_size", what="the FFT blocks")
+    if method == "lipgrid":
+        mh = mw = n_iter
+        while math.pi * ((kh - 1) / mh + (kw - 1) / mw) >= 1.0:
+            mh, mw = 2 * mh, 2 * mw
+        nbytes = 16 * 3 * geom.groups * p * q * mh * (mw // 2 + 1)
+        check_memory(nbytes, argument="n_iter", what="the LipGrid frequency grid")
 
 
 def _grouped(kernel: torch.Tensor, groups: int) -> torch.Tensor:
@@ -541,10 +619,12 @@ def gram_norm_conv_circular(
     n_iter = check_n_iter(n_iter, DEFAULT_CONV_GRAM_ITERS)
     geom = conv_geometry(kernel.shape, input_size, padding="circular", pad="same", groups=groups)
     assert geom.input_size is not None
+    check_memory(_blocks_bytes(geom, geom.input_size, n_iter), argument="input_size", what="the FFT blocks")
     dtype = compute_dtype or kernel.dtype
-    tdft = _TorusDFT(_grouped(kernel.to(dtype), geom.groups), geom.input_size)
+    scaled, e = pow2_normalize(kernel.to(dtype))  # any finite magnitude (see conv_norm)
+    tdft = _TorusDFT(_grouped(scaled, geom.groups), geom.input_size)
     maxima, margin, _, _ = _gram_blocks_logs(tdft, n_iter, 0.0)
-    return cast_up(torch.exp(maxima[-1]) * (1 + margin), kernel.dtype)
+    return cast_up(unscale_up(torch.exp(maxima[-1]) * (1 + margin), e), kernel.dtype)
 
 
 def _circular_gram_bound(
@@ -656,13 +736,15 @@ def gram_norm_conv_zeros(
     """
     kernel = as_real_tensor(kernel, "kernel", ndim=4)
     n_iter = check_n_iter(n_iter, 6)
-    conv_geometry(kernel.shape, None, padding="zeros", groups=groups)
+    geom = conv_geometry(kernel.shape, None, padding="zeros", groups=groups)
+    check_memory(2 * _toeplitz_bytes(geom, n_iter), argument="n_iter", what="the kernel-space Gram grid")
     dtype = compute_dtype or kernel.dtype
-    kg = _grouped(kernel.to(dtype), groups)
+    scaled, e = pow2_normalize(kernel.to(dtype))  # any finite magnitude (see conv_norm)
+    kg = _grouped(scaled, groups)
     logs, max_abs_log, size = _toeplitz_logs(kg, n_iter, 0.0)
     p, q = max(kg.shape[1:3]), min(kg.shape[1:3])
     margin = _toeplitz_margin(unit_roundoff(dtype, kernel.device), p, q, len(logs), max_abs_log, size)
-    return cast_up(torch.exp(logs[-1]) * (1 + margin), kernel.dtype)
+    return cast_up(unscale_up(torch.exp(logs[-1]) * (1 + margin), e), kernel.dtype)
 
 
 def _default_toep_iters(kh: int, kw: int, q: int) -> int:
@@ -895,7 +977,9 @@ def conv_norm(
     Raises:
         TypeError: ``kernel`` is not a floating tensor.
         ValueError: ``kernel`` not 4-D, complex or not finite; bad ``padding``, ``pad``, ``stride``,
-            ``groups``, ``input_size``, ``method``, ``n_iter`` or ``tol``; ``exact`` too large.
+            ``groups``, ``input_size``, ``method``, ``n_iter`` or ``tol``; ``exact`` too large; the
+            route's memory (estimated from ``input_size`` or ``n_iter``) above
+            ``$STABLECORE_MAX_MEMORY`` (:mod:`stablecore.limits`).
 
     Example:
         >>> k = torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(0))
@@ -915,9 +999,28 @@ def conv_norm(
     needs_size = method in ("power", "exact") or padding == "circular"
     if geom.input_size is None and needs_size:
         raise ValueError(f"input_size is required for padding={padding!r} with method={method!r}")
-    k64 = kernel.detach().to(torch.float64)
+    _check_conv_memory(geom, method, n_iter, int(max_entries))
+    # a power-of-two scale (exact) brings any finite kernel, subnormal to 1e308, to max |K| ≈ 1: no
+    # square, DFT or Gram step under- or overflows; the result is scaled back, rounded outwards
+    k64, e = pow2_normalize(kernel.detach().to(torch.float64))
     details: dict[str, Any] = geom.as_dict()
     details["dtype"] = str(kernel.dtype)
+    bound = _conv_norm_scaled(k64, geom, method, n_iter, tol, seed, int(max_entries), details)
+    return unscale_bound(bound, int(e))
+
+
+def _conv_norm_scaled(
+    k64: torch.Tensor,
+    geom: ConvGeometry,
+    method: str,
+    n_iter: int | None,
+    tol: float | None,
+    seed: int,
+    max_entries: int,
+    details: dict[str, Any],
+) -> Bound:
+    """:func:`conv_norm` of a validated float64 kernel scaled by :func:`pow2_normalize`."""
+    padding = geom.padding
     q = min(geom.c_in_group, geom.c_out_group)
     kh, kw = geom.kernel_size
 

@@ -19,7 +19,13 @@ Gram iteration. Let :math:`G_0 = W` (transposed so that the Gram matrix is the s
 an upper bound at every :math:`t` that decreases monotonically and whose relative excess vanishes
 doubly exponentially. To avoid overflow and underflow each iterate is divided by its Frobenius norm
 :math:`r_t` and the scale is carried in log space, :math:`L_{t+1} = 2 (L_t + \log r_t)`, so that the true
-iterate is :math:`G_t e^{L_t}` and the bound is :math:`(\|G_t\|_F\, e^{L_t})^{2^{-t}}`.
+iterate is :math:`G_t e^{L_t}` and the bound is :math:`(\|G_t\|_F\, e^{L_t})^{2^{-t}}`. The rescaling
+alone does not protect the first Frobenius norm and the first product (entries below :math:`10^{-154}`
+square to 0, above :math:`10^{154}` to ``inf``), so the matrix is first multiplied by a power of two,
+:math:`W' = 2^{-e} W` with :math:`\max|W'| \in [1/2, 1)` (exact, :func:`pow2_normalize`), and the
+bound of :math:`W'` is multiplied by :math:`2^e` (:func:`ldexp_round`, :func:`unscale_up`), rounded up
+where it falls in the subnormal range: every finite matrix, subnormal entries included, gets a bound
+at least its norm; it is ``inf`` only when the norm exceeds the largest float.
 
 Rounding (how a float64 computation stays a bound). The ``Bound`` API always computes in float64
 (float32 inputs are converted exactly). With unit roundoff :math:`u`, a product of :math:`n`-term dot
@@ -42,6 +48,7 @@ References:
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -68,6 +75,10 @@ DEFAULT_POWER_TOL = 1e-10
 
 SAFETY_FLOOR = 2.0**-40
 """Relative margin added to every float64 upper bound (and removed from every lower bound)."""
+
+_LN2 = math.log(2.0)
+_LOG_MAX = math.log(sys.float_info.max)
+_LOG_TINY = math.log(sys.float_info.min) + 1.0  # exp of anything above is a normal float
 
 _METHODS = ("gram", "power", "exact")
 
@@ -129,20 +140,143 @@ def round_down(value: float, rel: float = 0.0) -> float:
 
 
 def exp_up(log_value: float, rel: float) -> float:
-    """``exp(log_value)`` inflated by ``rel`` and rounded up (``inf`` past the float64 range)."""
+    r"""``exp(log_value)`` inflated by ``rel`` and rounded up (``inf`` past the float64 range).
+
+    Below the normal range the exponential is taken of ``log_value + k·log 2`` (normal) and scaled
+    by :math:`2^{-k}` with :func:`ldexp_round`, so a subnormal result is still rounded up; the
+    rounding of ``log_value + k·log 2`` (:math:`k \le 1100`) changes the value by less than
+    :math:`2^{-42}` relative, added to ``rel``.
+    """
     if log_value == -math.inf:
         return 0.0
-    if log_value > 709.0:
+    if log_value > _LOG_MAX:
         return math.inf
+    if log_value < _LOG_TINY:
+        k = math.ceil((_LOG_TINY - log_value) / _LN2)
+        return ldexp_round(exp_up(log_value + k * _LN2, rel + 2.0**-42), -k, "up")
     return round_up(math.exp(log_value), rel)
 
 
+def ldexp_round(value: float, e: int, direction: str = "nearest") -> float:
+    r"""``value`` times :math:`2^e`, rounded ``"up"``, ``"down"`` or to ``"nearest"``.
+
+    Scaling by a power of two is exact unless the result leaves the normal range: past the largest
+    float it is ``inf`` (``"down"`` gives the largest float, still below the true value); in the
+    subnormal range it is rounded once and moved one subnormal step in the requested direction.
+    """
+    if value == 0.0 or not math.isfinite(value) or e == 0:
+        return value
+    try:
+        out = math.ldexp(value, e)
+    except OverflowError:
+        big = math.copysign(sys.float_info.max, value)
+        if direction == "down":
+            return big if value > 0 else -math.inf
+        if direction == "up":
+            return math.inf if value > 0 else big
+        return math.copysign(math.inf, value)
+    if abs(out) < sys.float_info.min:  # subnormal or zero: rounded to nearest by ldexp
+        if direction == "up":
+            out = math.nextafter(out, math.inf)
+        elif direction == "down":
+            out = math.nextafter(out, -math.inf)
+    return out
+
+
 def cast_up(value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Cast a non-negative float64 tensor to ``dtype`` without rounding below it (differentiable)."""
+    """Cast a non-negative float64 tensor to ``dtype`` without rounding below it (differentiable).
+
+    The cast rounds to nearest; a result below ``value`` (in particular a subnormal of ``dtype``) is
+    moved up by one step of ``dtype``; past the range of ``dtype`` it is ``inf``.
+    """
     if dtype == value.dtype:
         return value
     eps = torch.finfo(dtype).eps
-    return (value * (1 + eps)).to(dtype)
+    out = (value * (1 + eps)).to(dtype)
+    low = out.detach().to(value.dtype) < value.detach()
+    return out + _step_up(out, low)
+
+
+def _step_up(x: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """The distance from ``x`` to the next float above it where ``where`` holds, else 0 (detached)."""
+    d = x.detach()
+    step = torch.nextafter(d, torch.full_like(d, math.inf)) - d
+    return torch.where(where, step, torch.zeros_like(d))
+
+
+# ----------------------------------------------------------------------------------- power-of-two scaling
+def _pow2(e: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Exactly :math:`2^e` for an integer tensor ``e`` in the normal exponent range of ``dtype``."""
+    if dtype == torch.float64:
+        return ((e.to(torch.int64) + 1023) << 52).view(torch.float64)
+    if dtype == torch.float32:
+        return ((e.to(torch.int32) + 127) << 23).view(torch.float32)
+    return _pow2(e, torch.float32).to(dtype)
+
+
+def scale_pow2(x: torch.Tensor, e: torch.Tensor | int) -> torch.Tensor:
+    r"""``x`` times :math:`2^e` (``e`` an integer, or a 0-d integer tensor: no device sync).
+
+    Two factors :math:`2^{\lfloor e/2\rfloor}` and :math:`2^{e-\lfloor e/2\rfloor}`, each a normal
+    number of ``x``'s (real) dtype even when :math:`2^e` is not (a subnormal kernel needs
+    :math:`2^{1073}`): exact, except entries that leave the normal range (rounded to nearest).
+    """
+    real = x.real.dtype if x.is_complex() else x.dtype
+    e = torch.as_tensor(e, device=x.device).to(torch.int64)
+    e1 = torch.div(e, 2, rounding_mode="floor")
+    return x * _pow2(e1, real) * _pow2(e - e1, real)
+
+
+def pow2_normalize(x: torch.Tensor, keep: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``(x·2^{-e}, e)`` with :math:`\max|x|\,2^{-e} \in [1/2, 1)` (``e = 0`` for a zero tensor).
+
+    The power-of-two scale of the Gram iterations: the scaled tensor has Frobenius norm in
+    :math:`[1/2, \sqrt{N}]`, so no square of a later step underflows or overflows, whatever the
+    magnitude of ``x`` (subnormal to :math:`10^{308}`), and :math:`\sigma_1(x) = 2^e\sigma_1(x2^{-e})`.
+    Scaling up is exact; scaling down rounds only entries below :math:`2^{e-1074}`, an absolute
+    change :math:`\le 2^{-1074}` of the scaled entries against a norm :math:`\ge 1/2`, far inside
+    :data:`SAFETY_FLOOR`. ``e`` is a 0-d int tensor (detached; no device sync). ``keep > 0`` leaves
+    tensors with :math:`|e| \le` ``keep`` as they are (``e = 0``): bit-identical results in the
+    ordinary range.
+    """
+    m = x.detach().abs().amax()
+    e = torch.frexp(m).exponent.to(torch.int64)
+    if keep > 0:
+        e = torch.where(e.abs() > keep, e, torch.zeros_like(e))
+    return scale_pow2(x, -e), e
+
+
+def unscale_up(value: torch.Tensor, e: torch.Tensor | int) -> torch.Tensor:
+    r"""``value`` times :math:`2^e`, rounded up where the result is subnormal (``inf`` past the range).
+
+    For a bound computed on :func:`pow2_normalize`'d input: ``value`` is in the normal range, the first
+    factor keeps it there and only the second one may round, by at most half a subnormal step, which
+    the step up covers. Differentiable (the step is a detached constant).
+    """
+    out = scale_pow2(value, e)
+    tiny = torch.finfo(out.real.dtype if out.is_complex() else out.dtype).tiny
+    d = out.detach()
+    return out + _step_up(out, (d < tiny) & (value.detach() > 0))
+
+
+def unscale_bound(bound: Bound, e: int) -> Bound:
+    """A :class:`Bound` computed on ``x·2^-e`` mapped back to ``x``: value, history and ``details``
+    ``candidates`` times :math:`2^e`, upper bounds rounded up, lower bounds down, others to nearest."""
+    if e == 0:
+        return bound
+    direction = {"upper_bound": "up", "lower_bound": "down"}.get(bound.kind, "nearest")
+    details = bound.details
+    if isinstance(details, dict) and isinstance(details.get("candidates"), dict):
+        details = dict(details)
+        details["candidates"] = {k: ldexp_round(v, e, "up") for k, v in details["candidates"].items()}
+    return Bound(
+        ldexp_round(bound.value, e, direction),
+        bound.kind,
+        bound.method,
+        bound.n_iter,
+        tuple(ldexp_round(h, e, direction) for h in bound.history),
+        details,
+    )
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -250,6 +384,9 @@ def gram_norm_dense(
     (plain autograd through the iteration; the rescaling factors are detached, which does not change
     the gradient because the bound does not depend on them).
 
+    Any finite magnitude is handled (power-of-two prescaling, see the module docstring); the result
+    is ``inf`` only past the range of ``W.dtype``.
+
     Args:
         W: real matrix of shape ``(m, n)``.
         n_iter: number of Gram iterations :math:`T \ge 1`.
@@ -276,14 +413,14 @@ def gram_norm_dense(
     W = as_real_tensor(W, "W", ndim=2)
     n_iter = check_n_iter(n_iter, 6)
     dtype = compute_dtype or W.dtype
-    g = _orient(W.to(dtype))
+    g, e = pow2_normalize(_orient(W.to(dtype)))  # any finite magnitude: no under/overflow below
     log_bounds, max_abs_log = gram_iterate(g, n_iter)
     u = unit_roundoff(dtype, W.device)
     margin = gram_rounding_margin(u, max(g.shape), g.shape[1], n_iter, 0.0)
     # the log-term of the margin depends on the scales met: a tensor expression, no device sync
     log_term = 1 + 2 * (n_iter + 3) * u * max_abs_log
     value = torch.exp(log_bounds[-1]) * (1 + margin) * log_term
-    return cast_up(value, W.dtype)
+    return cast_up(unscale_up(value, e), W.dtype)
 
 
 # ----------------------------------------------------------------------------------- power iteration
@@ -389,8 +526,16 @@ def matrix_norm(
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    W64 = W.detach().to(torch.float64)
-    details: dict[str, Any] = {"shape": tuple(W.shape), "dtype": str(W.dtype)}
+    W64, e = pow2_normalize(W.detach().to(torch.float64))
+    bound = _matrix_norm_scaled(W64, method, n_iter, tol, seed)
+    details = {"shape": tuple(W.shape), "dtype": str(W.dtype), **bound.details}
+    bound = Bound(bound.value, bound.kind, bound.method, bound.n_iter, bound.history, details)
+    return unscale_bound(bound, int(e))
+
+
+def _matrix_norm_scaled(W64: torch.Tensor, method: str, n_iter: Any, tol: Any, seed: int) -> Bound:
+    """:func:`matrix_norm` of a float64 matrix already scaled by :func:`pow2_normalize`."""
+    details: dict[str, Any] = {}
     if method == "exact":
         value = float(torch.linalg.matrix_norm(W64, 2))
         return Bound(value, "exact", "exact", n_iter=0, details=details)

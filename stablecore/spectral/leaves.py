@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
 from stablecore.blocks import ChannelPad, Normalize
+from stablecore.limits import check_memory
 from stablecore.spectral.network import register
 from stablecore.types import Bound
 
@@ -252,7 +254,17 @@ def _flatten(module: nn.Flatten, shape: Shape, **options) -> tuple[Bound, Shape]
 
 
 # ----------------------------------------------------------------------------------- pooling
-def _windows_fixed(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> list[tuple[list[int], int]]:
+Windows = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""1-D windows of a pooling: input indices ``(out, k)``, which are inside the input ``(out, k)``, and
+the divisor of each window with padding counted ``(out,)`` (numpy: no Python object per index)."""
+
+
+def _check_windows_memory(n: int, out: int, k: int) -> None:
+    # indices, mask and products per window entry, two counters per input position
+    check_memory(24 * out * k + 16 * n, argument="input_shape", what=f"the pooling windows ({out} of {k})")
+
+
+def _windows_fixed(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> Windows:
     """1-D windows of a (max/avg) pooling: (input indices inside, divisor with padding counted)."""
     span = d * (k - 1) + 1
     numerator = n + 2 * p - span
@@ -261,42 +273,37 @@ def _windows_fixed(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> l
     out = (math.ceil(numerator / s) if ceil_mode else numerator // s) + 1
     if ceil_mode and (out - 1) * s >= n + p:  # torch drops a last window that starts in the padding
         out -= 1
-    windows = []
-    for o in range(out):
-        start = o * s - p
-        idx = [start + j * d for j in range(k) if 0 <= start + j * d < n]
-        divisor = min(start + span, n + p) - start  # torch's count_include_pad divisor (d == 1)
-        windows.append((idx, divisor))
-    return windows
+    _check_windows_memory(n, out, k)
+    start = np.arange(out, dtype=np.int64) * s - p
+    idx = start[:, None] + d * np.arange(k, dtype=np.int64)[None, :]
+    divisor = np.minimum(start + span, n + p) - start  # torch's count_include_pad divisor (d == 1)
+    return idx, (idx >= 0) & (idx < n), divisor
 
 
-def _windows_adaptive(n: int, out: int) -> list[tuple[list[int], int]]:
-    windows = []
-    for o in range(out):
-        start, end = (o * n) // out, -((-(o + 1) * n) // out)
-        windows.append((list(range(start, end)), end - start))
-    return windows
+def _windows_adaptive(n: int, out: int) -> Windows:
+    o = np.arange(out, dtype=np.int64)
+    start, end = (o * n) // out, -((-(o + 1) * n) // out)
+    length = int((end - start).max())
+    _check_windows_memory(n, out, length)
+    idx = start[:, None] + np.arange(length, dtype=np.int64)[None, :]
+    return idx, idx < end[:, None], end - start
 
 
-def _max_count(windows: list[tuple[list[int], int]], n: int) -> float:
-    counts = [0] * n
-    for idx, _ in windows:
-        for i in idx:
-            counts[i] += 1
-    return float(max(counts))
+def _max_count(windows: Windows, n: int) -> float:
+    idx, inside, _ = windows
+    return float(np.bincount(idx[inside], minlength=n).max())
 
 
-def _avg_weight(windows: list[tuple[list[int], int]], n: int, include_pad: bool | None) -> float:
+def _avg_weight(windows: Windows, n: int, include_pad: bool | None) -> float:
     """``max_i Σ_{w∋i} r_w / m_w²`` per dimension (``m_w = 1`` when ``include_pad`` is None: override)."""
-    weights = [0.0] * n
-    for idx, divisor in windows:
-        r = len(idx)
-        if r == 0:
-            continue
-        m = 1 if include_pad is None else divisor if include_pad else r
-        for i in idx:
-            weights[i] += r / (m * m)
-    return max(weights)
+    idx, inside, divisor = windows
+    r = inside.sum(axis=1)
+    m = np.ones_like(r) if include_pad is None else divisor if include_pad else np.maximum(r, 1)
+    per_window = r / (m * m)
+    weights = np.bincount(
+        idx[inside], weights=np.broadcast_to(per_window[:, None], idx.shape)[inside], minlength=n
+    )
+    return float(weights.max())
 
 
 def _pool_bound(per_dim: list[float], overlapping: bool, name: str) -> Bound:
@@ -325,7 +332,7 @@ def _maxpool(module: nn.MaxPool2d, shape: Shape, **options) -> tuple[Bound, Shap
     wins = [_windows_fixed(n, k[i], s[i], p[i], d[i], module.ceil_mode) for i, n in enumerate((h, w))]
     counts = [_max_count(wi, n) for wi, n in zip(wins, (h, w))]
     bound = _pool_bound(counts, False, "max pooling: √(windows per input)")
-    return bound, (shape[0], len(wins[0]), len(wins[1]))
+    return bound, (shape[0], len(wins[0][0]), len(wins[1][0]))
 
 
 @register(nn.AvgPool2d)
@@ -345,7 +352,7 @@ def _avgpool(module: nn.AvgPool2d, shape: Shape, **options) -> tuple[Bound, Shap
     if override:  # window sums divided by D: the 2-D divisor does not factor per dimension
         value = bound.value / override
         bound = Bound(math.nextafter(value, math.inf) if not exact else value, bound.kind, bound.method)
-    return bound, (shape[0], len(wins[0]), len(wins[1]))
+    return bound, (shape[0], len(wins[0][0]), len(wins[1][0]))
 
 
 def _adaptive_out(module: nn.Module, h: int, w: int) -> tuple[int, int]:

@@ -15,6 +15,8 @@ type; nothing is guessed. Reference: Szegedy et al. 2014 (layer-wise product); T
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from stablecore.blocks import Residual
+from stablecore.limits import check_memory
 from stablecore.types import Bound, product_bound, sum_bound
 
 __all__ = ["LeafBound", "lipschitz_bound", "register", "registered_types"]
@@ -121,6 +124,7 @@ def _walk(module: nn.Module, path: str, shape: Shape, rows: list[dict], options:
             )
         return sum_bound([b_short, b_branch], "residual sum"), out_branch
     fn = _lookup(module)
+    _check_example_memory(shape, path)
     if fn is None:
         raise ValueError(
             f"cannot bound module {path or '(root)'!r} of type "
@@ -150,6 +154,40 @@ def _walk(module: nn.Module, path: str, shape: Shape, rows: list[dict], options:
     return bound, out_shape
 
 
+def _leaf_options() -> set[str]:
+    """Keywords a leaf function can use: ``n_iter`` (read by the torch leaves and the stablecore
+    layers through ``**options``) and every keyword a registered function names in its signature."""
+    names = {"n_iter"}
+    for fn in _REGISTRY.values():
+        try:
+            params = list(inspect.signature(fn).parameters.values())[2:]
+        except (TypeError, ValueError):  # a builtin without a signature names nothing
+            continue
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return names
+
+
+def _check_options(function: str, options: dict[str, Any]) -> None:
+    """``TypeError`` for a keyword no leaf function uses (``device=`` would otherwise be ignored)."""
+    known = _leaf_options()
+    for name in options:
+        if name not in known:
+            raise TypeError(
+                f"{function}() got an unexpected keyword argument {name!r} (the options passed to the "
+                f"leaf bounds are: {', '.join(sorted(known))})"
+            )
+
+
+def _check_example_memory(shape: Shape, path: str) -> None:
+    """Refuse an input shape whose single float64 example does not fit the memory limit (leaves may
+    build one, e.g. for a dry forward pass), before anything is allocated."""
+    check_memory(
+        8 * math.prod(shape),
+        argument="input_shape",
+        what=f"one float64 example of shape {shape} at {path or '(root)'}",
+    )
+
+
 def lipschitz_bound(model: nn.Module, input_shape: Any, *, method: str = "gram", **options: Any) -> Bound:
     """ℓ2 Lipschitz bound of ``model`` on inputs of per-example shape ``input_shape``.
 
@@ -160,20 +198,26 @@ def lipschitz_bound(model: nn.Module, input_shape: Any, *, method: str = "gram",
         method: how layer norms are computed: ``"gram"`` (upper bounds), ``"exact"`` (exact per layer;
             the product is still an upper bound), ``"power"`` (lower bounds per layer, so the whole is
             only an ``estimate``).
-        **options: passed to every leaf function (e.g. ``n_iter``).
+        **options: passed to every leaf function: ``n_iter``, and any keyword a registered leaf
+            function names in its signature (that is why the keywords are open). Any other keyword
+            (e.g. ``device=``) is refused with a ``TypeError``: it would be silently ignored.
 
     Returns:
         A :class:`~stablecore.types.Bound` whose ``details`` is a DataFrame with one row per leaf
         module (module path, type, input/output shape, value, kind, method, n_iter, history).
 
     Raises:
+        TypeError: ``model`` is not a module, ``input_shape`` not a tuple of ints, an unknown keyword.
         ValueError: a module has no registered bound (its path and type are named), BatchNorm in
-            train mode, or shapes that do not fit.
+            train mode, shapes that do not fit, or an input shape whose single float64 example would
+            exceed the memory limit (:func:`stablecore.limits.check_memory`).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     shape = _check_shape(input_shape)
     import stablecore.spectral.leaves  # noqa: F401  (registers the torch leaf modules)
+
+    _check_options("lipschitz_bound", options)
 
     rows: list[dict] = []
     bound, _ = _walk(model, "", shape, rows, {"method": method, **options})
@@ -205,5 +249,8 @@ def layer_norm(module: nn.Module, input_shape: Any, **options: Any) -> Bound:
         )
     import stablecore.spectral.leaves  # noqa: F401
 
-    bound, _ = _lookup(module)(module, _check_shape(input_shape), **{"method": "gram", **options})
+    _check_options("layer_norm", {k: v for k, v in options.items() if k != "method"})
+    shape = _check_shape(input_shape)
+    _check_example_memory(shape, "")
+    bound, _ = _lookup(module)(module, shape, **{"method": "gram", **options})
     return bound

@@ -15,12 +15,14 @@ amplify.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from stablecore.limits import check_memory
 from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
 from stablecore.spectral.dense import gram_norm_dense
 from stablecore.spectral.leaves import symmetric_padding
@@ -128,6 +130,12 @@ def _record_conv_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[
                 )
             )
     param = next(model.parameters(), None)
+    itemsize = param.element_size() if param is not None else 4
+    check_memory(
+        itemsize * math.prod(input_shape),
+        argument="input_shape",
+        what=f"the dry forward pass of one example of shape {input_shape}",
+    )
     try:
         with eval_mode(model), torch.no_grad():
             model(
