@@ -31,6 +31,7 @@ from torch import nn
 
 from stablecore.certify import certified_accuracy_curve, certify_model
 from stablecore.smoothing import certify_from_counts
+from stablecore.smoothing.core import check_finite_logits, logits_context
 from stablecore.smoothing.dataset import example_generator
 from stablecore.smoothing.lvm import certify_lvm
 from stablecore.train.evaluate import eval_mode
@@ -149,14 +150,17 @@ def _noisy_logits(
     model: nn.Module, x: torch.Tensor, sigma: float, num: int, generator: torch.Generator
 ) -> torch.Tensor:
     """Logits of ``num`` copies ``x + σ·N(0, I)`` drawn in one call from ``generator`` (as
-    :meth:`~stablecore.smoothing.Smooth.sample` with a batch of ``num``)."""
+    :meth:`~stablecore.smoothing.Smooth.sample` with a batch of ``num``); a non-finite logit raises
+    :class:`~stablecore.smoothing.core.NonFiniteLogitsError` (it is never counted as a vote)."""
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else x.dtype
     device = param.device if param is not None else x.device
     x = x.to(device, dtype)
     batch = x.unsqueeze(0).expand(num, *x.shape)
     noise = torch.randn(batch.shape, generator=generator, device=generator.device, dtype=dtype).to(device)
-    return model(batch + sigma * noise).detach().to("cpu", torch.float64)
+    logits = model(batch + sigma * noise).detach()
+    check_finite_logits(logits)
+    return logits.to("cpu", torch.float64)
 
 
 def smoothing_radii(
@@ -203,8 +207,10 @@ def smoothing_radii(
         k = None
         for i in range(x.shape[0]):
             gen = example_generator(seed, i)
-            sel = _noisy_logits(model, x[i], float(sigma), n0, gen)
-            est = _noisy_logits(model, x[i], float(sigma), n, gen)
+            with logits_context(stage="selection", example=i):
+                sel = _noisy_logits(model, x[i], float(sigma), n0, gen)
+            with logits_context(stage="estimation", example=i):
+                est = _noisy_logits(model, x[i], float(sigma), n, gen)
             k = sel.shape[1] if k is None else k
             counts_sel = np.bincount(sel.argmax(1).numpy(), minlength=k)
             counts_est = np.bincount(est.argmax(1).numpy(), minlength=k)

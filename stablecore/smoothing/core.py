@@ -16,12 +16,23 @@ classifier's device, from ``generator`` when given (a ``torch.Generator`` on tha
 are reproducible). The base classifier runs in eval mode (each module's flag restored afterwards).
 Besides votes, :meth:`Smooth.sample` accumulates the sum and sum of squares of softmax scores for the
 soft (Lipschitz / LVM-RS) certificates.
+
+Non-finite outputs are never votes: a noise draw whose logits hold a NaN or an infinity (a broken
+model) would otherwise count for ``argmax`` (class 0 for an all-NaN row) and could be certified. Every
+batch of logits passes :func:`check_finite_logits`, which raises :class:`NonFiniteLogitsError` (a
+``ValueError``) naming the first such draw; :func:`logits_context` adds the stage (selection /
+estimation) and the example index for the callers that know them.
+
+Resource limits (:mod:`stablecore.limits`): a call asking for more model evaluations than
+``$STABLECORE_MAX_WORK``, or a noisy batch (:func:`noise_batch_bytes`) above ``$STABLECORE_MAX_MEMORY``,
+is refused before anything is drawn.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +41,7 @@ import torch
 from scipy.stats import binomtest, norm
 from torch import nn
 
+from stablecore.limits import check_memory, check_work
 from stablecore.smoothing.bounds import check_alpha, clopper_pearson_lower
 from stablecore.train.evaluate import eval_mode, model_device
 
@@ -38,8 +50,12 @@ __all__ = [
     "SCORE_MAPS",
     "Certificate",
     "NoiseStatistics",
+    "NonFiniteLogitsError",
     "Smooth",
     "certify_from_counts",
+    "check_finite_logits",
+    "logits_context",
+    "noise_batch_bytes",
     "sparsemax_torch",
 ]
 
@@ -59,6 +75,63 @@ def sparsemax_torch(u: torch.Tensor) -> torch.Tensor:
     k_u = (1.0 + k * srt > cums).sum(dim=-1, keepdim=True)  # >= 1
     tau = (cums.gather(-1, k_u - 1) - 1.0) / k_u.to(u.dtype)
     return (u - tau).clamp_min(0.0)
+
+
+class NonFiniteLogitsError(ValueError):
+    """The base classifier returned a non-finite logit (NaN or ±inf) at noise draw ``draw`` (0-based,
+    counted within its ``stage``: ``"selection"``, ``"estimation"`` or ``"prediction"``, when known) of
+    example ``example`` (when known); ``logits`` is that draw's row. Such a draw is never counted."""
+
+    def __init__(
+        self, draw: int, logits: Sequence[float], stage: str | None = None, example: int | None = None
+    ) -> None:
+        self.draw, self.logits = int(draw), tuple(float(v) for v in logits)
+        self.stage, self.example = stage, example
+        where = f"{stage} noise draw {self.draw}" if stage else f"noise draw {self.draw}"
+        if example is not None:
+            where += f" of example {example}"
+        shown = ", ".join(f"{v:.4g}" for v in self.logits[:6]) + (", ..." if len(self.logits) > 6 else "")
+        super().__init__(
+            f"the base classifier returned non-finite logits [{shown}] at {where} (0-based); non-finite "
+            "outputs are never counted as votes: check the model for NaN/inf weights or an overflow"
+        )
+
+    def at(self, *, stage: str | None = None, example: int | None = None) -> NonFiniteLogitsError:
+        """The same error with ``stage`` / ``example`` filled in (those already known are kept)."""
+        return NonFiniteLogitsError(
+            self.draw,
+            self.logits,
+            self.stage if self.stage is not None else stage,
+            self.example if self.example is not None else example,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing) with its fields
+        return (type(self), (self.draw, self.logits, self.stage, self.example))
+
+
+def check_finite_logits(logits: torch.Tensor, *, first_draw: int = 0) -> None:
+    """Raise :class:`NonFiniteLogitsError` naming the first row of the ``(batch, K)`` ``logits`` with a
+    non-finite entry; ``first_draw`` is the index of the batch's first noise draw."""
+    finite = torch.isfinite(logits).reshape(logits.shape[0], -1).all(dim=1)
+    if not bool(finite.all()):
+        j = int((~finite).nonzero()[0, 0])
+        raise NonFiniteLogitsError(first_draw + j, logits[j].detach().double().cpu().reshape(-1).tolist())
+
+
+@contextmanager
+def logits_context(*, stage: str | None = None, example: int | None = None) -> Iterator[None]:
+    """Re-raise a :class:`NonFiniteLogitsError` from the block with its ``stage`` / ``example`` set."""
+    try:
+        yield
+    except NonFiniteLogitsError as exc:
+        raise exc.at(stage=stage, example=example) from None
+
+
+def noise_batch_bytes(input_numel: int, batch: int, itemsize: int, num_classes: int) -> int:
+    """Bytes one batch of ``batch`` noisy copies holds at once in :meth:`Smooth.sample`: the noise, the
+    scaled noise and the noisy inputs (3 × batch × input size), plus the logits and their float64 scores.
+    The model's own activations come on top of this estimate."""
+    return 3 * batch * input_numel * itemsize + 3 * batch * num_classes * 8
 
 
 @dataclass(frozen=True)
@@ -192,7 +265,15 @@ class Smooth:
         device: torch.device,
         dtype: torch.dtype,
     ) -> Iterator[torch.Tensor]:
-        """Logits of ``num`` noisy copies, one batch of at most ``batch_size`` at a time (eval mode)."""
+        """Logits of ``num`` noisy copies, one batch of at most ``batch_size`` at a time (eval mode); each
+        batch is checked finite (:func:`check_finite_logits`, draws numbered from 0 in this call)."""
+        check_work(num, argument="num", what="the noise draws")
+        largest = min(batch_size, num)
+        check_memory(
+            noise_batch_bytes(x.numel(), largest, x.element_size(), self.num_classes),
+            argument="batch_size",
+            what=f"a batch of {largest} noisy copies",
+        )
         remaining = num
         with eval_mode(self.base_classifier):
             while remaining > 0:
@@ -208,6 +289,7 @@ class Smooth:
                         f"base_classifier must return (batch, {self.num_classes}) logits, "
                         f"got {tuple(logits.shape)}"
                     )
+                check_finite_logits(logits, first_draw=num - remaining)
                 yield logits
                 remaining -= b
 
@@ -219,6 +301,7 @@ class Smooth:
         the ``n0`` selection samples of LVM-RS). Draws the same noise as :meth:`sample` would."""
         x = self._check_x(x)
         num, batch_size = _positive_int(num, "num"), _positive_int(batch_size, "batch_size")
+        check_memory(2 * num * self.num_classes * 8, argument="num", what=f"the logits of {num} draws")
         device = model_device(self.base_classifier)
         dtype = next((p.dtype for p in self.base_classifier.parameters()), x.dtype)
         parts = [
@@ -237,11 +320,15 @@ class Smooth:
         *,
         generator: torch.Generator | None = None,
     ) -> Certificate:
-        """Cohen et al.'s CERTIFY (module docstring)."""
+        """Cohen et al.'s CERTIFY (module docstring); a non-finite logit raises
+        :class:`NonFiniteLogitsError` naming its stage and draw."""
         n0, n = _positive_int(n0, "n0"), _positive_int(n, "n")
         alpha = check_alpha(alpha)
-        selection = self.sample(x, n0, batch_size, generator=generator).counts
-        estimation = self.sample(x, n, batch_size, generator=generator).counts
+        check_work(n0 + n, argument="n" if n >= n0 else "n0", what="the n0 + n noise draws")
+        with logits_context(stage="selection"):
+            selection = self.sample(x, n0, batch_size, generator=generator).counts
+        with logits_context(stage="estimation"):
+            estimation = self.sample(x, n, batch_size, generator=generator).counts
         return certify_from_counts(selection, estimation, alpha, self.sigma)
 
     def predict(
@@ -253,9 +340,12 @@ class Smooth:
         *,
         generator: torch.Generator | None = None,
     ) -> int:
-        """Cohen et al.'s PREDICT: the top class, or ``-1`` if the top-2 binomial test is not significant."""
+        """Cohen et al.'s PREDICT: the top class, or ``-1`` if the top-2 binomial test is not significant;
+        a non-finite logit raises :class:`NonFiniteLogitsError`."""
         n, alpha = _positive_int(n, "n"), check_alpha(alpha)
-        counts = self.sample(x, n, batch_size, generator=generator).counts
+        check_work(n, argument="n", what="the n noise draws")
+        with logits_context(stage="prediction"):
+            counts = self.sample(x, n, batch_size, generator=generator).counts
         top2 = np.argsort(-counts, kind="stable")[:2]
         n_a, n_b = int(counts[top2[0]]), int(counts[top2[1]])
         if binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
