@@ -11,6 +11,7 @@ from stablecore.smoothing.core import (
     SCORE_MAPS,
     Certificate,
     NoiseStatistics,
+    NonFiniteLogitsError,
     Smooth,
     certify_from_counts,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "LVMChoice",
     "MultiClassInterval",
     "NoiseStatistics",
+    "NonFiniteLogitsError",
     "Radius",
     "Smooth",
     "bounds",
