@@ -1,13 +1,24 @@
-"""Entry point of ``stablecore``: parses arguments, dispatches, turns errors into one line + exit 2."""
+"""Entry point of ``stablecore``: parses arguments, dispatches, turns errors into one line + exit 2.
+
+What a user gives (arguments, and a run's files: manifests, tables, checkpoints) may be wrong in many
+ways; every such error is one line on stderr and exit code 2: ``ValueError``/``TypeError`` (the library's
+validation), :class:`~stablecore.cli.common.CLIError`, ``OSError`` (unreadable, missing or misplaced
+files: permissions, a file where a folder is expected, ...), ``pickle.UnpicklingError`` and running out
+of memory (``MemoryError``, ``torch.OutOfMemoryError``, torch's CPU allocator failing). Any other
+exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pickle
 import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+
+import torch
 
 import stablecore.cli
 from stablecore import __version__
@@ -61,13 +72,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"stablecore {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except (CLIError, ValueError, TypeError, OSError, pickle.UnpicklingError) as exc:
+        return _error(args.command, _first_line(exc))
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        return _error(args.command, f"out of memory: {_first_line(exc)}")
+    except RuntimeError as exc:
+        if not _is_allocation_failure(exc):
+            raise
+        return _error(args.command, f"out of memory: {_first_line(exc)}")
     except KeyboardInterrupt:
         print(f"stablecore {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _is_allocation_failure(exc: RuntimeError) -> bool:
+    """torch's CPU allocator reports a failed allocation as a plain RuntimeError."""
+    text = str(exc)
+    return "can't allocate memory" in text or "not enough memory" in text
+
+
+def _error(command: str, message: str) -> int:
+    print(f"stablecore {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

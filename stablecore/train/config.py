@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +22,14 @@ def current_mode(mode: str | None = None) -> str:
     """``mode`` if given, else ``$STABLECORE_MODE``, else ``"quick"``; validated."""
     value = mode if mode is not None else os.environ.get("STABLECORE_MODE", "quick") or "quick"
     if value not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        name = "mode" if mode is not None else "$STABLECORE_MODE"
+        raise ValueError(f"{name} must be one of {MODES}, got {value!r}")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    """A real number that is not a bool (NaN included: the range checks refuse it)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -47,16 +55,18 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not (_is_number(self.lr) and 0 < self.lr < math.inf):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ValueError("weight_decay must be >= 0 and momentum in [0, 1)")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        if not (_is_number(self.weight_decay) and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not (_is_number(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        if self.grad_clip is not None and not (_is_number(self.grad_clip) and 0 < self.grad_clip < math.inf):
+            raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
 
     @classmethod
     def preset(cls, mode: str | None = None, **overrides: Any) -> TrainConfig:

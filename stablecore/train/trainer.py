@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from stablecore.results import Run, atomic_torch_save
+from stablecore.train.checkpoints import TRAINING_KEYS, read_checkpoint
 from stablecore.train.config import TrainConfig, build_optimizer, build_scheduler
 from stablecore.train.distributed import (
     DistributedContext,
@@ -44,8 +45,12 @@ __all__ = ["NonFiniteLossError", "Trainer", "epoch_seed"]
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+#: Seconds between two heartbeats of a run within an epoch (one is always written after each epoch).
+HEARTBEAT_SECONDS = 60.0
+
+
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or ±Inf; the last good checkpoint is kept."""
+    """The loss became NaN or ±Inf; training stops and the run's checkpoint (if any) is left as it was."""
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -157,6 +162,8 @@ class Trainer:
         self.seed = seed
         self.progress = progress
         self.epoch = 0  # number of completed epochs
+        self.checkpoint_epoch: int | None = None  # epoch of the checkpoint this Trainer wrote or resumed
+        self._last_heartbeat = time.monotonic()
         self.history: list[dict[str, float]] = []
         self.generator = torch.Generator(device=self.device)
         self._activations: dict[str, torch.Tensor] = {}
@@ -215,11 +222,19 @@ class Trainer:
         """Check the loss is finite, then back-propagate it."""
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(
-                f"loss became {float(loss.detach())} at epoch {self.epoch + 1}; training stopped, the "
-                f"last good checkpoint is kept"
-                + (f" in {self.run.checkpoint_path()}" if self.run is not None else "")
+                f"loss became {float(loss.detach())} at epoch {self.epoch + 1}; training stopped, "
+                + self._checkpoint_note()
             )
         loss.backward()
+
+    def _checkpoint_note(self) -> str:
+        """What is true about the run's checkpoint: only one this Trainer wrote or resumed from counts."""
+        if self.run is None:
+            return "no run, so no checkpoint"
+        path = self.run.checkpoint_path()
+        if self.checkpoint_epoch is None or not path.is_file():
+            return "no checkpoint was written"
+        return f"the last good checkpoint (epoch {self.checkpoint_epoch}) is kept in {path}"
 
     def optimizer_step(self) -> None:
         """Clip gradients (if configured) and step the optimizer."""
@@ -279,7 +294,15 @@ class Trainer:
         if self.run is None or not self.is_main:
             return
         atomic_torch_save(self.run.checkpoint_path(), self.state_dict())
+        self.checkpoint_epoch = self.epoch
         self.run.write_table("metrics", pd.DataFrame(self.history))
+
+    def heartbeat(self, *, every: float = 0.0) -> None:
+        """Refresh the run's heartbeat (rank 0 only), at most once per ``every`` seconds."""
+        if self.run is None or not self.is_main or time.monotonic() - self._last_heartbeat < every:
+            return
+        self.run.heartbeat()
+        self._last_heartbeat = time.monotonic()
 
     def resume(self) -> bool:
         """Load the run's last checkpoint if there is one; True when training resumes from it."""
@@ -290,9 +313,19 @@ class Trainer:
         path = self.run.checkpoint_path()
         if not path.is_file():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.load_state_dict(state)
+        state = read_checkpoint(path, within=self.run.path, required=TRAINING_KEYS, map_location=self.device)
+        self._load_checkpoint(state, path)
         return True
+
+    def _load_checkpoint(self, state: Mapping[str, Any], path: Any) -> None:
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise ValueError(
+                f"checkpoint {str(path)!r} does not fit this model or optimizer: {first}"
+            ) from exc
+        self.checkpoint_epoch = self.epoch
 
     def _resume_distributed(self) -> bool:
         # rank 0 reads (other nodes need not see its file system) and broadcasts state or error
@@ -301,13 +334,18 @@ class Trainer:
             if self.run is None:
                 reply = "resume needs a run on rank 0 (Trainer(..., run=...))"
             elif self.run.checkpoint_path().is_file():
-                reply = torch.load(self.run.checkpoint_path(), map_location="cpu", weights_only=True)
+                try:
+                    reply = read_checkpoint(
+                        self.run.checkpoint_path(), within=self.run.path, required=TRAINING_KEYS
+                    )
+                except ValueError as exc:
+                    reply = str(exc)
         reply = broadcast_object(reply, self.distributed)
         if isinstance(reply, str):
             raise ValueError(reply)
         if reply is None:
             return False
-        self.load_state_dict(reply)
+        self._load_checkpoint(reply, "the checkpoint of rank 0")
         return True
 
     # -- loop ---------------------------------------------------------------------------
@@ -331,6 +369,7 @@ class Trainer:
             sums["correct"] += float((out.outputs.detach().argmax(dim=1) == y).sum())
             for name, value in out.penalties.items():
                 sums[f"penalty/{name}"] += float(value.detach()) * n
+            self.heartbeat(every=HEARTBEAT_SECONDS)
         if self.distributed is not None:
             keys = list(sums)
             *totals, count = all_reduce_sum([sums[k] for k in keys] + [count], self.distributed)
@@ -345,14 +384,13 @@ class Trainer:
         """Train until ``epochs`` (default ``config.epochs``) epochs are done; returns the history.
 
         With ``resume=True`` the run's last checkpoint is loaded first and training continues
-        from the epoch after it. The run is marked completed at the end, failed on an error and
-        interrupted on Ctrl-C.
+        from the epoch after it (a broken checkpoint is a ``ValueError`` naming it). The run is marked
+        running (with a heartbeat after every epoch and at least every :data:`HEARTBEAT_SECONDS`
+        within one), completed at the end, failed on an error and interrupted on Ctrl-C.
         """
         total = self.config.epochs if epochs is None else int(epochs)
         if total < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
-        if resume:
-            self.resume()
         run = self.run if self.is_main else None
         if run is not None:
             extra = {"distributed": self.distributed.summary()} if self.distributed is not None else {}
@@ -362,15 +400,21 @@ class Trainer:
                 model_config=self.model_config,
                 train_config=self.config.to_dict(),
                 **extra,
-            )
-        bar = tqdm(
-            total=total,
-            initial=self.epoch,
-            desc="train",
-            unit="epoch",
-            disable=not (self.progress and self.is_main),
-        )
+            )  # status "running" claims the run for this process, with a fresh heartbeat
+            self._last_heartbeat = time.monotonic()
+        bar = None
+        done: dict[str, int] = {} if resume else {"epochs_done": self.epoch}  # unknown until resumed
         try:
+            if resume:
+                self.resume()
+                done = {"epochs_done": self.epoch}
+            bar = tqdm(
+                total=total,
+                initial=self.epoch,
+                desc="train",
+                unit="epoch",
+                disable=not (self.progress and self.is_main),
+            )
             while self.epoch < total:
                 start = time.perf_counter()
                 metrics: dict[str, float] = {"epoch": float(self.epoch + 1)}
@@ -395,18 +439,21 @@ class Trainer:
                         metrics.update({k: float(v) for k, v in extra.items()})
                 self.history.append(metrics)
                 self.save_checkpoint()
+                done = {"epochs_done": self.epoch}
+                self.heartbeat()
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k.endswith("accuracy")})
         except KeyboardInterrupt:
             if run is not None:
-                run.set_status("interrupted", epochs_done=self.epoch)
+                run.set_status("interrupted", **done)
             raise
         except BaseException as exc:
             if run is not None:
-                run.fail(exc, epochs_done=self.epoch)
+                run.fail(exc, **done)
             raise
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
         if run is not None:
             run.finish(epochs_done=self.epoch, final_metrics=self.history[-1] if self.history else {})
         return self.history_frame()
