@@ -5,6 +5,8 @@ See :mod:`stablecore.curvature.operators` for the operator and its BatchNorm/dro
 
 from stablecore.curvature.bounds import input_hessian_bound, parameter_hessian_bounds
 from stablecore.curvature.lanczos import (
+    ConvergenceError,
+    ConvergenceWarning,
     EigenResult,
     SpectralDensity,
     hessian_density,
@@ -12,7 +14,7 @@ from stablecore.curvature.lanczos import (
     lanczos,
     smooth_density,
 )
-from stablecore.curvature.operators import BatchSource, HessianOperator, select_parameters
+from stablecore.curvature.operators import BatchSource, HessianOperator, loss_reduction, select_parameters
 from stablecore.curvature.regularizers import (
     SAM,
     ActivationDecay,
@@ -29,6 +31,8 @@ __all__ = [
     "SAM",
     "ActivationDecay",
     "BatchSource",
+    "ConvergenceError",
+    "ConvergenceWarning",
     "EigenResult",
     "GradientNormPenalty",
     "HessianBoundPenalty",
@@ -44,6 +48,7 @@ __all__ = [
     "hessian_trace",
     "input_hessian_bound",
     "lanczos",
+    "loss_reduction",
     "parameter_hessian_bounds",
     "probe_generator",
     "select_parameters",

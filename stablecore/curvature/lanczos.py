@@ -16,6 +16,20 @@ falls like the residual squared). Both use max(|θ_i|, ‖T‖·1e-12) as the sc
 largest algebraic (sharpness), ``"SA"`` smallest algebraic, ``"LM"`` largest magnitude (what
 PyHessian's power iteration returns).
 
+**Step budget.** By default Lanczos extends the Krylov basis until every wanted value meets ``tol`` or
+:data:`DEFAULT_MAX_STEPS` steps (capped at the size, and at what the basis may take under
+:func:`stablecore.limits.max_memory`) are spent; the basis grows as needed. The smallest eigenvalues of a
+trained network sit at the edge of a dense cluster around 0 and need hundreds of steps where the largest
+need tens (the digits MLPs of chapter 4: up to about 450 products for ``SA``). Once every wanted value
+meets ``tol``, Lanczos goes on for about 10 % more steps and stops only if the values moved by less than
+``tol`` meanwhile: an eigenvalue close to a wanted one that the Krylov space has not resolved yet (the
+start vector barely touches it) has no Ritz value, so the gap estimate cannot see it, and the wanted Ritz
+values move while it emerges (they are monotone in the step count, Cauchy interlacing). This lowers the
+risk of such a miss but cannot rule it out. Each value carries a ``converged`` flag;
+:func:`hessian_eigenvalues` warns (:class:`ConvergenceWarning`) when one is False, or raises
+:class:`ConvergenceError` with ``strict=True``. After an invariant subspace (breakdown) with fewer than
+``k`` values, Lanczos restarts from a fresh random vector orthogonal to the basis.
+
 **Power iteration** (PyHessian, Yao et al. 2020) is kept as a baseline: ``LM`` on :math:`H`, ``LA`` on
 :math:`H + sI` and ``SA`` on :math:`sI - H` with :math:`s = |\lambda_{LM}|`, deflating the pairs found.
 
@@ -30,7 +44,8 @@ All values are ``estimate``\ s (the operator is evaluated in floating point and 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +57,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
+from stablecore.limits import check_memory, check_work, max_memory
 
 __all__ = [
+    "DEFAULT_MAX_STEPS",
+    "ConvergenceError",
+    "ConvergenceWarning",
     "EigenResult",
     "SpectralDensity",
     "hessian_density",
@@ -55,13 +74,26 @@ __all__ = [
 WHICH = ("LA", "SA", "LM")
 CRITERIA = ("error", "residual")
 METHODS = ("lanczos", "power")
+#: Lanczos steps (Hessian-vector products) spent at most by default, before the size and memory caps.
+DEFAULT_MAX_STEPS = 1000
+_BASIS_BYTES = 8 * 3 // 2  # float64 basis entries, and half again while it grows (copy)
+
+
+class ConvergenceWarning(UserWarning):
+    """An eigenvalue did not meet the requested tolerance within the step budget."""
+
+
+class ConvergenceError(RuntimeError):
+    """Raised instead of :class:`ConvergenceWarning` when ``strict=True``."""
 
 
 @dataclass(frozen=True)
 class EigenResult:
     """Eigenvalues of the loss Hessian, ordered by ``which`` (LA: descending, SA: ascending, LM: by
     decreasing magnitude), with unit eigenvectors ``(k, n)`` in the operator's flat parameter order (or
-    None), residual norms :math:`\\|Hv - \\lambda v\\|`, and the Hessian-vector products spent."""
+    None), residual norms :math:`\\|Hv - \\lambda v\\|`, the Hessian-vector products spent, and per value
+    whether it met ``tol`` (Lanczos: its error estimate, see ``criterion``; power: the relative change of
+    the Rayleigh quotient) within the step budget (``converged``)."""
 
     eigenvalues: np.ndarray
     eigenvectors: torch.Tensor | None
@@ -70,8 +102,15 @@ class EigenResult:
     which: str
     method: str
     n_params: int
+    converged: np.ndarray
+    tol: float
     kind: str = "estimate"
     history: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def all_converged(self) -> bool:
+        """Every value met ``tol``."""
+        return bool(np.all(self.converged))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -79,6 +118,7 @@ class EigenResult:
                 "rank": np.arange(1, len(self.eigenvalues) + 1),
                 "eigenvalue": self.eigenvalues,
                 "residual": self.residuals,
+                "converged": np.asarray(self.converged, dtype=bool),
                 "which": self.which,
                 "method": self.method,
                 "kind": self.kind,
@@ -160,6 +200,127 @@ def _error_estimates(
     return res, est
 
 
+@dataclass(frozen=True)
+class _Krylov:
+    """What one Lanczos run found: the ``k`` wanted Ritz pairs with their residuals, error estimates and
+    convergence flags, the tridiagonal's entries, and the steps taken."""
+
+    values: np.ndarray
+    vectors: torch.Tensor | None
+    residuals: np.ndarray
+    errors: np.ndarray
+    converged: np.ndarray
+    alphas: np.ndarray
+    betas: np.ndarray
+    steps: int
+    cap: int
+
+
+def _step_cap(n: int, k: int, max_steps: int | None) -> int:
+    """Most Lanczos steps: ``max_steps`` (checked against the memory limit), else
+    :data:`DEFAULT_MAX_STEPS` capped at the size and at what the float64 basis may take in memory."""
+    if max_steps is not None:
+        cap = min(n, _check_int(max_steps, "max_steps"))
+        check_memory(cap * n * _BASIS_BYTES, argument="max_steps", what="the Lanczos basis")
+        return cap
+    floor = min(n, max(3 * k + 30, 2 * k + 60))  # the old fixed budget: always allowed
+    check_memory(floor * n * _BASIS_BYTES, argument="max_steps", what="the Lanczos basis")
+    return max(floor, min(n, max(DEFAULT_MAX_STEPS, 3 * k + 30), max_memory() // (n * _BASIS_BYTES)))
+
+
+def _krylov(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    *,
+    k: int,
+    which: str,
+    tol: float,
+    criterion: str,
+    max_steps: int | None,
+    seed: int,
+    device: torch.device | str,
+    start: torch.Tensor | None,
+    stop: bool,
+    progress: bool,
+) -> _Krylov:
+    """Lanczos with full reorthogonalisation and a growing basis (module docstring)."""
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    device = torch.device(device)
+    cap = _step_cap(n, k, max_steps)
+    v = (
+        _start_vector(n, seed, device)
+        if start is None
+        else (start / torch.linalg.vector_norm(start)).to(device, torch.float64)
+    )
+    basis = torch.empty((min(cap, max(3 * k + 30, 2 * k + 60)), n), dtype=torch.float64, device=device)
+    basis[0] = v
+    alphas: list[float] = []
+    betas: list[float] = []
+    ritz = vecs = res = err = conv = agreed = None
+    norm_t, m, restarts, check_at = 0.0, 0, 0, k
+    bar = tqdm(total=cap, desc=f"Lanczos {which}", disable=not progress, leave=False)
+    for j in range(cap):
+        w = matvec(basis[j]).to(torch.float64)
+        alpha = float(torch.dot(w, basis[j]))
+        w = w - alpha * basis[j] - (betas[-1] * basis[j - 1] if j > 0 else 0)
+        for _ in range(2):  # full reorthogonalisation, twice is enough (Giraud et al. 2005)
+            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        beta = float(torch.linalg.vector_norm(w))
+        alphas.append(alpha)
+        m = j + 1
+        bar.update(1)
+        norm_t = max(norm_t, abs(alpha), beta, betas[-1] if betas else 0.0)  # ~ ‖T‖ (within 3×)
+        breakdown = beta <= 1e-12 * max(norm_t, 1e-300)  # an invariant subspace: its Ritz values are exact
+        last = m == cap or (breakdown and m >= k)
+        if last or (stop and m >= check_at):  # Ritz pairs: to test convergence, or to return
+            theta, y = _tridiagonal_eigh(alphas, betas)
+            idx = _order(theta, which)[: min(k, m)]
+            ritz, vecs = theta[idx], y[:, idx]
+            res, err = _error_estimates(theta, y, beta, idx, criterion)
+            scale = max(np.abs(theta).max(initial=0.0), 1e-300)
+            allowed = tol * np.maximum(np.abs(ritz), 1e-12 * scale)
+            conv = err <= allowed
+            if last:
+                break
+            if m >= k and bool(np.all(conv)):
+                # confirm after ~10 % more steps: a close neighbour that the Krylov space has not yet
+                # resolved moves the wanted Ritz values meanwhile (they are monotone in m)
+                if agreed is not None and np.all(np.abs(ritz - agreed) <= allowed):
+                    break
+                agreed, check_at = ritz.copy(), m + max(3, m // 10)
+            else:
+                # every step at first, then every ~4 % of the steps: the tridiagonal eigensolve is O(m²)
+                agreed, check_at = None, m + (1 if m < 100 else m // 25)
+        if m == basis.shape[0]:  # grow the basis (doubling, up to the cap)
+            grown = torch.empty((min(cap, 2 * m), n), dtype=torch.float64, device=device)
+            grown[:m] = basis
+            basis = grown
+        if breakdown:  # fewer than k values so far: go on from a fresh vector orthogonal to the basis
+            restarts += 1
+            w = _start_vector(n, seed + restarts, device)
+            for _ in range(2):
+                w = w - basis[:m].T @ (basis[:m] @ w)
+            beta_new = float(torch.linalg.vector_norm(w))
+            betas.append(0.0)
+            basis[m] = w / beta_new
+        else:
+            betas.append(beta)
+            basis[m] = w / beta
+    bar.close()
+    vectors = (
+        (torch.as_tensor(vecs.T.copy(), dtype=torch.float64, device=device) @ basis[:m])
+        if vecs is not None
+        else None
+    )
+    return _Krylov(
+        values=ritz, vectors=vectors, residuals=res, errors=err, converged=np.asarray(conv, dtype=bool),
+        alphas=np.asarray(alphas), betas=np.asarray(betas[: m - 1]), steps=m, cap=cap,
+    )  # fmt: skip
+
+
 def lanczos(
     matvec: Any,
     n: int,
@@ -177,97 +338,81 @@ def lanczos(
 ) -> tuple[np.ndarray, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
     """Lanczos with full reorthogonalisation on a symmetric ``matvec`` of size ``n`` (module docstring).
 
+    Args:
+        max_steps: most steps; default :data:`DEFAULT_MAX_STEPS` (capped at ``n`` and the memory limit).
+        stop: stop as soon as the ``k`` wanted values meet ``tol`` (else run all ``max_steps``).
+
     Returns:
         ``(ritz_values, ritz_vectors (k, n), residuals, alphas, betas)`` for the ``k`` wanted pairs;
-        ``alphas``/``betas`` are the tridiagonal's entries (for quadrature).
+        ``alphas``/``betas`` are the tridiagonal's entries (for quadrature). Whether each value met
+        ``tol`` is in :func:`hessian_eigenvalues`'s :class:`EigenResult`.
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    device = torch.device(device)
-    steps = min(n, max_steps if max_steps is not None else max(3 * k + 30, 2 * k + 60))
-    v = (
-        _start_vector(n, seed, device)
-        if start is None
-        else (start / torch.linalg.vector_norm(start)).to(device)
-    )
-    basis = torch.empty((steps, n), dtype=torch.float64, device=device)
-    alphas: list[float] = []
-    betas: list[float] = []
-    basis[0] = v
-    ritz = vecs = res = None
-    norm_t = 0.0
-    bar = tqdm(total=steps, desc=f"Lanczos {which}", disable=not progress, leave=False)
-    m = 0
-    for j in range(steps):
-        w = matvec(basis[j]).to(torch.float64)
-        alpha = float(torch.dot(w, basis[j]))
-        w = w - alpha * basis[j] - (betas[-1] * basis[j - 1] if j > 0 else 0)
-        for _ in range(2):  # full reorthogonalisation, twice is enough (Giraud et al. 2005)
-            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
-        beta = float(torch.linalg.vector_norm(w))
-        alphas.append(alpha)
-        m = j + 1
-        bar.update(1)
-        norm_t = max(norm_t, abs(alpha), beta, betas[-1] if betas else 0.0)  # ~ ‖T‖ (within 3×)
-        done = m == steps or beta <= 1e-12 * max(norm_t, 1e-300)  # the end, or an invariant subspace
-        if done or (stop and m >= k):  # Ritz pairs: to test convergence, or to return
-            theta, y = _tridiagonal_eigh(alphas, betas)
-            idx = _order(theta, which)[: min(k, m)]
-            ritz, vecs = theta[idx], y[:, idx]
-            res, err = _error_estimates(theta, y, beta, idx, criterion)
-            scale = max(np.abs(theta).max(initial=0.0), 1e-300)
-            if done or bool(np.all(err <= tol * np.maximum(np.abs(ritz), 1e-12 * scale))):
-                break
-        betas.append(beta)
-        basis[j + 1] = w / beta
-    bar.close()
-    vectors = (
-        (torch.as_tensor(vecs.T.copy(), dtype=torch.float64, device=device) @ basis[:m])
-        if vecs is not None
-        else None
-    )
-    return ritz, vectors, res, np.asarray(alphas), np.asarray(betas[: m - 1])
+    out = _krylov(
+        matvec, n, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps, seed=seed,
+        device=device, start=start, stop=stop, progress=progress,
+    )  # fmt: skip
+    return out.values, out.vectors, out.residuals, out.alphas, out.betas
 
 
 def _power(
     op: HessianOperator, k: int, which: str, tol: float, max_iter: int, seed: int, progress: bool
-) -> tuple[np.ndarray, torch.Tensor, list[float]]:
-    """Power iteration with deflation (the PyHessian baseline), shifted for LA/SA."""
+) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """Power iteration with deflation (the PyHessian baseline), shifted for LA/SA; per value whether the
+    Rayleigh quotient's relative change met ``tol`` within ``max_iter`` iterations."""
     device = op.device
 
-    def run(apply, count: int, found: list[torch.Tensor]) -> tuple[list[float], list[torch.Tensor]]:
-        values, vectors = [], []
+    def run(apply, count: int) -> tuple[list[float], list[torch.Tensor], list[bool]]:
+        values, vectors, converged = [], [], []
         for i in range(count):
             v = _start_vector(op.size, seed + i, device)
-            mu = None
+            mu, done = None, False
             for _ in range(max_iter):
-                for u in found + vectors:
+                for u in vectors:
                     v = v - torch.dot(u, v) * u
                 v = v / torch.linalg.vector_norm(v)
                 w = apply(v)
                 new = float(torch.dot(v, w))
                 v = w
-                if mu is not None and abs(new - mu) <= tol * max(abs(mu), 1e-300):
-                    mu = new
-                    break
+                done = mu is not None and abs(new - mu) <= tol * max(abs(mu), 1e-300)
                 mu = new
+                if done:
+                    break
             values.append(mu)
-            for u in found + vectors:
+            converged.append(done)
+            for u in vectors:
                 v = v - torch.dot(u, v) * u
             vectors.append(v / torch.linalg.vector_norm(v))
-        return values, vectors
+        return values, vectors, converged
 
     def hv(x: torch.Tensor) -> torch.Tensor:
         return op.matvec(x).to(torch.float64)
 
     if which == "LM":
-        values, vectors = run(hv, k, [])
-        return np.asarray(values), torch.stack(vectors), []
-    (lam,), _ = run(hv, 1, [])
+        values, vectors, converged = run(hv, k)
+        return np.asarray(values), torch.stack(vectors), np.asarray(converged, dtype=bool)
+    (lam,), _, _ = run(hv, 1)
     s = abs(lam)
     sign = 1.0 if which == "LA" else -1.0
-    values, vectors = run(lambda x: sign * hv(x) + s * x, k, [])
-    return np.asarray([sign * (mu - s) for mu in values]), torch.stack(vectors), []
+    values, vectors, converged = run(lambda x: sign * hv(x) + s * x, k)
+    shifted = np.asarray([sign * (mu - s) for mu in values])
+    return shifted, torch.stack(vectors), np.asarray(converged, dtype=bool)
+
+
+def _report_convergence(result: EigenResult, steps: str, strict: bool) -> None:
+    """Warn (or raise with ``strict``) when a value of ``result`` did not meet its tolerance."""
+    if result.all_converged:
+        return
+    bad = np.flatnonzero(~np.asarray(result.converged, dtype=bool))
+    worst = float(np.max(result.residuals[bad] / np.maximum(np.abs(result.eigenvalues[bad]), 1e-300)))
+    message = (
+        f"hessian_eigenvalues: {bad.size} of {result.converged.size} eigenvalues (which={result.which!r}, "
+        f"ranks {[int(i) + 1 for i in bad]}) did not meet tol={result.tol:g} after {steps} "
+        f"({result.method}, {result.n_hvp} Hessian-vector products; largest relative residual "
+        f"{worst:.2g}): they may be far from the true ones; pass a larger max_steps or tol"
+    )
+    if strict:
+        raise ConvergenceError(message)
+    warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def hessian_eigenvalues(
@@ -284,14 +429,17 @@ def hessian_eigenvalues(
     seed: int = 0,
     param_filter: ParamFilter = None,
     mode: str = "eval",
+    reduction: str | None = None,
     return_eigenvectors: bool = False,
+    strict: bool = False,
     progress: bool = False,
 ) -> EigenResult:
     """Top-``k`` eigenvalues of the loss Hessian (module docstring for ``which`` and ``method``).
 
     Args:
-        model, loss_fn, data, param_filter, mode: see :class:`~stablecore.curvature.HessianOperator`
-            (the model is never modified; BatchNorm/dropout in eval mode by default).
+        model, loss_fn, data, param_filter, mode, reduction: see
+            :class:`~stablecore.curvature.HessianOperator` (the model is never modified; BatchNorm/dropout
+            in eval mode by default).
         k: number of eigenpairs, at most the number of selected parameters.
         which: ``"LA"``, ``"SA"`` or ``"LM"``.
         method: ``"lanczos"`` (default) or ``"power"`` (baseline).
@@ -299,21 +447,27 @@ def hessian_eigenvalues(
             the Rayleigh quotient (power).
         criterion: Lanczos stopping rule: ``"error"`` (default) the gap-theorem error estimate
             min(r, r²/gap), or ``"residual"`` the residual norm r (module docstring).
-        max_steps: Lanczos steps (default ``max(3k + 30, 2k + 60)``, capped at the size) or power
-            iterations per pair (default 100).
+        max_steps: most Lanczos steps (default :data:`DEFAULT_MAX_STEPS`, capped at the size and the
+            memory limit; Lanczos stops as soon as every value meets ``tol``) or power iterations per
+            pair (default 100).
         seed: seed of the start vectors.
         return_eigenvectors: keep the ``(k, n)`` eigenvectors.
+        strict: raise :class:`ConvergenceError` instead of warning when a value did not meet ``tol``.
+
+    Warns:
+        ConvergenceWarning: a value did not meet ``tol`` within ``max_steps`` (see ``converged``).
 
     Raises:
-        ValueError: bad ``k`` (larger than the parameter count), ``which``, ``method``, ``tol``, empty
-            data, non-scalar loss, a non-deterministic loader.
+        ValueError: bad ``k`` (larger than the parameter count), ``which``, ``method``, ``tol``,
+            ``max_steps``, empty data, non-scalar loss, a non-deterministic loader.
+        ConvergenceError: with ``strict=True``, a value did not meet ``tol``.
 
     Example:
         >>> lin = nn.Linear(3, 1, bias=False)
         >>> x, y = torch.eye(3), torch.zeros(3, 1)
         >>> res = hessian_eigenvalues(lin, nn.MSELoss(), (x, y), k=1)  # H = 2/3 · I
-        >>> round(float(res.eigenvalues[0]), 4)
-        0.6667
+        >>> round(float(res.eigenvalues[0]), 4), bool(res.converged[0])
+        (0.6667, True)
     """
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
@@ -321,25 +475,32 @@ def hessian_eigenvalues(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be a bool, got {type(strict).__name__}")
     k = _check_int(k, "k")
     tol = _check_tol(tol)
-    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
+    if max_steps is not None:
+        _check_int(max_steps, "max_steps")
+    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
     if k > op.size:
         raise ValueError(f"k must be at most the number of selected parameters ({op.size}), got {k}")
     if method == "lanczos":
-        values, vectors, residuals, _, _ = lanczos(
+        run = _krylov(
             op.matvec, op.size, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps,
-            seed=seed, device=op.device, progress=progress,
+            seed=seed, device=op.device, start=None, stop=True, progress=progress,
         )  # fmt: skip
+        values, vectors, residuals, converged = run.values, run.vectors, run.residuals, run.converged
+        steps = f"{run.steps} Lanczos steps (at most {run.cap})"
     else:
-        values, vectors, _ = _power(op, k, which, tol, max_steps or 100, seed, progress)
+        values, vectors, converged = _power(op, k, which, tol, max_steps or 100, seed, progress)
         residuals = np.asarray(
             [
                 float(torch.linalg.vector_norm(op.matvec(v).double() - lam * v))
                 for lam, v in zip(values, vectors)
             ]
         )
-    return EigenResult(
+        steps = f"at most {max_steps or 100} iterations per value"
+    result = EigenResult(
         eigenvalues=np.asarray(values, dtype=float),
         eigenvectors=vectors.to(op.dtype) if return_eigenvectors else None,
         residuals=np.asarray(residuals, dtype=float),
@@ -347,7 +508,11 @@ def hessian_eigenvalues(
         which=which,
         method=method,
         n_params=op.size,
+        converged=np.asarray(converged, dtype=bool),
+        tol=tol,
     )
+    _report_convergence(result, steps, strict)
+    return result
 
 
 def hessian_density(
@@ -363,6 +528,7 @@ def hessian_density(
     runs: Sequence[int] | None = None,
     param_filter: ParamFilter = None,
     mode: str = "eval",
+    reduction: str | None = None,
     progress: bool = False,
 ) -> SpectralDensity:
     """Spectral density of the loss Hessian by stochastic Lanczos quadrature (module docstring).
@@ -375,13 +541,20 @@ def hessian_density(
         seed: seed of run ``r`` is ``seed + r``.
         runs: the run indices to compute (default ``range(num_runs)``), so shards can share the runs;
             :func:`smooth_density` pools their nodes and weights.
+        model, loss_fn, data, param_filter, mode, reduction: see
+            :class:`~stablecore.curvature.HessianOperator`.
     """
     steps = _check_int(lanczos_steps, "lanczos_steps", 2)
-    ids = list(range(_check_int(num_runs, "num_runs"))) if runs is None else [int(r) for r in runs]
-    if not ids:
+    num_runs = _check_int(num_runs, "num_runs")
+    ids = None if runs is None else [int(r) for r in runs]
+    if ids is not None and not ids:
         raise ValueError("runs must not be empty")
-    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
+    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
     m = min(steps, op.size)
+    check_memory(m * op.size * _BASIS_BYTES, argument="lanczos_steps", what="the Lanczos basis")
+    work = 3 * op.data.total * m * (num_runs if ids is None else len(ids))  # ~3 passes per product
+    check_work(work, argument="num_runs", what="the Lanczos runs' Hessian-vector products")
+    ids = list(range(num_runs)) if ids is None else ids
     all_nodes, all_weights = [], []
     for r in tqdm(ids, desc="SLQ", disable=not progress, leave=False):
         _, _, _, alphas, betas = lanczos(

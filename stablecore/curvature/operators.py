@@ -1,8 +1,15 @@
 r"""The loss Hessian :math:`H = \nabla^2_\theta \mathcal L(\theta)` as a matrix-free operator.
 
-:math:`\mathcal L(\theta) = \sum_b \frac{n_b}{N}\, \ell(f_\theta(x_b), y_b)` over the batches of ``data``
-(weighted by batch size, so a DataLoader gives the same operator as one big batch when ``loss_fn`` is a
-mean). Hessian-vector products are reverse-over-reverse (Pearlmutter 1994): the gradient
+The loss is that of all of ``data`` with ``loss_fn``'s reduction: over the batches :math:`b` of ``data``,
+:math:`\mathcal L(\theta) = \sum_b \frac{n_b}{N}\, \ell(f_\theta(x_b), y_b)` for a **mean** (weighted by
+batch size, so a DataLoader with unequal batches gives the same operator as one big batch) and
+:math:`\mathcal L(\theta) = \sum_b \ell(f_\theta(x_b), y_b)` for a **sum**. The reduction is read from
+``loss_fn.reduction`` (``nn`` losses; ``"batchmean"`` counts as a mean) or given as ``reduction=`` (plain
+callables; default ``"mean"``); ``"none"`` is refused. ``nn.CrossEntropyLoss`` / ``nn.NLLLoss`` with
+class-index targets average over the class weights of the targets that are not ``ignore_index``
+(:math:`\sum_i w_{y_i}`), so their batches are weighted by that mass instead of :math:`n_b`.
+
+Hessian-vector products are reverse-over-reverse (Pearlmutter 1994): the gradient
 :math:`g(\theta)` is built with its graph through ``torch.func.functional_call`` on leaf copies of the
 parameters, and :math:`Hv = \partial (g \cdot v)/\partial\theta` is one more backward pass; for a single
 batch the gradient graph is kept, so each product costs one backward. (Forward-over-reverse with
@@ -23,6 +30,7 @@ change raises ``ValueError``.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -32,11 +40,62 @@ from torch.func import functional_call
 
 from stablecore.train.evaluate import eval_mode
 
-__all__ = ["BatchSource", "HessianOperator", "LossFn", "ParamFilter", "select_parameters"]
+__all__ = [
+    "BatchSource",
+    "HessianOperator",
+    "LossFn",
+    "ParamFilter",
+    "loss_reduction",
+    "select_parameters",
+]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ParamFilter = Callable[[str, nn.Parameter], bool] | str | Sequence[str] | None
 MODES = ("eval", "train")
+REDUCTIONS = ("mean", "sum")
+
+
+def loss_reduction(loss_fn: Any, reduction: str | None = None) -> str:
+    """How ``loss_fn`` reduces over examples: ``"mean"`` or ``"sum"``.
+
+    Read from ``loss_fn.reduction`` when it has one (``"batchmean"`` is a mean), else ``reduction``
+    (default ``"mean"``). Refuses ``"none"`` (one loss per example: the Hessian needs a scalar), any other
+    reduction, and a ``reduction`` that contradicts ``loss_fn.reduction``.
+    """
+    if reduction is not None and reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
+    declared = getattr(loss_fn, "reduction", None)
+    if not isinstance(declared, str):  # no reduction attribute (or an unrelated one, e.g. a method)
+        return reduction or "mean"
+    if declared == "none":
+        raise ValueError(
+            "loss_fn has reduction='none' (one loss per example) but the Hessian needs a scalar loss: "
+            "use reduction='mean' or 'sum'"
+        )
+    declared = "mean" if declared == "batchmean" else declared
+    if declared not in REDUCTIONS:
+        raise ValueError(f"loss_fn.reduction must be 'mean', 'batchmean' or 'sum', got {declared!r}")
+    if reduction is not None and reduction != declared:
+        raise ValueError(f"reduction={reduction!r} contradicts loss_fn.reduction={declared!r}")
+    return declared
+
+
+def _mean_mass(loss_fn: Any) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    r"""The denominator of ``loss_fn``'s mean over one batch: ``n_b``, or for cross-entropy / NLL with
+    class-index targets :math:`\sum_{i: y_i \ne \text{ignore}} w_{y_i}` (PyTorch's weighted mean)."""
+    if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return lambda x, y: float(x.shape[0])
+    weight, ignore = loss_fn.weight, loss_fn.ignore_index
+
+    def mass(x: torch.Tensor, y: torch.Tensor) -> float:
+        if y.is_floating_point():  # class probabilities: a plain mean over the batch
+            return float(x.shape[0])
+        keep = y[y != ignore]
+        if weight is None:
+            return float(keep.numel())
+        return float(weight.detach().to(torch.float64).cpu()[keep.cpu()].sum())
+
+    return mass
 
 
 def _check_pair(batch: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,15 +112,31 @@ def _check_pair(batch: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class BatchSource:
-    """The batches of ``data`` with their weights ``n_b / N``, checked to be the same on every pass.
+    """The batches of ``data`` with their weights, checked to be the same on every pass.
+
+    The weights make the weighted sum of the batch losses the loss of all of ``data`` (module
+    docstring): ``n_b / N`` for ``reduction="mean"`` (``mass(x_b, y_b) / Σ mass`` when a ``mass`` is
+    given), 1 for ``"sum"``; a single ``(x, y)`` batch has weight 1.
 
     Args:
         data: an ``(x, y)`` pair of tensors or an iterable of such pairs (a DataLoader).
         device: where the batches are moved.
+        reduction: ``"mean"`` (default) or ``"sum"``.
+        mass: for a mean, the denominator of one batch's mean (default: its size).
     """
 
-    def __init__(self, data: Any, device: torch.device | str) -> None:
+    def __init__(
+        self,
+        data: Any,
+        device: torch.device | str,
+        *,
+        reduction: str = "mean",
+        mass: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
+    ) -> None:
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.device = torch.device(device)
+        self.reduction = reduction
         if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
             x, y = _check_pair(data, "data")
             self._single: tuple[torch.Tensor, torch.Tensor] | None = (x.to(self.device), y.to(self.device))
@@ -69,7 +144,11 @@ class BatchSource:
             self.fingerprints = [self._fingerprint(x, y)]
         elif isinstance(data, Iterable) and not isinstance(data, (torch.Tensor, str, bytes)):
             self._single, self._loader = None, data
-            self.fingerprints = [self._fingerprint(*_check_pair(b, "each batch of data")) for b in data]
+            self.fingerprints, masses = [], []
+            for batch in data:
+                x, y = _check_pair(batch, "each batch of data")
+                self.fingerprints.append(self._fingerprint(x, y))
+                masses.append(float(x.shape[0]) if mass is None else float(mass(x, y)))
         else:
             raise TypeError(
                 f"data must be an (x, y) pair of tensors or a DataLoader, got {type(data).__name__}"
@@ -77,6 +156,14 @@ class BatchSource:
         if not self.fingerprints:
             raise ValueError("data is empty: it yielded no batch")
         self.total = sum(f[0] for f in self.fingerprints)
+        self.weights = [1.0] * len(self.fingerprints)
+        if reduction == "mean" and self._single is None:
+            whole = sum(masses)
+            if not (math.isfinite(whole) and whole > 0):
+                raise ValueError(
+                    f"data: the loss's mean has no examples to average over (total weight {whole!r})"
+                )
+            self.weights = [m / whole for m in masses]
 
     @property
     def single(self) -> bool:
@@ -103,7 +190,8 @@ class BatchSource:
                     "shuffle=False and deterministic transforms, or an (x, y) batch"
                 )
             seen += 1
-            yield x.to(self.device), y.to(self.device), x.shape[0] / self.total
+            if self.weights[i]:  # a batch of ignored targets only adds nothing (and its mean is 0/0)
+                yield x.to(self.device), y.to(self.device), self.weights[i]
         if seen != len(self.fingerprints):
             raise ValueError("data yielded fewer batches on a later pass than on the first")
 
@@ -137,12 +225,15 @@ class HessianOperator:
     Args:
         model: the network; never modified.
         loss_fn: ``loss_fn(model(x), y)`` returning a scalar (e.g. ``nn.CrossEntropyLoss()``).
-        data: an ``(x, y)`` batch or a DataLoader (batches weighted by size).
+        data: an ``(x, y)`` batch or a DataLoader (its batches combined as ``loss_fn`` reduces: module
+            docstring).
         param_filter: which parameters (see :func:`select_parameters`).
         mode: ``"eval"`` (default) or ``"train"`` (BatchNorm/dropout policy, module docstring).
         cache_graph: for a single ``(x, y)`` batch, keep the gradient's graph between products (each
             product is then one backward pass; memory: one set of activations). Loaders rebuild it per
             batch.
+        reduction: ``"mean"`` or ``"sum"`` for a ``loss_fn`` without a ``reduction`` attribute (default
+            ``"mean"``); must agree with ``loss_fn.reduction`` when there is one (:func:`loss_reduction`).
 
     Attributes:
         size: number of selected parameters (the operator is ``size × size``).
@@ -158,6 +249,7 @@ class HessianOperator:
         param_filter: ParamFilter = None,
         mode: str = "eval",
         cache_graph: bool = True,
+        reduction: str | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -169,13 +261,15 @@ class HessianOperator:
             isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 and m.training for m in model.modules()
         ):
             raise ValueError("mode='train' with active dropout makes the Hessian random; use mode='eval'")
+        self.reduction = loss_reduction(loss_fn, reduction)
         self.model, self.loss_fn, self.mode = model, loss_fn, mode
         self.params = select_parameters(model, param_filter)
         first = next(iter(self.params.values()))
         self.device, self.dtype = first.device, first.dtype
         self.shapes = {n: p.shape for n, p in self.params.items()}
         self.size = sum(p.numel() for p in self.params.values())
-        self.data = BatchSource(data, self.device)
+        mass = _mean_mass(loss_fn) if self.reduction == "mean" else None
+        self.data = BatchSource(data, self.device, reduction=self.reduction, mass=mass)
         self.n_hvp = 0
         self.cache_graph = cache_graph
         self._cached: tuple | None = None
@@ -224,7 +318,9 @@ class HessianOperator:
             value = self.loss_fn(out, y)
             if not isinstance(value, torch.Tensor) or value.ndim != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise ValueError(f"loss_fn must return a scalar tensor (use a mean reduction), got {shape}")
+                raise ValueError(
+                    f"loss_fn must return a scalar tensor (a mean or sum reduction), got {shape}"
+                )
             grads = torch.autograd.grad(value, list(leaves.values()), create_graph=True, allow_unused=True)
         grads = tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves.values()))
         return list(leaves.values()), grads, value.detach()

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
+from stablecore.limits import check_work
 
 __all__ = ["TraceEstimate", "hessian_trace", "probe_generator", "rademacher"]
 
@@ -71,6 +72,7 @@ def hessian_trace(
     probes: Sequence[int] | None = None,
     param_filter: ParamFilter = None,
     mode: str = "eval",
+    reduction: str | None = None,
     progress: bool = False,
 ) -> TraceEstimate:
     """Estimate :math:`\\operatorname{tr}\\nabla^2_\\theta\\mathcal L` (module docstring).
@@ -82,7 +84,8 @@ def hessian_trace(
         probes: Hutchinson only: the probe indices to draw (default ``range(num_samples)``); probe ``j`` is
             always the same vector (:func:`probe_generator`), so shards ``j ≡ i (mod n)`` of one estimate
             can be computed apart and their samples pooled.
-        model, loss_fn, data, param_filter, mode: see :class:`~stablecore.curvature.HessianOperator`.
+        model, loss_fn, data, param_filter, mode, reduction: see
+            :class:`~stablecore.curvature.HessianOperator`.
 
     Example:
         >>> lin = nn.Linear(3, 1, bias=False)
@@ -99,7 +102,10 @@ def hessian_trace(
         raise ValueError("probes can only be chosen for method='hutchinson' (Hutch++ needs one sketch)")
     if probes is not None and not len(probes):
         raise ValueError("probes must not be empty")
-    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode)
+    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
+    count = num_samples if probes is None else len(probes)
+    # a Hessian-vector product evaluates every example about three times (forward, two backward passes)
+    check_work(3 * op.data.total * count, argument="num_samples", what="the probes' Hessian-vector products")
     g = torch.Generator().manual_seed(int(seed))
 
     def hv(v: torch.Tensor) -> torch.Tensor:
