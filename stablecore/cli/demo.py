@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from stablecore.cli.common import add_common_options, print_table
+from stablecore.cli.common import add_common_options, output_dir, print_table
 from stablecore.train import TrainConfig, current_mode
 
 HELP = "end-to-end demo: train an MLP on two-moons (no download), evaluate it and store the run"
@@ -20,7 +20,11 @@ HELP = "end-to-end demo: train an MLP on two-moons (no download), evaluate it an
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help=HELP, description=HELP)
     p.add_argument(
-        "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"
+        "--out",
+        default=None,
+        type=output_dir,
+        metavar="DIR",
+        help="run store root (default: $STABLECORE_HOME or runs/)",
     )
     add_common_options(p)
     p.set_defaults(func=run)

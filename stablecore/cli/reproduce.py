@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from stablecore.cli.common import positive_int, print_table
+from stablecore.cli.common import output_dir, positive_int, print_table
 from stablecore.train import MODES
 
 HELP = "execute the chapter notebooks (quick or full mode) and write the thesis-vs-ours summary table"
@@ -49,7 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "default $STABLECORE_MODE or quick",
     )
     p.add_argument(
-        "--out", default=None, metavar="DIR", help="run store root (default: $STABLECORE_HOME or runs/)"
+        "--out",
+        default=None,
+        type=output_dir,
+        metavar="DIR",
+        help="run store root (default: $STABLECORE_HOME or runs/)",
     )
     p.add_argument(
         "--cell-timeout",

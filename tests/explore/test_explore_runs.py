@@ -81,7 +81,7 @@ def test_cli_command_parses_with_the_real_cli(tmp_path):
     import shlex
 
     args = build_parser().parse_args(shlex.split(line)[1:])
-    assert args.run == "runs/a b/c" and args.span == [-1.0, 1.0] and args.no_progress
+    assert args.run == "runs/a b/c" and tuple(args.span) == (-1.0, 1.0) and args.no_progress
     args = build_parser().parse_args(
         shlex.split(cli_command("hessian", "r", k=5, trace=True, density=False))[1:]
     )
