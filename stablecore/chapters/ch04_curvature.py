@@ -284,7 +284,7 @@ class Ch04Config:
 
 SPECTRUM_COLUMNS = (
     "id", "stage", "epoch", "quantity", "which", "rank", "x", "value", "stderr", "kind", "method", "n_hvp",
-    "n_params", "n_examples", "train_loss", "test_accuracy",
+    "n_params", "n_examples", "train_loss", "test_accuracy", "converged",
 )  # fmt: skip
 LANDSCAPE_COLUMNS = (
     "id", "model", "family", "regularizer", "dims", "alpha", "beta", "loss", "accuracy", "centre_loss",
@@ -468,8 +468,8 @@ def _spectrum_rows(
         rows += [
             {**base, "id": f"ch04.spectrum.{stage}.{which}{r + 1}", "quantity": "eigenvalue", "which": which,
              "rank": r + 1, "value": float(v), "stderr": float(res), "kind": eig.kind, "method": eig.method,
-             "n_hvp": eig.n_hvp, "n_params": eig.n_params}
-            for r, (v, res) in enumerate(zip(eig.eigenvalues, eig.residuals))
+             "n_hvp": eig.n_hvp, "n_params": eig.n_params, "converged": bool(ok)}
+            for r, (v, res, ok) in enumerate(zip(eig.eigenvalues, eig.residuals, eig.converged))
         ]  # fmt: skip
     tr = hessian_trace(model, ce, batch, num_samples=cfg.trace_samples, seed=seed)
     n_params = rows[0]["n_params"]

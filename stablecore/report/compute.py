@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -573,12 +574,14 @@ def _certified_section(
 def _parameter_section(
     model: nn.Module, loss_fn: Callable, loader: DataLoader, s: ReportSettings, seed: int, progress: bool
 ) -> tuple[list[dict], pd.DataFrame, Any, pd.DataFrame, Any]:
-    from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
+    from stablecore.curvature import ConvergenceWarning, hessian_density, hessian_eigenvalues, hessian_trace
     from stablecore.landscape import slice_2d
 
-    top = hessian_eigenvalues(
-        model, loss_fn, loader, k=s.hessian_k, max_steps=max(s.lanczos_steps, s.hessian_k), seed=seed
-    )
+    with warnings.catch_warnings():  # non-convergence is said in the rows, not warned twice
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        top = hessian_eigenvalues(
+            model, loss_fn, loader, k=s.hessian_k, max_steps=max(s.lanczos_steps, s.hessian_k), seed=seed
+        )
     trace = hessian_trace(model, loss_fn, loader, num_samples=s.trace_samples, seed=seed)
     density = hessian_density(
         model, loss_fn, loader, lanczos_steps=s.density_steps, num_runs=s.density_runs, seed=seed
@@ -600,9 +603,10 @@ def _parameter_section(
             v,
             top.kind,
             f"Lanczos ({top.n_hvp} HVPs)",
-            f"eigenvalue {i + 1} (largest algebraic) of the training-loss Hessian",
+            f"eigenvalue {i + 1} (largest algebraic) of the training-loss Hessian"
+            + ("" if ok else f"; NOT converged to tol {top.tol:g} (raise lanczos_steps)"),
         )
-        for i, v in enumerate(top.eigenvalues)
+        for i, (v, ok) in enumerate(zip(top.eigenvalues, top.converged, strict=True))
     ]
     rows += [
         _row(

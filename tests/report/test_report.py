@@ -120,6 +120,9 @@ def test_report_numbers_equal_the_library(reports, name):
     loader = DataLoader(Subset(data.train, range(s.train_points)), batch_size=s.batch_size)
     top = hessian_eigenvalues(model, inputs.loss_fn, loader, k=s.hessian_k, max_steps=s.lanczos_steps, seed=0)
     np.testing.assert_allclose(report.eigenvalues["eigenvalue"], top.eigenvalues, rtol=1e-6)
+    for i, ok in enumerate(top.converged):  # a value that missed tol says so in its row
+        row = report.numbers[report.numbers["quantity"] == f"hessian_eigenvalue_{i + 1}"].iloc[0]
+        assert ("NOT converged" in " ".join(str(v) for v in row.to_numpy())) == (not ok)
     assert report.number("hessian_eigenvalue_1") == pytest.approx(top.eigenvalues[0], rel=1e-6)
     trace = hessian_trace(model, inputs.loss_fn, loader, num_samples=s.trace_samples, seed=0)
     assert report.number("hessian_trace") == pytest.approx(trace.mean, rel=1e-6)
