@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from reliability_commands import CERTIFY, HESSIAN, LANDSCAPE, REPORT, SPECTRAL
 
-SPECTRAL = ["spectral", "--run", "{run}", "--save"]
-HESSIAN = ["hessian", "--run", "{run}", "--samples", "32", "--batch-size", "32", "--device", "cpu"]
-LANDSCAPE = ["landscape", "--run", "{run}", "--dims", "1", "--steps", "3", "--samples", "32"]
-LANDSCAPE += ["--batch-size", "32", "--device", "cpu", "--no-progress"]
-CERTIFY = ["certify", "--run", "{run}", "--sigma", "0.25", "--n0", "10", "--n", "20", "--limit", "2"]
-CERTIFY += ["--batch-size", "20", "--device", "cpu", "--no-progress"]
-REPORT = ["report", "--run", "{run}", "--test-points", "4", "--train-points", "32", "--device", "cpu"]
-REPORT += ["--no-progress"]
+SPECTRAL = [*SPECTRAL, "--save"]
 COMMANDS = {"spectral": SPECTRAL, "hessian": HESSIAN, "landscape": LANDSCAPE, "certify": CERTIFY}
 COMMANDS["report"] = REPORT
 WRITERS = ("spectral", "hessian", "landscape", "certify")  # commands that write tables into the run
