@@ -32,8 +32,7 @@ from stablecore.explore import (
     smoothing_radii,
     train_or_load,
 )
-from stablecore.plots import certified_accuracy_plot
-from stablecore.plots_dashboard import radii_plot, radius_histogram_plot
+from stablecore.plots import certified_accuracy_plot, radii_plot, radius_histogram_plot
 from stablecore.results import runs_home
 
 REPO = Path(__file__).resolve().parents[1]

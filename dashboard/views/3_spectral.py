@@ -8,8 +8,7 @@ from app_common import cached, header, load_run_model, model_choices, resolve_ch
 
 from stablecore.explore import cli_command
 from stablecore.explore import spectral as xs
-from stablecore.plots import convergence_plot
-from stablecore.plots_dashboard import layer_norms_plot
+from stablecore.plots import convergence_plot, layer_norms_plot
 from stablecore.results import load_run
 
 KEYS = ("sp_model", "sp_path", "sp_iters", "sp_power")

@@ -2,7 +2,7 @@
 
 plotly.js is embedded once, inline, with the first figure (``include_plotlyjs=True``; the others use
 ``False``), so the file opens offline; no external script or stylesheet is referenced. Figures come from
-:mod:`stablecore.plots` and :mod:`stablecore.plots_report`; the file is written atomically.
+:mod:`stablecore.plots`; the file is written atomically.
 """
 
 from __future__ import annotations
@@ -79,8 +79,12 @@ def _frame_table(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
 
 def figures(report: SensitivityReport) -> dict[str, go.Figure]:
     """The report's figures by section: ``input``, ``certified``, ``spectrum``, ``landscape``."""
-    from stablecore.plots import bound_gap_plot, landscape_contour_plot
-    from stablecore.plots_report import hessian_summary_plot, robustness_curves_plot
+    from stablecore.plots import (
+        bound_gap_plot,
+        hessian_summary_plot,
+        landscape_contour_plot,
+        robustness_curves_plot,
+    )
 
     inputs = report.numbers[
         (report.numbers["section"] == "input") & (report.numbers["quantity"] != "looseness")

@@ -1,14 +1,17 @@
-"""Chapter 2 figures of stablecore.plots: traces per group, log axes, and refusal of incomplete tables."""
+"""Spectral-norm and Lipschitz-bound figures of stablecore.plots: traces per group, log axes, the values
+drawn, and refusal of incomplete tables."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from stablecore import plots
+from stablecore.plots import layer_norms_plot
 
 
 def _dense() -> pd.DataFrame:
@@ -116,6 +119,27 @@ def _resnet() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _gap() -> pd.DataFrame:
+    rows = []
+    for layer in (0, 1):
+        for step in (1, 2, 3):
+            rows.append({"setting": "training", "shape": "16x16", "layer": layer, "step": step, "n_iter": 1,
+                         "pi_ratio": 0.9, "gram_ratio": 1.0, "ref_lipschitz": 1.4})  # fmt: skip
+    for shape in ("8x8", "16x16"):
+        for n_iter in (1, 5):
+            for draw in range(3):
+                rows.append(dict(setting="random", shape=shape, layer=pd.NA, step=draw, n_iter=n_iter,
+                                 pi_ratio=0.7, gram_ratio=1.0, ref_lipschitz=3.0))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _jacobians() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {"layer": np.repeat(["cpl", "sll", "aol"], 10), "jacobian_norm": rng.uniform(0.5, 1.0, 30)}
+    )
+
+
 CASES = [
     (plots.convergence_plot, _dense, 8),  # (shape, method) groups × 2 panels
     (plots.bound_comparison_plot, _circular, 3 + 4),  # gap bars (non-exact methods) + time bars (all)
@@ -124,6 +148,8 @@ CASES = [
     (plots.looseness_plot, _linear, 3),
     (plots.regularization_plot, _regularized, 3),
     (plots.layer_bounds_plot, _resnet, 6),  # methods × 2 panels, product rows left out
+    (plots.power_iteration_plot, _gap, 3 * 2 + 2 + 1),  # 3 per layer, a box per n_iter, the Gram box
+    (plots.jacobian_norm_plot, _jacobians, 3),
 ]
 
 
@@ -177,3 +203,37 @@ def test_layer_bounds_plot_leaves_out_products() -> None:
     only_products = _resnet().query("layer == 'product'")
     with pytest.raises(ValueError, match="per-layer"):
         plots.layer_bounds_plot(only_products)
+
+
+def test_power_iteration_plot_without_random_rows() -> None:
+    frame = _gap()
+    fig = plots.power_iteration_plot(frame[frame["setting"] == "training"])
+    assert len(fig.data) == 3 * 2
+
+
+def test_looseness_by_init_plot():
+    rows = [{"init": init, "depth": d, "product_exact": 2.0**d, "true_norm": t**d, "ratio": (2.0 / t) ** d}
+            for init, t in (("uniform", 1.5), ("orthogonal", 2.0)) for d in (4, 1, 2)]  # fmt: skip
+    df = pd.DataFrame(rows)
+    fig = plots.looseness_by_init_plot(df)
+    assert len(fig.data) == 6
+    ratio = next(t for t in fig.data if t.name == "uniform: ratio")
+    assert list(ratio.x) == [1, 2, 4] and np.allclose(ratio.y, [(2 / 1.5) ** d for d in (1, 2, 4)])
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="true_norm"):
+        plots.looseness_by_init_plot(df.drop(columns="true_norm"))
+
+
+def test_layer_norms_plot_skips_unit_layers():
+    table = pd.DataFrame(
+        {
+            "module": ["fc0", "act0", "fc0", "act0"],
+            "method": ["gram", "gram", "exact", "exact"],
+            "value": [2.0, 1.0, 1.9, 1.0],
+            "kind": ["upper_bound", "exact", "exact", "exact"],
+        }
+    )
+    fig = layer_norms_plot(table)
+    assert [t.name for t in fig.data] == ["gram", "exact"]
+    assert list(fig.data[0].x) == ["fc0"] and list(fig.data[0].y) == [2.0]
+    assert fig.layout.yaxis.type == "log"

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stablecore.plots_report import hessian_summary_plot, robustness_curves_plot
+from stablecore.plots import hessian_summary_plot, robustness_curves_plot
 
 
 def _curves():

@@ -146,3 +146,28 @@ def test_panels_scale_on_finite_values_and_survive_an_all_nan_plane():
     assert fig.data[0].zmin == finite.min() and fig.data[0].zmax == finite.max()
     assert np.isnan(np.asarray(fig.data[2].z, dtype=float)).all()
     assert "(27 grid points with a NaN/inf loss: gaps)" in fig.layout.title.text  # 2 + 25
+
+
+def _plane(offset: float) -> Landscape:
+    grid = np.linspace(-1, 1, 5)
+    a, b = np.meshgrid(grid, grid, indexing="ij")
+    loss = offset + a**2 + 3 * b**2
+    return Landscape(grid, grid.copy(), loss, np.full_like(loss, np.nan), {"dims": 2})
+
+
+def test_landscape_panels_plot_shares_colour_scale() -> None:
+    fig = plots.landscape_panels_plot({"standard": _plane(0.0), "lipschitz": _plane(2.0).to_frame()})
+    contours = [t for t in fig.data if isinstance(t, go.Contour)]
+    assert len(contours) == 2 and len(fig.data) == 4
+    for c in contours:
+        assert c.zmin == pytest.approx(0.0) and c.zmax == pytest.approx(2.0 + 1 + 3)
+    assert [c.showscale for c in contours] == [False, True]
+    # z is plotly's z[row = beta, col = alpha]
+    np.testing.assert_allclose(np.asarray(contours[0].z), _plane(0.0).loss.T)
+    clipped = plots.landscape_panels_plot({"a": _plane(0.0)}, zmax=1.0)
+    assert np.nanmax(np.asarray(clipped.data[0].z)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="landscapes"):
+        plots.landscape_panels_plot({})
+    one = Landscape(np.linspace(-1, 1, 3), None, np.zeros(3), np.zeros(3), {"dims": 1})
+    with pytest.raises(ValueError, match="1-D"):
+        plots.landscape_panels_plot({"a": one})

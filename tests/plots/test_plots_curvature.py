@@ -1,5 +1,5 @@
-"""Chapter 4 figures of stablecore.plots: traces per stage/model/metric, the data they draw (means and stds
-recomputed here), shared colour scales, refusal of incomplete tables; inputs never changed."""
+"""Curvature figures of stablecore.plots: traces per stage/model/metric, the data they draw (means and stds
+recomputed here), quadratic models, refusal of incomplete tables; inputs never changed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 import pytest
 
 from stablecore import plots
-from stablecore.landscape import Landscape
 
 
 def _spectrum() -> pd.DataFrame:
@@ -42,13 +41,6 @@ def _comparison() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _plane(offset: float) -> Landscape:
-    grid = np.linspace(-1, 1, 5)
-    a, b = np.meshgrid(grid, grid, indexing="ij")
-    loss = offset + a**2 + 3 * b**2
-    return Landscape(grid, grid.copy(), loss, np.full_like(loss, np.nan), {"dims": 2})
-
-
 def test_hessian_spectrum_plot_traces_and_values() -> None:
     df = _spectrum()
     before = df.copy()
@@ -72,24 +64,6 @@ def test_hessian_spectrum_plot_traces_and_values() -> None:
         plots.hessian_spectrum_plot(df.drop(columns=["quantity"]))
 
 
-def test_landscape_panels_plot_shares_colour_scale() -> None:
-    fig = plots.landscape_panels_plot({"standard": _plane(0.0), "lipschitz": _plane(2.0).to_frame()})
-    contours = [t for t in fig.data if isinstance(t, go.Contour)]
-    assert len(contours) == 2 and len(fig.data) == 4
-    for c in contours:
-        assert c.zmin == pytest.approx(0.0) and c.zmax == pytest.approx(2.0 + 1 + 3)
-    assert [c.showscale for c in contours] == [False, True]
-    # z is plotly's z[row = beta, col = alpha]
-    np.testing.assert_allclose(np.asarray(contours[0].z), _plane(0.0).loss.T)
-    clipped = plots.landscape_panels_plot({"a": _plane(0.0)}, zmax=1.0)
-    assert np.nanmax(np.asarray(clipped.data[0].z)) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="landscapes"):
-        plots.landscape_panels_plot({})
-    one = Landscape(np.linspace(-1, 1, 3), None, np.zeros(3), np.zeros(3), {"dims": 1})
-    with pytest.raises(ValueError, match="1-D"):
-        plots.landscape_panels_plot({"a": one})
-
-
 def test_regularizer_comparison_plot_means_and_stds() -> None:
     df = _comparison()
     before = df.copy()
@@ -107,3 +81,22 @@ def test_regularizer_comparison_plot_means_and_stds() -> None:
             assert s == pytest.approx(values.std(ddof=1))
     with pytest.raises(ValueError, match="flatness"):
         plots.regularizer_comparison_plot(df.drop(columns=["flatness"]))
+
+
+def test_curvature_slice_plot():
+    a = np.linspace(-1, 1, 5)
+    rows = []
+    for model in ("mlp", "sll"):
+        for direction, c in (("hessian", 2.0), ("random", 0.1)):
+            for x in a:
+                rows.append({"model": model, "direction": direction, "alpha": x, "loss": 0.3 + c * x**2,
+                             "quadratic": 0.3 + 0.5 * c * x**2, "curvature": c})  # fmt: skip
+    df = pd.DataFrame(rows)
+    fig = plots.curvature_slice_plot(df)
+    assert len(fig.data) == 8
+    first = fig.data[0]
+    assert "hessian" in first.name and "2" in first.name
+    assert np.allclose(first.y, 0.3 + 2.0 * a**2) and np.allclose(fig.data[1].y, 0.3 + a**2)
+    assert fig.data[-1].xaxis == "x2"
+    with pytest.raises(ValueError, match="quadratic"):
+        plots.curvature_slice_plot(df.drop(columns="quadratic"))
