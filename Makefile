@@ -12,11 +12,17 @@ PYTEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
+# Peers installed without their dependencies: curvlinops' own requirements (backpack-for-pytorch)
+# pull torchvision, which is broken against this torch; curvlinops itself runs without them.
+# Benchmarks and tests only (never imported by stablecore/); tests skip when it is absent.
+NO_DEPS_PEERS := curvlinops-for-pytorch einops einconv linear_operator opt_einsum
+
 # The constraints file pins every package (torch==2.13.0 from the local CPU wheel: no CUDA download).
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet --no-deps -c constraints.txt $(NO_DEPS_PEERS)
 	touch $(STAMP)
 
 # The dashboard on 127.0.0.1:8501 (prints the URL); the old quick demo is `stablecore demo`.
@@ -26,6 +32,7 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 format: setup
 	$(VENV)/bin/ruff format .

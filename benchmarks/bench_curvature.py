@@ -1,4 +1,5 @@
-"""Curvature side by side: stablecore vs PyHessian (top-k, trace, density), vs loss-landscapes (2-D slices).
+"""Curvature side by side: stablecore vs PyHessian (top-k, trace, density), vs loss-landscapes (2-D slices),
+vs curvlinops + SciPy (top-k, trace).
 
 Same model, batch and seeds for both sides, in one run (issue 13, "Benchmark"):
 
@@ -16,7 +17,12 @@ Same model, batch and seeds for both sides, in one run (issue 13, "Benchmark"):
 * (d) a 51×51 filter-normalised landscape of the MLP: ``stablecore.landscape.slice_2d`` vs
   ``loss_landscapes.random_plane(deepcopy_model=True)`` (each with its own random plane), grid points per
   second against the model's plain forward throughput on the batch, whether the centre is on the grid,
-  whether the model is untouched.
+  whether the model is untouched;
+* (e) (when curvlinops is installed; issue 23) curvlinops' ``HessianLinearOperator`` with
+  ``scipy.sparse.linalg.eigsh`` (ARPACK, top-k LM, same ``tol``) beside stablecore's Lanczos on its own
+  operator and on curvlinops' (through :func:`stablecore.curvature.as_operator`), and curvlinops'
+  batched ``hutchinson_trace`` beside ``hessian_trace`` (probes batched, and one at a time) with the
+  same number of products.
 
 Each timed call is end to end (operator / wrapper construction included). Competing calls are interleaved
 round by round (the machine is shared) and the median per call is reported; ResNet-20 calls are single.
@@ -44,13 +50,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.sparse.linalg import eigsh
 from torch import nn
 from torch.func import functional_call
 
 from benchmarks import common
 from benchmarks.common import write_results
 from stablecore.chapters.common import threads as torch_threads
-from stablecore.curvature import HessianOperator, hessian_density, hessian_eigenvalues, hessian_trace
+from stablecore.curvature import (
+    HessianOperator,
+    eigenvalues,
+    hessian_density,
+    hessian_eigenvalues,
+    hessian_trace,
+)
 from stablecore.curvature.lanczos import lanczos
 from stablecore.data import load_dataset
 from stablecore.landscape import slice_2d
@@ -518,6 +531,146 @@ def part_density(
     }
 
 
+# ----------------------------------------------------------------------------------- (e) curvlinops
+def _import_curvlinops() -> Any:
+    try:
+        import curvlinops
+    except Exception as exc:  # pragma: no cover - depends on the environment
+        PEER_NOTES.append(f"curvlinops skipped: {type(exc).__name__}: {exc}")
+        return None
+    return curvlinops
+
+
+CURVLINOPS = _import_curvlinops()
+
+
+def curvlinops_hessian(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) -> Any:
+    """curvlinops' ``HessianLinearOperator`` on the same model (eval mode), loss and batch; its
+    determinism check (extra products at construction) is off, as stablecore's costs none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return CURVLINOPS.HessianLinearOperator(model, LOSS, params, [data], check_deterministic=False)
+
+
+def _counted_scipy(op: Any) -> tuple[Any, list[int]]:
+    """``op.to_scipy()`` in float64 (as stablecore's Lanczos basis), counting its products."""
+    from scipy.sparse.linalg import LinearOperator as ScipyLinearOperator
+
+    inner, count, dtype = op.to_scipy(), [0], op.dtype
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        count[0] += 1
+        t = torch.as_tensor(np.asarray(v, dtype=float).reshape(-1)).to(dtype).numpy()
+        return np.asarray(inner.matvec(t), dtype=float)
+
+    return ScipyLinearOperator(inner.shape, matvec=matvec, dtype=np.float64), count
+
+
+def part_curvlinops(
+    table: Table,
+    name: str,
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    k: int,
+    samples: int,
+    truth: np.ndarray | None,
+    *,
+    repeats: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Top-``k`` (LM) and the Hutchinson trace at equal products: stablecore (its Hessian operator; and
+    its Lanczos on curvlinops' operator through the SciPy adapter) vs curvlinops' Hessian with
+    ``scipy.sparse.linalg.eigsh`` (ARPACK, ``tol`` = ours) and curvlinops' ``hutchinson_trace``."""
+
+    def peer_eigsh() -> tuple[np.ndarray, int]:
+        linop, count = _counted_scipy(curvlinops_hessian(model, data))
+        return eigsh(linop, k=k, which="LM", tol=TOL, return_eigenvectors=False), count[0]
+
+    def peer_trace() -> float:
+        torch.manual_seed(SEED)  # curvlinops draws its probes from the global RNG
+        return float(CURVLINOPS.hutchinson_trace(curvlinops_hessian(model, data), samples))
+
+    eig_fns = {
+        "ours": lambda: hessian_eigenvalues(model, LOSS, data, k=k, which="LM", tol=TOL, seed=SEED),
+        "ours_on_peer": lambda: eigenvalues(
+            curvlinops_hessian(model, data), k=k, which="LM", tol=TOL, seed=SEED
+        ),
+        "eigsh": peer_eigsh,
+    }
+    trace_fns = {
+        "ours": lambda: hessian_trace(model, LOSS, data, num_samples=samples, seed=SEED),
+        "ours_looped": lambda: hessian_trace(model, LOSS, data, num_samples=samples, seed=SEED, block_size=1),
+        "curvlinops": peer_trace,
+    }
+    outs, secs = interleaved(eig_fns, repeats=repeats, warmup=warmup)
+    touts, tsecs = interleaved(trace_fns, repeats=repeats, warmup=warmup)
+    ref = _lm(truth, k) if truth is not None else None
+    peer_vals, peer_hvp = _lm(outs["eigsh"][0], k), outs["eigsh"][1]
+
+    def err(vals: np.ndarray) -> float:
+        return float(np.max(np.abs(vals / ref - 1))) if ref is not None else float("nan")
+
+    part = f"(e) top-{k} LM vs curvlinops + eigsh"
+    rows = [
+        ("ours", f"stablecore Lanczos on HessianOperator (LM, tol {TOL:g})", outs["ours"].eigenvalues,
+         outs["ours"].n_hvp),
+        ("ours_on_peer", "stablecore Lanczos on curvlinops' HessianLinearOperator (adapter)",
+         outs["ours_on_peer"].eigenvalues, outs["ours_on_peer"].n_hvp),
+        ("eigsh", f"scipy eigsh (ARPACK, tol {TOL:g}) on curvlinops' HessianLinearOperator", peer_vals,
+         peer_hvp),
+    ]  # fmt: skip
+    for key, method, vals, n_hvp in rows:
+        vals = _lm(vals, k)
+        table.add(
+            part, name, method, value=vals[0], truth=ref[0] if ref is not None else None,
+            rel_err=_rel(vals[0], ref[0] if ref is not None else None),
+            detail=f"values {_fmt(vals)}" + (f"; max rel. err {err(vals):.1e}" if ref is not None else ""),
+            n_hvp=n_hvp, time_s=secs[key], ratio=secs[key] / secs["eigsh"],
+        )  # fmt: skip
+    ours_t, peer_t = touts["ours"], touts["curvlinops"]
+    trace_truth = float(np.sum(truth)) if truth is not None else None
+    tpart = f"(e) trace, {samples} products vs curvlinops"
+    # curvlinops' estimate has no standard error; both average the same number of Rademacher probes, so
+    # the standard error of the difference is about √2 times ours
+    se_diff = math.sqrt(2) * ours_t.stderr
+    agree = abs(ours_t.mean - peer_t) <= 3 * se_diff
+    for key, method, value, detail in [
+        ("ours", "stablecore hessian_trace (probes batched, vmap)", ours_t.mean,
+         f"stderr {ours_t.stderr:.3g}"),
+        ("ours_looped", "stablecore hessian_trace (block_size=1: one product per probe)",
+         touts["ours_looped"].mean, "same probes, one at a time"),
+        ("curvlinops", "curvlinops hutchinson_trace (batched A @ G)", peer_t,
+         f"{'agrees' if agree else 'DISAGREES'} with ours within 3·√2 stderr"),
+    ]:  # fmt: skip
+        table.add(
+            tpart, name, method, value=value, truth=trace_truth, rel_err=_rel(value, trace_truth),
+            detail=detail, n_hvp=samples, time_s=tsecs[key], ratio=tsecs[key] / tsecs["curvlinops"],
+        )  # fmt: skip
+    return {
+        "model": name,
+        "k": k,
+        "samples": samples,
+        "truth": ref.tolist() if ref is not None else None,
+        "ours": _lm(outs["ours"].eigenvalues, k).tolist(),
+        "ours_on_curvlinops": _lm(outs["ours_on_peer"].eigenvalues, k).tolist(),
+        "eigsh": peer_vals.tolist(),
+        "ours_rel_err_max": err(_lm(outs["ours"].eigenvalues, k)),
+        "ours_on_curvlinops_rel_err_max": err(_lm(outs["ours_on_peer"].eigenvalues, k)),
+        "eigsh_rel_err_max": err(peer_vals),
+        "ours_n_hvp": outs["ours"].n_hvp,
+        "eigsh_n_hvp": peer_hvp,
+        "ours_s": secs["ours"],
+        "ours_on_curvlinops_s": secs["ours_on_peer"],
+        "eigsh_s": secs["eigsh"],
+        "trace_ours": ours_t.mean,
+        "trace_ours_stderr": ours_t.stderr,
+        "trace_curvlinops": peer_t,
+        "trace_agree": agree,
+        "trace_ours_s": tsecs["ours"],
+        "trace_ours_looped_s": tsecs["ours_looped"],
+        "trace_curvlinops_s": tsecs["curvlinops"],
+    }
+
+
 # ----------------------------------------------------------------------------------- (d) landscape
 def _snapshot(model: nn.Module) -> tuple[dict[str, torch.Tensor], list[bool], list[bool]]:
     return (
@@ -736,6 +889,20 @@ def _summary(meta: dict[str, Any], quick: bool) -> str:
             f"PyHessian {t['pyhessian_mean']:.5g} ± {t['pyhessian_stderr']:.3g}: "
             f"{t['diff_in_stderr']:.2f} stderr of the difference apart{truth}"
         )
+    for c in meta.get("curvlinops", {}).values():  # (e), issue 23: beside curvlinops + scipy eigsh
+        err = "" if c["truth"] is None else (
+            f"; max rel. err ours {c['ours_rel_err_max']:.1e}, ours on curvlinops' operator "
+            f"{c['ours_on_curvlinops_rel_err_max']:.1e}, eigsh {c['eigsh_rel_err_max']:.1e}"
+        )  # fmt: skip
+        lines.append(
+            f"- (e) top-{c['k']} LM on the {c['model']}: stablecore Lanczos {c['ours_s']:.3g} s "
+            f"({c['ours_n_hvp']} products), on curvlinops' operator {c['ours_on_curvlinops_s']:.3g} s, "
+            f"curvlinops + scipy eigsh {c['eigsh_s']:.3g} s ({c['eigsh_n_hvp']} products){err}; trace with "
+            f"{c['samples']} products: ours {c['trace_ours']:.5g} ± {c['trace_ours_stderr']:.3g} in "
+            f"{c['trace_ours_s']:.3g} s (one probe at a time {c['trace_ours_looped_s']:.3g} s), curvlinops "
+            f"{c['trace_curvlinops']:.5g} in {c['trace_curvlinops_s']:.3g} s "
+            f"({'agree' if c['trace_agree'] else 'DISAGREE'} within 3·√2 stderr)"
+        )
     d = meta["landscape"]
     lines.append(
         f"- (d) landscape points/s ≥ 0.8× the plain forward throughput (CPU): "
@@ -797,7 +964,7 @@ def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {}
-    for dist in ("stablecore", "pyhessian", "loss-landscapes"):
+    for dist in ("stablecore", "pyhessian", "loss-landscapes", "curvlinops-for-pytorch", "scipy"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:  # pragma: no cover
@@ -904,6 +1071,15 @@ def _run(sizes: Sizes, quick: bool, results_dir: str | os.PathLike | None, threa
         "mlp": density_mlp,
         "resnet": part_density(table, "ResNet-20", net, net_data, *sizes.density_resnet, None, **r_net),
     }
+    if CURVLINOPS is not None:
+        print("(e) curvlinops + scipy eigsh", flush=True)
+        loads["(e)"] = os.getloadavg()[0]
+        with torch_threads(MLP_THREADS, blas=True):
+            peer_mlp = part_curvlinops(table, *mlp_args, k, sizes.trace_mlp, eig, **r_mlp)
+        meta["curvlinops"] = {
+            "mlp": peer_mlp,
+            "resnet": part_curvlinops(table, *net_args, k, sizes.trace_resnet, None, **r_net),
+        }
     print("(d) landscape", flush=True)
     loads["(d)"] = os.getloadavg()[0]
     meta["landscape"] = part_landscape(table, mlp, mlp_data, sizes)

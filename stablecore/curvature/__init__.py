@@ -1,6 +1,11 @@
-"""Parameter sensitivity: the loss Hessian (spectrum, trace, density), curvature bounds and regularizers.
+"""Parameter sensitivity: curvature operators (loss Hessian, generalised Gauss–Newton, any SciPy or
+curvlinops operator), their spectrum, trace and density, curvature bounds and regularizers.
 
-See :mod:`stablecore.curvature.operators` for the operator and its BatchNorm/dropout policy.
+Operator first: build a :class:`LinearOperator` (:class:`HessianOperator`, :class:`GGNOperator`,
+:func:`as_operator` of a SciPy / curvlinops operator) and pass it to :func:`eigenvalues`, :func:`trace` or
+:func:`density`; :func:`hessian_eigenvalues`, :func:`hessian_trace` and :func:`hessian_density` do both for
+the loss Hessian. See :mod:`stablecore.curvature.operators` for the protocol and the BatchNorm/dropout
+policy.
 """
 
 from stablecore.curvature.bounds import input_hessian_bound, parameter_hessian_bounds
@@ -9,12 +14,23 @@ from stablecore.curvature.lanczos import (
     ConvergenceWarning,
     EigenResult,
     SpectralDensity,
+    density,
+    eigenvalues,
     hessian_density,
     hessian_eigenvalues,
     lanczos,
     smooth_density,
 )
-from stablecore.curvature.operators import BatchSource, HessianOperator, loss_reduction, select_parameters
+from stablecore.curvature.operators import (
+    BatchSource,
+    GGNOperator,
+    HessianOperator,
+    LinearOperator,
+    ScipyOperator,
+    as_operator,
+    loss_reduction,
+    select_parameters,
+)
 from stablecore.curvature.regularizers import (
     SAM,
     ActivationDecay,
@@ -25,7 +41,7 @@ from stablecore.curvature.regularizers import (
     WeightDecay,
     build_regularizer,
 )
-from stablecore.curvature.trace import TraceEstimate, hessian_trace, probe_generator
+from stablecore.curvature.trace import TraceEstimate, hessian_trace, probe_generator, trace
 
 __all__ = [
     "SAM",
@@ -34,15 +50,21 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "EigenResult",
+    "GGNOperator",
     "GradientNormPenalty",
     "HessianBoundPenalty",
     "HessianOperator",
     "HutchinsonTracePenalty",
+    "LinearOperator",
     "NoiseInjection",
+    "ScipyOperator",
     "SpectralDensity",
     "TraceEstimate",
     "WeightDecay",
+    "as_operator",
     "build_regularizer",
+    "density",
+    "eigenvalues",
     "hessian_density",
     "hessian_eigenvalues",
     "hessian_trace",
@@ -53,4 +75,5 @@ __all__ = [
     "probe_generator",
     "select_parameters",
     "smooth_density",
+    "trace",
 ]

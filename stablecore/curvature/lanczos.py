@@ -1,5 +1,7 @@
-r"""Top-k Hessian eigenpairs (Lanczos, power iteration) and the spectral density (stochastic Lanczos
-quadrature) of the loss Hessian, matrix-free through :class:`~stablecore.curvature.HessianOperator`.
+r"""Top-k eigenpairs (Lanczos, power iteration) and the spectral density (stochastic Lanczos quadrature)
+of a symmetric :class:`~stablecore.curvature.LinearOperator` (:func:`eigenvalues`, :func:`density`); the
+loss Hessian's (:func:`hessian_eigenvalues`, :func:`hessian_density`) are thin wrappers building a
+:class:`~stablecore.curvature.HessianOperator`.
 
 **Lanczos** (Lanczos 1950; Golub & Van Loan, *Matrix Computations* §10.1) builds an orthonormal Krylov
 basis :math:`V_m` with :math:`V_m^\top H V_m = T_m` tridiagonal, with full reorthogonalisation in float64.
@@ -43,6 +45,7 @@ All values are ``estimate``\ s (the operator is evaluated in floating point and 
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -56,7 +59,7 @@ from scipy.linalg import eigh_tridiagonal
 from torch import nn
 from tqdm.auto import tqdm
 
-from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
+from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter, Products, as_operator
 from stablecore.limits import check_memory, check_work, max_memory
 
 __all__ = [
@@ -65,6 +68,8 @@ __all__ = [
     "ConvergenceWarning",
     "EigenResult",
     "SpectralDensity",
+    "density",
+    "eigenvalues",
     "hessian_density",
     "hessian_eigenvalues",
     "lanczos",
@@ -229,7 +234,7 @@ def _step_cap(n: int, k: int, max_steps: int | None) -> int:
 
 
 def _krylov(
-    matvec: Callable[[torch.Tensor], torch.Tensor],
+    apply: Callable[[torch.Tensor], torch.Tensor],
     n: int,
     *,
     k: int,
@@ -237,88 +242,107 @@ def _krylov(
     tol: float,
     criterion: str,
     max_steps: int | None,
-    seed: int,
+    seeds: Sequence[int],
     device: torch.device | str,
     start: torch.Tensor | None,
     stop: bool,
     progress: bool,
-) -> _Krylov:
-    """Lanczos with full reorthogonalisation and a growing basis (module docstring)."""
+) -> list[_Krylov]:
+    """Lanczos with full reorthogonalisation and a growing basis (module docstring), one run per seed
+    in lockstep: ``apply`` maps the ``(n, R)`` current vectors of the ``R`` active runs to their products
+    (one batched ``matmat``). Stopping on convergence (``stop``) needs a single run."""
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if stop and len(seeds) != 1:
+        raise ValueError("stopping on convergence needs a single Lanczos run")
     device = torch.device(device)
     cap = _step_cap(n, k, max_steps)
-    v = (
-        _start_vector(n, seed, device)
+    runs = len(seeds)
+    first = (
+        torch.stack([_start_vector(n, s, device) for s in seeds])
         if start is None
-        else (start / torch.linalg.vector_norm(start)).to(device, torch.float64)
+        else (start / torch.linalg.vector_norm(start)).to(device, torch.float64)[None]
     )
-    basis = torch.empty((min(cap, max(3 * k + 30, 2 * k + 60)), n), dtype=torch.float64, device=device)
-    basis[0] = v
-    alphas: list[float] = []
-    betas: list[float] = []
-    ritz = vecs = res = err = conv = agreed = None
-    norm_t, m, restarts, check_at = 0.0, 0, 0, k
+    basis = torch.empty((runs, min(cap, max(3 * k + 30, 2 * k + 60)), n), dtype=torch.float64, device=device)
+    basis[:, 0] = first
+    alphas: list[list[float]] = [[] for _ in seeds]
+    betas: list[list[float]] = [[] for _ in seeds]
+    found: list[_Krylov | None] = [None] * runs
+    norm_t, restarts = [0.0] * runs, [0] * runs
+    ritz = agreed = None
+    check_at = k
     bar = tqdm(total=cap, desc=f"Lanczos {which}", disable=not progress, leave=False)
     for j in range(cap):
-        w = matvec(basis[j]).to(torch.float64)
-        alpha = float(torch.dot(w, basis[j]))
-        w = w - alpha * basis[j] - (betas[-1] * basis[j - 1] if j > 0 else 0)
+        active = [r for r in range(runs) if found[r] is None]
+        if not active:
+            break
+        idx_t = torch.tensor(active, device=device)
+        cur = basis[idx_t, j]
+        w = apply(cur.T.contiguous()).to(torch.float64).T
+        alpha = (w * cur).sum(1)
+        w = w - alpha[:, None] * cur
+        if j > 0:
+            w = (
+                w
+                - torch.tensor([betas[r][-1] for r in active], dtype=torch.float64, device=device)[:, None]
+                * basis[idx_t, j - 1]
+            )
+        past = basis[idx_t, : j + 1]
         for _ in range(2):  # full reorthogonalisation, twice is enough (Giraud et al. 2005)
-            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
-        beta = float(torch.linalg.vector_norm(w))
-        alphas.append(alpha)
+            w = w - torch.bmm(past.transpose(1, 2), torch.bmm(past, w[:, :, None]))[:, :, 0]
+        beta = torch.linalg.vector_norm(w, dim=1).tolist()
         m = j + 1
         bar.update(1)
-        norm_t = max(norm_t, abs(alpha), beta, betas[-1] if betas else 0.0)  # ~ ‖T‖ (within 3×)
-        breakdown = beta <= 1e-12 * max(norm_t, 1e-300)  # an invariant subspace: its Ritz values are exact
-        last = m == cap or (breakdown and m >= k)
-        if last or (stop and m >= check_at):  # Ritz pairs: to test convergence, or to return
-            theta, y = _tridiagonal_eigh(alphas, betas)
-            idx = _order(theta, which)[: min(k, m)]
-            ritz, vecs = theta[idx], y[:, idx]
-            res, err = _error_estimates(theta, y, beta, idx, criterion)
-            scale = max(np.abs(theta).max(initial=0.0), 1e-300)
-            allowed = tol * np.maximum(np.abs(ritz), 1e-12 * scale)
-            conv = err <= allowed
-            if last:
-                break
-            if m >= k and bool(np.all(conv)):
-                # confirm after ~10 % more steps: a close neighbour that the Krylov space has not yet
-                # resolved moves the wanted Ritz values meanwhile (they are monotone in m)
-                if agreed is not None and np.all(np.abs(ritz - agreed) <= allowed):
-                    break
-                agreed, check_at = ritz.copy(), m + max(3, m // 10)
-            else:
-                # every step at first, then every ~4 % of the steps: the tridiagonal eigensolve is O(m²)
-                agreed, check_at = None, m + (1 if m < 100 else m // 25)
-        if m == basis.shape[0]:  # grow the basis (doubling, up to the cap)
-            grown = torch.empty((min(cap, 2 * m), n), dtype=torch.float64, device=device)
-            grown[:m] = basis
+        if m == basis.shape[1] and m < cap:  # grow the basis (doubling, up to the cap)
+            grown = torch.empty((runs, min(cap, 2 * m), n), dtype=torch.float64, device=device)
+            grown[:, :m] = basis[:, :m]
             basis = grown
-        if breakdown:  # fewer than k values so far: go on from a fresh vector orthogonal to the basis
-            restarts += 1
-            w = _start_vector(n, seed + restarts, device)
-            for _ in range(2):
-                w = w - basis[:m].T @ (basis[:m] @ w)
-            beta_new = float(torch.linalg.vector_norm(w))
-            betas.append(0.0)
-            basis[m] = w / beta_new
-        else:
-            betas.append(beta)
-            basis[m] = w / beta
+        for i, r in enumerate(active):
+            alphas[r].append(float(alpha[i]))
+            norm_t[r] = max(norm_t[r], abs(alphas[r][-1]), beta[i], betas[r][-1] if betas[r] else 0.0)
+            breakdown = beta[i] <= 1e-12 * max(norm_t[r], 1e-300)  # an invariant subspace: exact Ritz values
+            last = m == cap or (breakdown and m >= k)
+            if last or (stop and m >= check_at):  # Ritz pairs: to test convergence, or to return
+                theta, y = _tridiagonal_eigh(alphas[r], betas[r])
+                idx = _order(theta, which)[: min(k, m)]
+                ritz, vecs = theta[idx], y[:, idx]
+                res, err = _error_estimates(theta, y, beta[i], idx, criterion)
+                scale = max(np.abs(theta).max(initial=0.0), 1e-300)
+                allowed = tol * np.maximum(np.abs(ritz), 1e-12 * scale)
+                conv = err <= allowed
+                done = last
+                if not last and m >= k and bool(np.all(conv)):
+                    # confirm after ~10 % more steps: a close neighbour that the Krylov space has not yet
+                    # resolved moves the wanted Ritz values meanwhile (they are monotone in m)
+                    done = agreed is not None and bool(np.all(np.abs(ritz - agreed) <= allowed))
+                    agreed, check_at = ritz.copy(), m + max(3, m // 10)
+                elif not last:
+                    # every step at first, then every ~4 % of the steps: the tridiagonal eigensolve is O(m²)
+                    agreed, check_at = None, m + (1 if m < 100 else m // 25)
+                if done:
+                    vectors = (
+                        torch.as_tensor(vecs.T.copy(), dtype=torch.float64, device=device) @ basis[r, :m]
+                    )
+                    found[r] = _Krylov(
+                        values=ritz, vectors=vectors, residuals=res, errors=err,
+                        converged=np.asarray(conv, dtype=bool), alphas=np.asarray(alphas[r]),
+                        betas=np.asarray(betas[r][: m - 1]), steps=m, cap=cap,
+                    )  # fmt: skip
+                    continue
+            if breakdown:  # fewer than k values so far: go on from a fresh vector orthogonal to the basis
+                restarts[r] += 1
+                fresh = _start_vector(n, seeds[r] + restarts[r], device)
+                for _ in range(2):
+                    fresh = fresh - basis[r, :m].T @ (basis[r, :m] @ fresh)
+                betas[r].append(0.0)
+                basis[r, m] = fresh / torch.linalg.vector_norm(fresh)
+            else:
+                betas[r].append(beta[i])
+                basis[r, m] = w[i] / beta[i]
     bar.close()
-    vectors = (
-        (torch.as_tensor(vecs.T.copy(), dtype=torch.float64, device=device) @ basis[:m])
-        if vecs is not None
-        else None
-    )
-    return _Krylov(
-        values=ritz, vectors=vectors, residuals=res, errors=err, converged=np.asarray(conv, dtype=bool),
-        alphas=np.asarray(alphas), betas=np.asarray(betas[: m - 1]), steps=m, cap=cap,
-    )  # fmt: skip
+    return found  # type: ignore[return-value]
 
 
 def lanczos(
@@ -347,24 +371,24 @@ def lanczos(
         ``alphas``/``betas`` are the tridiagonal's entries (for quadrature). Whether each value met
         ``tol`` is in :func:`hessian_eigenvalues`'s :class:`EigenResult`.
     """
-    out = _krylov(
-        matvec, n, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps, seed=seed,
-        device=device, start=start, stop=stop, progress=progress,
+    (out,) = _krylov(
+        lambda vs: matvec(vs[:, 0])[:, None], n, k=k, which=which, tol=tol, criterion=criterion,
+        max_steps=max_steps, seeds=[seed], device=device, start=start, stop=stop, progress=progress,
     )  # fmt: skip
     return out.values, out.vectors, out.residuals, out.alphas, out.betas
 
 
 def _power(
-    op: HessianOperator, k: int, which: str, tol: float, max_iter: int, seed: int, progress: bool
-) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    hv: Callable[[torch.Tensor], torch.Tensor], n: int, device: torch.device, k: int, which: str,
+    tol: float, max_iter: int, seed: int,
+) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:  # fmt: skip
     """Power iteration with deflation (the PyHessian baseline), shifted for LA/SA; per value whether the
     Rayleigh quotient's relative change met ``tol`` within ``max_iter`` iterations."""
-    device = op.device
 
     def run(apply, count: int) -> tuple[list[float], list[torch.Tensor], list[bool]]:
         values, vectors, converged = [], [], []
         for i in range(count):
-            v = _start_vector(op.size, seed + i, device)
+            v = _start_vector(n, seed + i, device)
             mu, done = None, False
             for _ in range(max_iter):
                 for u in vectors:
@@ -384,9 +408,6 @@ def _power(
             vectors.append(v / torch.linalg.vector_norm(v))
         return values, vectors, converged
 
-    def hv(x: torch.Tensor) -> torch.Tensor:
-        return op.matvec(x).to(torch.float64)
-
     if which == "LM":
         values, vectors, converged = run(hv, k)
         return np.asarray(values), torch.stack(vectors), np.asarray(converged, dtype=bool)
@@ -405,9 +426,9 @@ def _report_convergence(result: EigenResult, steps: str, strict: bool) -> None:
     bad = np.flatnonzero(~np.asarray(result.converged, dtype=bool))
     worst = float(np.max(result.residuals[bad] / np.maximum(np.abs(result.eigenvalues[bad]), 1e-300)))
     message = (
-        f"hessian_eigenvalues: {bad.size} of {result.converged.size} eigenvalues (which={result.which!r}, "
+        f"eigenvalues: {bad.size} of {result.converged.size} eigenvalues (which={result.which!r}, "
         f"ranks {[int(i) + 1 for i in bad]}) did not meet tol={result.tol:g} after {steps} "
-        f"({result.method}, {result.n_hvp} Hessian-vector products; largest relative residual "
+        f"({result.method}, {result.n_hvp} operator products; largest relative residual "
         f"{worst:.2g}): they may be far from the true ones; pass a larger max_steps or tol"
     )
     if strict:
@@ -415,10 +436,8 @@ def _report_convergence(result: EigenResult, steps: str, strict: bool) -> None:
     warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
-def hessian_eigenvalues(
-    model: nn.Module,
-    loss_fn: LossFn,
-    data: Any,
+def eigenvalues(
+    op: Any,
     *,
     k: int = 1,
     which: str = "LA",
@@ -427,20 +446,17 @@ def hessian_eigenvalues(
     criterion: str = "error",
     max_steps: int | None = None,
     seed: int = 0,
-    param_filter: ParamFilter = None,
-    mode: str = "eval",
-    reduction: str | None = None,
     return_eigenvectors: bool = False,
     strict: bool = False,
     progress: bool = False,
 ) -> EigenResult:
-    """Top-``k`` eigenvalues of the loss Hessian (module docstring for ``which`` and ``method``).
+    """Top-``k`` eigenvalues of a symmetric operator (module docstring for ``which`` and ``method``).
 
     Args:
-        model, loss_fn, data, param_filter, mode, reduction: see
-            :class:`~stablecore.curvature.HessianOperator` (the model is never modified; BatchNorm/dropout
-            in eval mode by default).
-        k: number of eigenpairs, at most the number of selected parameters.
+        op: a :class:`~stablecore.curvature.LinearOperator` (:class:`~stablecore.curvature.HessianOperator`,
+            :class:`~stablecore.curvature.GGNOperator`) or anything :func:`~stablecore.curvature.as_operator`
+            wraps (a SciPy ``LinearOperator``, a curvlinops operator).
+        k: number of eigenpairs, at most the operator's size.
         which: ``"LA"``, ``"SA"`` or ``"LM"``.
         method: ``"lanczos"`` (default) or ``"power"`` (baseline).
         tol: relative eigenvalue error (Lanczos; its estimate, see ``criterion``) or relative change of
@@ -451,23 +467,21 @@ def hessian_eigenvalues(
             memory limit; Lanczos stops as soon as every value meets ``tol``) or power iterations per
             pair (default 100).
         seed: seed of the start vectors.
-        return_eigenvectors: keep the ``(k, n)`` eigenvectors.
+        return_eigenvectors: keep the ``(k, n)`` eigenvectors (in the operator's dtype).
         strict: raise :class:`ConvergenceError` instead of warning when a value did not meet ``tol``.
 
     Warns:
         ConvergenceWarning: a value did not meet ``tol`` within ``max_steps`` (see ``converged``).
 
     Raises:
-        ValueError: bad ``k`` (larger than the parameter count), ``which``, ``method``, ``tol``,
-            ``max_steps``, empty data, non-scalar loss, a non-deterministic loader.
+        ValueError: bad ``k`` (larger than the size), ``which``, ``method``, ``tol``, ``max_steps``.
         ConvergenceError: with ``strict=True``, a value did not meet ``tol``.
 
     Example:
-        >>> lin = nn.Linear(3, 1, bias=False)
-        >>> x, y = torch.eye(3), torch.zeros(3, 1)
-        >>> res = hessian_eigenvalues(lin, nn.MSELoss(), (x, y), k=1)  # H = 2/3 · I
-        >>> round(float(res.eigenvalues[0]), 4), bool(res.converged[0])
-        (0.6667, True)
+        >>> import scipy.sparse.linalg as sla
+        >>> op = sla.aslinearoperator(np.diag([3.0, 1.0, 2.0]))
+        >>> round(float(eigenvalues(op, k=1).eigenvalues[0]), 6)
+        3.0
     """
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
@@ -481,33 +495,32 @@ def hessian_eigenvalues(
     tol = _check_tol(tol)
     if max_steps is not None:
         _check_int(max_steps, "max_steps")
-    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
-    if k > op.size:
-        raise ValueError(f"k must be at most the number of selected parameters ({op.size}), got {k}")
+    op = as_operator(op)
+    hv = Products(op)
+    n, device = op.shape[0], torch.device(op.device)
+    if k > n:
+        raise ValueError(f"k must be at most the operator's size ({n}), got {k}")
     if method == "lanczos":
-        run = _krylov(
-            op.matvec, op.size, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps,
-            seed=seed, device=op.device, start=None, stop=True, progress=progress,
+        (run,) = _krylov(
+            hv.block, n, k=k, which=which, tol=tol, criterion=criterion, max_steps=max_steps,
+            seeds=[seed], device=device, start=None, stop=True, progress=progress,
         )  # fmt: skip
         values, vectors, residuals, converged = run.values, run.vectors, run.residuals, run.converged
         steps = f"{run.steps} Lanczos steps (at most {run.cap})"
     else:
-        values, vectors, converged = _power(op, k, which, tol, max_steps or 100, seed, progress)
+        values, vectors, converged = _power(hv, n, device, k, which, tol, max_steps or 100, seed)
         residuals = np.asarray(
-            [
-                float(torch.linalg.vector_norm(op.matvec(v).double() - lam * v))
-                for lam, v in zip(values, vectors)
-            ]
+            [float(torch.linalg.vector_norm(hv(v) - lam * v)) for lam, v in zip(values, vectors)]
         )
         steps = f"at most {max_steps or 100} iterations per value"
     result = EigenResult(
         eigenvalues=np.asarray(values, dtype=float),
         eigenvectors=vectors.to(op.dtype) if return_eigenvectors else None,
         residuals=np.asarray(residuals, dtype=float),
-        n_hvp=op.n_hvp,
+        n_hvp=hv.count,
         which=which,
         method=method,
-        n_params=op.size,
+        n_params=n,
         converged=np.asarray(converged, dtype=bool),
         tol=tol,
     )
@@ -515,10 +528,47 @@ def hessian_eigenvalues(
     return result
 
 
-def hessian_density(
+def hessian_eigenvalues(
     model: nn.Module,
     loss_fn: LossFn,
     data: Any,
+    *,
+    param_filter: ParamFilter = None,
+    mode: str = "eval",
+    reduction: str | None = None,
+    **kwargs: Any,
+) -> EigenResult:
+    """Top-``k`` eigenvalues of the loss Hessian: :func:`eigenvalues` of a
+    :class:`~stablecore.curvature.HessianOperator`.
+
+    Args:
+        model, loss_fn, data, param_filter, mode, reduction: see
+            :class:`~stablecore.curvature.HessianOperator` (the model is never modified; BatchNorm/dropout
+            in eval mode by default).
+        **kwargs: ``k``, ``which``, ``method``, ``tol``, ``criterion``, ``max_steps``, ``seed``,
+            ``return_eigenvectors``, ``strict``, ``progress`` of :func:`eigenvalues`.
+
+    Example:
+        >>> lin = nn.Linear(3, 1, bias=False)
+        >>> x, y = torch.eye(3), torch.zeros(3, 1)
+        >>> res = hessian_eigenvalues(lin, nn.MSELoss(), (x, y), k=1)  # H = 2/3 · I
+        >>> round(float(res.eigenvalues[0]), 4), bool(res.converged[0])
+        (0.6667, True)
+    """
+    _check_keywords(kwargs, eigenvalues, "hessian_eigenvalues")
+    op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
+    return eigenvalues(op, **kwargs)
+
+
+def _check_keywords(kwargs: dict[str, Any], target: Callable, caller: str) -> None:
+    allowed = set(inspect.signature(target).parameters) - {"op"}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise TypeError(f"{caller}() got unexpected keyword arguments {unknown}")
+
+
+def density(
+    op: Any,
     *,
     lanczos_steps: int = 80,
     num_runs: int = 1,
@@ -526,48 +576,87 @@ def hessian_density(
     grid_points: int = 1000,
     seed: int = 0,
     runs: Sequence[int] | None = None,
-    param_filter: ParamFilter = None,
-    mode: str = "eval",
-    reduction: str | None = None,
+    block_size: int = 16,
     progress: bool = False,
 ) -> SpectralDensity:
-    """Spectral density of the loss Hessian by stochastic Lanczos quadrature (module docstring).
+    """Spectral density of a symmetric operator by stochastic Lanczos quadrature (module docstring).
+
+    Up to ``block_size`` runs advance in lockstep, their products computed in one batched ``matmat``
+    (results equal those of one run at a time up to rounding).
 
     Args:
-        lanczos_steps: Lanczos steps per run (capped at the parameter count).
+        op: a :class:`~stablecore.curvature.LinearOperator` or anything
+            :func:`~stablecore.curvature.as_operator` wraps.
+        lanczos_steps: Lanczos steps per run (capped at the size).
         num_runs: independent random start vectors averaged.
         sigma: Gaussian width; default 1 % of the spectral range (at least 1e-12).
         grid_points: evaluation points, spanning the nodes ± 5·sigma.
         seed: seed of run ``r`` is ``seed + r``.
         runs: the run indices to compute (default ``range(num_runs)``), so shards can share the runs;
             :func:`smooth_density` pools their nodes and weights.
-        model, loss_fn, data, param_filter, mode, reduction: see
-            :class:`~stablecore.curvature.HessianOperator`.
+        block_size: runs advanced together (memory: one Lanczos basis per run).
     """
     steps = _check_int(lanczos_steps, "lanczos_steps", 2)
     num_runs = _check_int(num_runs, "num_runs")
-    ids = None if runs is None else [int(r) for r in runs]
-    if ids is not None and not ids:
+    block = _check_int(block_size, "block_size")
+    ids = list(range(num_runs)) if runs is None else [int(r) for r in runs]
+    if not ids:
+        raise ValueError("runs must not be empty")
+    op = as_operator(op)
+    hv = Products(op)
+    n = op.shape[0]
+    m = min(steps, n)
+    check_memory(m * n * _BASIS_BYTES, argument="lanczos_steps", what="the Lanczos basis")
+    block = max(1, min(block, len(ids), max_memory() // max(m * n * _BASIS_BYTES, 1)))
+    all_nodes, all_weights = [], []
+    for start in tqdm(range(0, len(ids), block), desc="SLQ", disable=not progress, leave=False):
+        found = _krylov(
+            hv.block, n, k=1, which="LA", tol=0.5, criterion="error", max_steps=m,
+            seeds=[seed + r for r in ids[start : start + block]], device=op.device, start=None, stop=False,
+            progress=False,
+        )  # fmt: skip
+        for run in found:
+            theta, y = _tridiagonal_eigh(run.alphas, run.betas)
+            nodes, weights = np.full(m, np.nan), np.zeros(m)
+            nodes[: len(theta)], weights[: len(theta)] = theta, y[0, :] ** 2
+            all_nodes.append(nodes)
+            all_weights.append(weights)
+    return smooth_density(
+        np.vstack(all_nodes), np.vstack(all_weights), sigma=sigma, grid_points=grid_points, n_hvp=hv.count
+    )
+
+
+def hessian_density(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    *,
+    param_filter: ParamFilter = None,
+    mode: str = "eval",
+    reduction: str | None = None,
+    **kwargs: Any,
+) -> SpectralDensity:
+    """Spectral density of the loss Hessian: :func:`density` of a
+    :class:`~stablecore.curvature.HessianOperator`, its work checked first (:mod:`stablecore.limits`).
+
+    Args:
+        model, loss_fn, data, param_filter, mode, reduction: see
+            :class:`~stablecore.curvature.HessianOperator`.
+        **kwargs: ``lanczos_steps``, ``num_runs``, ``sigma``, ``grid_points``, ``seed``, ``runs``,
+            ``block_size``, ``progress`` of :func:`density`.
+    """
+    _check_keywords(kwargs, density, "hessian_density")
+    steps = _check_int(kwargs.get("lanczos_steps", 80), "lanczos_steps", 2)
+    num_runs = _check_int(kwargs.get("num_runs", 1), "num_runs")
+    runs = kwargs.get("runs")
+    if runs is not None and not len(runs):
         raise ValueError("runs must not be empty")
     op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
     m = min(steps, op.size)
     check_memory(m * op.size * _BASIS_BYTES, argument="lanczos_steps", what="the Lanczos basis")
-    work = 3 * op.data.total * m * (num_runs if ids is None else len(ids))  # ~3 passes per product
+    work = 3 * op.data.total * m * (num_runs if runs is None else len(runs))  # ~3 passes per product
     check_work(work, argument="num_runs", what="the Lanczos runs' Hessian-vector products")
-    ids = list(range(num_runs)) if ids is None else ids
-    all_nodes, all_weights = [], []
-    for r in tqdm(ids, desc="SLQ", disable=not progress, leave=False):
-        _, _, _, alphas, betas = lanczos(
-            op.matvec, op.size, k=1, tol=0.5, max_steps=m, seed=seed + r, device=op.device, stop=False
-        )
-        theta, y = _tridiagonal_eigh(alphas, betas)
-        nodes, weights = np.full(m, np.nan), np.zeros(m)
-        nodes[: len(theta)], weights[: len(theta)] = theta, y[0, :] ** 2
-        all_nodes.append(nodes)
-        all_weights.append(weights)
-    return smooth_density(
-        np.vstack(all_nodes), np.vstack(all_weights), sigma=sigma, grid_points=grid_points, n_hvp=op.n_hvp
-    )
+    return density(op, **kwargs)
 
 
 def smooth_density(

@@ -1,4 +1,5 @@
-r"""Trace of the loss Hessian: Hutchinson and Hutch++ estimators with a standard error.
+r"""Trace of a symmetric operator (:func:`trace`; the loss Hessian's: :func:`hessian_trace`): Hutchinson
+and Hutch++ estimators with a standard error, the probes applied in batched products.
 
 * **Hutchinson** (1989): :math:`\operatorname{tr} H = \mathbb E[v^\top H v]` for Rademacher ``v``; the
   estimate is the mean of ``num_samples`` probes and its standard error the sample standard deviation
@@ -23,10 +24,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter
+from stablecore.curvature.operators import HessianOperator, LossFn, ParamFilter, Products, as_operator
 from stablecore.limits import check_work
 
-__all__ = ["TraceEstimate", "hessian_trace", "probe_generator", "rademacher"]
+__all__ = ["TraceEstimate", "hessian_trace", "probe_generator", "rademacher", "trace"]
 
 METHODS = ("hutchinson", "hutch++")
 
@@ -61,6 +62,93 @@ def rademacher(n: int, generator: torch.Generator, device: torch.device | str = 
     )
 
 
+def _blocks(hv: Products, vs: torch.Tensor, block_size: int, progress: bool, desc: str) -> torch.Tensor:
+    """``H @ vs`` by batched products of at most ``block_size`` columns."""
+    parts = [
+        hv.block(vs[:, i : i + block_size])
+        for i in tqdm(range(0, vs.shape[1], block_size), desc=desc, disable=not progress, leave=False)
+    ]
+    return torch.cat(parts, dim=1) if parts else vs.new_zeros(vs.shape)
+
+
+def trace(
+    op: Any,
+    *,
+    num_samples: int = 100,
+    method: str = "hutchinson",
+    seed: int = 0,
+    probes: Sequence[int] | None = None,
+    block_size: int = 16,
+    progress: bool = False,
+) -> TraceEstimate:
+    """Estimate the trace of a symmetric operator (module docstring).
+
+    The probes are applied ``block_size`` at a time in one batched ``matmat`` (vmap over the product);
+    each probe's value equals that of a single product up to rounding.
+
+    Args:
+        op: a :class:`~stablecore.curvature.LinearOperator` or anything
+            :func:`~stablecore.curvature.as_operator` wraps (a SciPy ``LinearOperator``, curvlinops).
+        num_samples: products in all (Hutch++ needs at least 3).
+        method: ``"hutchinson"`` or ``"hutch++"``.
+        seed: seed of the probe vectors (a CPU generator, so results do not depend on the device).
+        probes: Hutchinson only: the probe indices to draw (default ``range(num_samples)``); probe ``j`` is
+            always the same vector (:func:`probe_generator`), so shards ``j ≡ i (mod n)`` of one estimate
+            can be computed apart and their samples pooled.
+        block_size: probes per batched product (memory: that many products at once).
+
+    Example:
+        >>> import scipy.sparse.linalg as sla
+        >>> est = trace(sla.aslinearoperator(2.0 * np.eye(3)), num_samples=4)
+        >>> est.mean, est.stderr  # every Rademacher probe of 2·I gives the trace 6
+        (6.0, 0.0)
+    """
+    _check_arguments(num_samples, method, probes)
+    block = _check_block_size(block_size)
+    op = as_operator(op)
+    hv, n, device = Products(op), op.shape[0], op.device
+    exact = 0.0
+    if method == "hutchinson":
+        ids = list(range(num_samples)) if probes is None else [int(j) for j in probes]
+        v = torch.stack([rademacher(n, probe_generator(seed, j), device) for j in ids], dim=1)
+        samples = (v * _blocks(hv, v, block, progress, "Hutchinson")).sum(0)
+    else:
+        g = torch.Generator().manual_seed(int(seed))
+        sketch = min(num_samples // 3, n)
+        rest = num_samples - 2 * sketch
+        s = torch.stack([rademacher(n, g, device) for _ in range(sketch)], dim=1)
+        q, _ = torch.linalg.qr(_blocks(hv, s, block, False, "Hutch++"))
+        exact = float(torch.trace(q.T @ _blocks(hv, q, block, False, "Hutch++")))
+        v = torch.stack([rademacher(n, g, device) for _ in range(rest)], dim=1) if rest else s[:, :0]
+        v = v - q @ (q.T @ v)
+        w = _blocks(hv, v, block, progress, "Hutch++")
+        samples = (v * (w - q @ (q.T @ w))).sum(0)
+    arr = samples.cpu().numpy().astype(float)
+    mean = exact + (float(arr.mean()) if arr.size else 0.0)
+    stderr = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
+    return TraceEstimate(
+        mean=mean, stderr=stderr, samples=arr, method=method, n_hvp=hv.count, exact_part=exact
+    )
+
+
+def _check_arguments(num_samples: Any, method: str, probes: Sequence[int] | None) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    minimum = 3 if method == "hutch++" else 1
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < minimum:
+        raise ValueError(f"num_samples must be an int >= {minimum} for {method}, got {num_samples!r}")
+    if probes is not None and method != "hutchinson":
+        raise ValueError("probes can only be chosen for method='hutchinson' (Hutch++ needs one sketch)")
+    if probes is not None and not len(probes):
+        raise ValueError("probes must not be empty")
+
+
+def _check_block_size(block_size: Any) -> int:
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be an int >= 1, got {block_size!r}")
+    return block_size
+
+
 def hessian_trace(
     model: nn.Module,
     loss_fn: LossFn,
@@ -73,17 +161,14 @@ def hessian_trace(
     param_filter: ParamFilter = None,
     mode: str = "eval",
     reduction: str | None = None,
+    block_size: int = 16,
     progress: bool = False,
 ) -> TraceEstimate:
-    """Estimate :math:`\\operatorname{tr}\\nabla^2_\\theta\\mathcal L` (module docstring).
+    """Estimate :math:`\\operatorname{tr}\\nabla^2_\\theta\\mathcal L`: :func:`trace` of a
+    :class:`~stablecore.curvature.HessianOperator`, its work checked first (:mod:`stablecore.limits`).
 
     Args:
-        num_samples: Hessian-vector products in all (Hutch++ needs at least 3).
-        method: ``"hutchinson"`` or ``"hutch++"``.
-        seed: seed of the probe vectors (a CPU generator, so results do not depend on the device).
-        probes: Hutchinson only: the probe indices to draw (default ``range(num_samples)``); probe ``j`` is
-            always the same vector (:func:`probe_generator`), so shards ``j ≡ i (mod n)`` of one estimate
-            can be computed apart and their samples pooled.
+        num_samples, method, seed, probes, block_size, progress: see :func:`trace`.
         model, loss_fn, data, param_filter, mode, reduction: see
             :class:`~stablecore.curvature.HessianOperator`.
 
@@ -93,48 +178,12 @@ def hessian_trace(
         >>> round(est.mean, 6), est.stderr  # H = 2/3 · I: every Rademacher probe gives the trace 2
         (2.0, 0.0)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    minimum = 3 if method == "hutch++" else 1
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < minimum:
-        raise ValueError(f"num_samples must be an int >= {minimum} for {method}, got {num_samples!r}")
-    if probes is not None and method != "hutchinson":
-        raise ValueError("probes can only be chosen for method='hutchinson' (Hutch++ needs one sketch)")
-    if probes is not None and not len(probes):
-        raise ValueError("probes must not be empty")
+    _check_arguments(num_samples, method, probes)
     op = HessianOperator(model, loss_fn, data, param_filter=param_filter, mode=mode, reduction=reduction)
     count = num_samples if probes is None else len(probes)
     # a Hessian-vector product evaluates every example about three times (forward, two backward passes)
     check_work(3 * op.data.total * count, argument="num_samples", what="the probes' Hessian-vector products")
-    g = torch.Generator().manual_seed(int(seed))
-
-    def hv(v: torch.Tensor) -> torch.Tensor:
-        return op.matvec(v).to(torch.float64)
-
-    exact = 0.0
-    if method == "hutchinson":
-        ids = list(range(num_samples)) if probes is None else [int(j) for j in probes]
-        samples = []
-        for j in tqdm(ids, desc="Hutchinson", disable=not progress, leave=False):
-            v = rademacher(op.size, probe_generator(seed, j), op.device)
-            samples.append(float(torch.dot(v, hv(v))))
-    else:
-        sketch = min(num_samples // 3, op.size)
-        rest = num_samples - 2 * sketch
-        s = torch.stack([rademacher(op.size, g, op.device) for _ in range(sketch)], dim=1)
-        hs = torch.stack([hv(s[:, i]) for i in range(sketch)], dim=1)
-        q, _ = torch.linalg.qr(hs)
-        hq = torch.stack([hv(q[:, i]) for i in range(q.shape[1])], dim=1)
-        exact = float(torch.trace(q.T @ hq))
-        samples = []
-        for _ in tqdm(range(rest), desc="Hutch++", disable=not progress, leave=False):
-            v = rademacher(op.size, g, op.device)
-            v = v - q @ (q.T @ v)
-            w = hv(v)
-            samples.append(float(torch.dot(v, w - q @ (q.T @ w))))
-    arr = np.asarray(samples, dtype=float)
-    mean = exact + (float(arr.mean()) if arr.size else 0.0)
-    stderr = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
-    return TraceEstimate(
-        mean=mean, stderr=stderr, samples=arr, method=method, n_hvp=op.n_hvp, exact_part=exact
-    )
+    return trace(
+        op, num_samples=num_samples, method=method, seed=seed, probes=probes, block_size=block_size,
+        progress=progress,
+    )  # fmt: skip

@@ -2,7 +2,10 @@
 
 * Gram kernels: for a weight ``A`` of shape ``(out, in)`` or ``(out, in, kh, kw)`` the operator
   :math:`A^\\top A` on :math:`\\ell_2(\\mathbb Z^2)` is a convolution (``in -> in``) with kernel
-  :math:`P[c, c'] = \\sum_o A[o, c] \\star A[o, c']` (full 2-D correlation, size ``2k-1``).
+  :math:`P[c, c'] = \\sum_o A[o, c] \\star A[o, c']` (full 2-D correlation, size ``2k-1``), summed
+  directly (``conv2d``): the Gershgorin certificate needs its *elementwise* rounding bound, which an FFT
+  does not give. Powers of it (SR, SLL with Gram rescaling) come from the one kernel-space Gram
+  iteration, :func:`stablecore.spectral.conv.kernel_gram_iterates`.
 * Weighted Gershgorin (Schur test) row sums of ``|P|`` and their float64 a-posteriori upper bounds.
 * Registration of a parametrized layer class with :func:`stablecore.spectral.register`.
 """
@@ -16,17 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stablecore.numerics import U64, pow2_normalize, round_up, unscale_up
 from stablecore.spectral import register
-from stablecore.spectral.dense import pow2_normalize, unscale_up
+from stablecore.spectral.conv import kernel_gram_iterates
 from stablecore.types import Bound
 
 Shape = tuple[int, ...]
-U64 = 2.0**-53
-
-
-def unit_roundoff(dtype: torch.dtype) -> float:
-    """Unit roundoff of a floating dtype (``finfo.eps / 2``)."""
-    return torch.finfo(dtype).eps / 2
 
 
 def as_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -51,23 +49,29 @@ def output_gram(weight: torch.Tensor) -> torch.Tensor:
 
 def output_gram_power(weight: torch.Tensor, squarings: int) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``(P, log_scale)`` with :math:`(A A^\top)^{2^m} = P e^{\mathrm{log\_scale}}` after ``m`` rescaled
-    squarings of the output Gram kernel (Frobenius scales kept in log space; for a conv kernel the iterates
-    are kernel-space Gram kernels). The scales are detached: the product is invariant to them.
+    squarings of the output Gram kernel (Frobenius scales kept in log space and detached: the product
+    is invariant to them). For a conv kernel the iterates are the kernel-space Gram kernels of
+    :func:`~stablecore.spectral.conv.kernel_gram_iterates` (iterate :math:`m + 1` of the channel
+    transpose), ``(out, out, 2^{m+1}(k-1)+1, ...)``; for a matrix, matrix products.
 
     ``A`` is first scaled by a power of two to :math:`\max|A| \in [1/2, 1)`
-    (:func:`~stablecore.spectral.dense.pow2_normalize`, exact) and :math:`AA^\top = 2^{2e} A'A'^\top`
+    (:func:`~stablecore.numerics.pow2_normalize`, exact) and :math:`AA^\top = 2^{2e} A'A'^\top`
     enters ``log_scale``: the first Gram kernel neither underflows (tiny weights gave :math:`P = 0`, a
     zero scale) nor overflows (huge ones gave ``inf``/NaN). Weights with :math:`2^{-m/4} \le \max|A| <
     2^{m/4}` (:math:`m` the largest exponent of the dtype) are not scaled: results unchanged there."""
     scaled, e = pow2_normalize(weight, keep=int(math.log2(torch.finfo(weight.dtype).max)) // 4)
+    log_pow2 = (2.0 ** (squarings + 1) * math.log(2.0)) * e.to(weight.dtype)  # (2^{2e})^{2^m}
+    if weight.ndim == 4:
+        p, log_scale, _ = list(kernel_gram_iterates(scaled.transpose(0, 1)[None], squarings + 1))[-1]
+        return p[0], log_scale[0] + log_pow2
     p = output_gram(scaled)
-    log_scale = (2 * math.log(2.0)) * e.to(weight.dtype)
+    log_scale = torch.zeros((), dtype=weight.dtype, device=weight.device)
     for _ in range(squarings):
         r = torch.linalg.vector_norm(p.detach()).clamp_min(torch.finfo(weight.dtype).tiny)
         p = p / r
         log_scale = 2 * (log_scale + r.log())
-        p = input_gram(p)  # p is a symmetric operator: pᵀp = p²
-    return p, log_scale
+        p = input_gram(p)  # p is symmetric: pᵀp = p²
+    return p, log_scale + log_pow2
 
 
 def abs_row_sums(gram: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
@@ -144,10 +148,6 @@ def check_conv_options(padding_mode: str, dilation: object, groups: int, name: s
         raise ValueError(f"{name}: dilation must be 1, got {dilation!r}")
     if groups != 1:
         raise ValueError(f"{name}: groups must be 1, got {groups!r}")
-
-
-def round_up(x: float) -> float:
-    return math.nextafter(float(x), math.inf)
 
 
 # ----------------------------------------------------------------------------------- residual convs

@@ -36,8 +36,8 @@ from stablecore.layers._common import (
     gershgorin_upper,
     input_gram,
     register_layer,
-    round_up,
 )
+from stablecore.numerics import round_up
 from stablecore.types import Bound
 
 __all__ = ["AOLConv2d", "AOLLinear", "aol_scale"]

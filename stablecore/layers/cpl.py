@@ -46,10 +46,9 @@ from stablecore.layers._common import (
     conv_same_adjoint,
     pair,
     register_layer,
-    round_up,
     same_padding,
-    unit_roundoff,
 )
+from stablecore.numerics import round_up, unit_roundoff
 from stablecore.spectral import gram_norm_conv_circular, gram_norm_conv_zeros, gram_norm_dense
 from stablecore.types import Bound
 

@@ -26,9 +26,8 @@ from stablecore.layers._common import (
     check_positive_int,
     pair,
     register_layer,
-    round_up,
-    unit_roundoff,
 )
+from stablecore.numerics import round_up, unit_roundoff
 from stablecore.spectral import gram_norm_conv_circular, gram_norm_conv_zeros, gram_norm_dense
 from stablecore.types import Bound
 

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
-from stablecore.layers._common import U64, Shape, register_layer, round_up
+from stablecore.layers._common import Shape, register_layer
+from stablecore.numerics import U64, round_up
 from stablecore.types import Bound
 
 __all__ = ["OrthogonalLinear", "isometry_defect_bound"]

@@ -44,10 +44,9 @@ from stablecore.layers._common import (
     pair,
     register_layer,
     residual_certificate,
-    round_up,
     same_padding,
-    unit_roundoff,
 )
+from stablecore.numerics import round_up, unit_roundoff
 from stablecore.types import Bound
 
 __all__ = [

@@ -22,9 +22,9 @@ doubly exponentially. To avoid overflow and underflow each iterate is divided by
 iterate is :math:`G_t e^{L_t}` and the bound is :math:`(\|G_t\|_F\, e^{L_t})^{2^{-t}}`. The rescaling
 alone does not protect the first Frobenius norm and the first product (entries below :math:`10^{-154}`
 square to 0, above :math:`10^{154}` to ``inf``), so the matrix is first multiplied by a power of two,
-:math:`W' = 2^{-e} W` with :math:`\max|W'| \in [1/2, 1)` (exact, :func:`pow2_normalize`), and the
-bound of :math:`W'` is multiplied by :math:`2^e` (:func:`ldexp_round`, :func:`unscale_up`), rounded up
-where it falls in the subnormal range: every finite matrix, subnormal entries included, gets a bound
+:math:`W' = 2^{-e} W` with :math:`\max|W'| \in [1/2, 1)` (exact), and the bound of :math:`W'` is
+multiplied by :math:`2^e` (helpers of :mod:`stablecore.numerics`), rounded up where it falls in the
+subnormal range: every finite matrix, subnormal entries included, gets a bound
 at least its norm; it is ``inf`` only when the norm exceeds the largest float.
 
 Rounding (how a float64 computation stays a bound). The ``Bound`` API always computes in float64
@@ -48,12 +48,25 @@ References:
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from stablecore.numerics import (
+    SAFETY_FLOOR,
+    cast_up,
+    gram_rounding_margin,
+    pow2_normalize,
+    power_lower_margin,
+    round_down,
+    round_up,  # noqa: F401  (re-exported: curvature.bounds imports it from here)
+    unit_roundoff,
+    unscale_bound,
+    unscale_up,
+    upper_history,
+)
 from stablecore.types import Bound
 
 __all__ = [
@@ -73,210 +86,7 @@ DEFAULT_POWER_ITERS = 100
 DEFAULT_GRAM_TOL = 1e-12
 DEFAULT_POWER_TOL = 1e-10
 
-SAFETY_FLOOR = 2.0**-40
-"""Relative margin added to every float64 upper bound (and removed from every lower bound)."""
-
-_LN2 = math.log(2.0)
-_LOG_MAX = math.log(sys.float_info.max)
-_LOG_TINY = math.log(sys.float_info.min) + 1.0  # exp of anything above is a normal float
-
 _METHODS = ("gram", "power", "exact")
-
-
-# ----------------------------------------------------------------------------------- rounding helpers
-def unit_roundoff(dtype: torch.dtype, device: torch.device | str | None = None) -> float:
-    """Unit roundoff ``u`` of matrix products in ``dtype`` on ``device``.
-
-    ``finfo(dtype).eps / 2``, except float32 products on CUDA when TF32 (``"high"``) or bfloat16
-    (``"medium"``) matmul precision is allowed, which round to 10 or 7 mantissa bits.
-    """
-    real = torch.empty((), dtype=dtype).real.dtype if dtype.is_complex else dtype
-    u = torch.finfo(real).eps / 2
-    if real == torch.float32 and device is not None and torch.device(device).type == "cuda":
-        precision = torch.get_float32_matmul_precision()
-        if precision == "medium":
-            u = 2.0**-8
-        elif precision == "high" or torch.backends.cuda.matmul.allow_tf32:
-            u = 2.0**-11
-    return u
-
-
-def gram_rounding_margin(u: float, inner: int, d: int, n_iter: int, max_abs_log: float = 0.0) -> float:
-    r"""Relative inflation :math:`\delta` that keeps a Gram bound computed with roundoff ``u`` a bound.
-
-    .. math::
-
-        1 + \delta = \frac{(1 + 2^{-40})\,(1 + 2(T+3)\,u\,(1 + \max_t|\log r_t|))}
-                          {1 - 4(\gamma_{n+2}\, d + \sqrt{d}\,u)}
-
-    with :math:`n` = ``inner`` (the longest dot product), :math:`d` the Gram size and :math:`T` the number
-    of iterations. The factor 4 covers the non-Hermitian rounding of the iterates (``G @ G`` instead of
-    ``Gᴴ G`` after the first step) and the Frobenius norms. Returns ``inf`` when the denominator is
-    not positive (the worst-case analysis is vacuous: compute in float64).
-    """
-    n = max(int(inner), 1) + 2
-    gamma = n * u / (1 - n * u) if n * u < 1 else math.inf
-    denom = 1 - 4 * (gamma * max(d, 1) + math.sqrt(max(d, 1)) * u)
-    if not denom > 0:
-        return math.inf
-    log_term = 2 * (n_iter + 3) * u * (1 + max_abs_log)
-    return (1 + SAFETY_FLOOR) * (1 + log_term) / denom - 1
-
-
-def round_up(value: float, rel: float = 0.0) -> float:
-    """``value * (1 + rel)`` rounded up by two ulps (a float64 upper bound stays one)."""
-    if not math.isfinite(value) or value == 0.0:
-        return value
-    out = value * (1 + rel)
-    return math.nextafter(math.nextafter(out, math.inf), math.inf)
-
-
-def round_down(value: float, rel: float = 0.0) -> float:
-    """``value * (1 - rel)`` rounded down by two ulps, clipped at 0 (a lower bound stays one)."""
-    if not math.isfinite(value) or value <= 0.0:
-        return max(value, 0.0)
-    out = value * (1 - rel)
-    return max(math.nextafter(math.nextafter(out, -math.inf), -math.inf), 0.0)
-
-
-def exp_up(log_value: float, rel: float) -> float:
-    r"""``exp(log_value)`` inflated by ``rel`` and rounded up (``inf`` past the float64 range).
-
-    Below the normal range the exponential is taken of ``log_value + k·log 2`` (normal) and scaled
-    by :math:`2^{-k}` with :func:`ldexp_round`, so a subnormal result is still rounded up; the
-    rounding of ``log_value + k·log 2`` (:math:`k \le 1100`) changes the value by less than
-    :math:`2^{-42}` relative, added to ``rel``.
-    """
-    if log_value == -math.inf:
-        return 0.0
-    if log_value > _LOG_MAX:
-        return math.inf
-    if log_value < _LOG_TINY:
-        k = math.ceil((_LOG_TINY - log_value) / _LN2)
-        return ldexp_round(exp_up(log_value + k * _LN2, rel + 2.0**-42), -k, "up")
-    return round_up(math.exp(log_value), rel)
-
-
-def ldexp_round(value: float, e: int, direction: str = "nearest") -> float:
-    r"""``value`` times :math:`2^e`, rounded ``"up"``, ``"down"`` or to ``"nearest"``.
-
-    Scaling by a power of two is exact unless the result leaves the normal range: past the largest
-    float it is ``inf`` (``"down"`` gives the largest float, still below the true value); in the
-    subnormal range it is rounded once and moved one subnormal step in the requested direction.
-    """
-    if value == 0.0 or not math.isfinite(value) or e == 0:
-        return value
-    try:
-        out = math.ldexp(value, e)
-    except OverflowError:
-        big = math.copysign(sys.float_info.max, value)
-        if direction == "down":
-            return big if value > 0 else -math.inf
-        if direction == "up":
-            return math.inf if value > 0 else big
-        return math.copysign(math.inf, value)
-    if abs(out) < sys.float_info.min:  # subnormal or zero: rounded to nearest by ldexp
-        if direction == "up":
-            out = math.nextafter(out, math.inf)
-        elif direction == "down":
-            out = math.nextafter(out, -math.inf)
-    return out
-
-
-def cast_up(value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Cast a non-negative float64 tensor to ``dtype`` without rounding below it (differentiable).
-
-    The cast rounds to nearest; a result below ``value`` (in particular a subnormal of ``dtype``) is
-    moved up by one step of ``dtype``; past the range of ``dtype`` it is ``inf``.
-    """
-    if dtype == value.dtype:
-        return value
-    eps = torch.finfo(dtype).eps
-    out = (value * (1 + eps)).to(dtype)
-    low = out.detach().to(value.dtype) < value.detach()
-    return out + _step_up(out, low)
-
-
-def _step_up(x: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-    """The distance from ``x`` to the next float above it where ``where`` holds, else 0 (detached)."""
-    d = x.detach()
-    step = torch.nextafter(d, torch.full_like(d, math.inf)) - d
-    return torch.where(where, step, torch.zeros_like(d))
-
-
-# ----------------------------------------------------------------------------------- power-of-two scaling
-def _pow2(e: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Exactly :math:`2^e` for an integer tensor ``e`` in the normal exponent range of ``dtype``."""
-    if dtype == torch.float64:
-        return ((e.to(torch.int64) + 1023) << 52).view(torch.float64)
-    if dtype == torch.float32:
-        return ((e.to(torch.int32) + 127) << 23).view(torch.float32)
-    return _pow2(e, torch.float32).to(dtype)
-
-
-def scale_pow2(x: torch.Tensor, e: torch.Tensor | int) -> torch.Tensor:
-    r"""``x`` times :math:`2^e` (``e`` an integer, or a 0-d integer tensor: no device sync).
-
-    Two factors :math:`2^{\lfloor e/2\rfloor}` and :math:`2^{e-\lfloor e/2\rfloor}`, each a normal
-    number of ``x``'s (real) dtype even when :math:`2^e` is not (a subnormal kernel needs
-    :math:`2^{1073}`): exact, except entries that leave the normal range (rounded to nearest).
-    """
-    real = x.real.dtype if x.is_complex() else x.dtype
-    e = torch.as_tensor(e, device=x.device).to(torch.int64)
-    e1 = torch.div(e, 2, rounding_mode="floor")
-    return x * _pow2(e1, real) * _pow2(e - e1, real)
-
-
-def pow2_normalize(x: torch.Tensor, keep: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""``(x·2^{-e}, e)`` with :math:`\max|x|\,2^{-e} \in [1/2, 1)` (``e = 0`` for a zero tensor).
-
-    The power-of-two scale of the Gram iterations: the scaled tensor has Frobenius norm in
-    :math:`[1/2, \sqrt{N}]`, so no square of a later step underflows or overflows, whatever the
-    magnitude of ``x`` (subnormal to :math:`10^{308}`), and :math:`\sigma_1(x) = 2^e\sigma_1(x2^{-e})`.
-    Scaling up is exact; scaling down rounds only entries below :math:`2^{e-1074}`, an absolute
-    change :math:`\le 2^{-1074}` of the scaled entries against a norm :math:`\ge 1/2`, far inside
-    :data:`SAFETY_FLOOR`. ``e`` is a 0-d int tensor (detached; no device sync). ``keep > 0`` leaves
-    tensors with :math:`|e| \le` ``keep`` as they are (``e = 0``): bit-identical results in the
-    ordinary range.
-    """
-    m = x.detach().abs().amax()
-    e = torch.frexp(m).exponent.to(torch.int64)
-    if keep > 0:
-        e = torch.where(e.abs() > keep, e, torch.zeros_like(e))
-    return scale_pow2(x, -e), e
-
-
-def unscale_up(value: torch.Tensor, e: torch.Tensor | int) -> torch.Tensor:
-    r"""``value`` times :math:`2^e`, rounded up where the result is subnormal (``inf`` past the range).
-
-    For a bound computed on :func:`pow2_normalize`'d input: ``value`` is in the normal range, the first
-    factor keeps it there and only the second one may round, by at most half a subnormal step, which
-    the step up covers. Differentiable (the step is a detached constant).
-    """
-    out = scale_pow2(value, e)
-    tiny = torch.finfo(out.real.dtype if out.is_complex() else out.dtype).tiny
-    d = out.detach()
-    return out + _step_up(out, (d < tiny) & (value.detach() > 0))
-
-
-def unscale_bound(bound: Bound, e: int) -> Bound:
-    """A :class:`Bound` computed on ``x·2^-e`` mapped back to ``x``: value, history and ``details``
-    ``candidates`` times :math:`2^e`, upper bounds rounded up, lower bounds down, others to nearest."""
-    if e == 0:
-        return bound
-    direction = {"upper_bound": "up", "lower_bound": "down"}.get(bound.kind, "nearest")
-    details = bound.details
-    if isinstance(details, dict) and isinstance(details.get("candidates"), dict):
-        details = dict(details)
-        details["candidates"] = {k: ldexp_round(v, e, "up") for k, v in details["candidates"].items()}
-    return Bound(
-        ldexp_round(bound.value, e, direction),
-        bound.kind,
-        bound.method,
-        bound.n_iter,
-        tuple(ldexp_round(h, e, direction) for h in bound.history),
-        details,
-    )
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -332,7 +142,7 @@ def gram_iterate(
 
     Returns ``(log_bounds, max_abs_log)``: ``log_bounds[t-1]`` holds, per batch element, the log of
     the Gram bound after ``t`` iterations, :math:`2^{-t}(\log\|G_t\|_F + L_t)` (``-inf`` for a zero
-    matrix); ``max_abs_log`` is the largest :math:`|\log r_t|` met (for :func:`gram_rounding_margin`).
+    matrix); ``max_abs_log`` is the largest :math:`|\log r_t|` met (for the rounding margin).
     ``tol > 0`` stops when the largest bound changed by less than ``tol`` (relative). The scales are
     detached: the bound does not depend on them, so gradients are exact.
     """
@@ -424,17 +234,6 @@ def gram_norm_dense(
 
 
 # ----------------------------------------------------------------------------------- power iteration
-def power_lower_margin(u: float, inner: int) -> float:
-    r"""Relative slack for a Rayleigh value :math:`\|Wv\|/\|v\|` computed with roundoff ``u``.
-
-    The computed :math:`\widehat{Wv}` differs from :math:`Wv` by at most
-    :math:`\gamma_n \||W|\|_2 \|v\| \le \gamma_n \|W\|_F \|v\|`; callers subtract
-    ``margin * ‖W‖_F`` (or a bound of the absolute operator) and deflate by :math:`2^{-40}`.
-    """
-    n = max(int(inner), 1) + 4
-    return 2 * n * u / (1 - n * u)
-
-
 def _seeded_normal(
     shape: tuple[int, ...], seed: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
@@ -442,31 +241,60 @@ def _seeded_normal(
     return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
+def power_iterate(
+    op: Callable[[torch.Tensor], torch.Tensor],
+    adjoint: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    n_iter: int,
+    tol: float,
+    slack: float,
+    restart: Callable[[int], torch.Tensor] | None = None,
+) -> tuple[float, list[float], int]:
+    r"""Power iteration on :math:`A^\top A` (``A`` given by ``op`` and its ``adjoint``) from ``x``, float64.
+
+    Returns ``(best, history, iterations)``: the best Rayleigh value :math:`\|Ax\|/\|x\|` as a lower
+    bound, :math:`\sigma(1 - 8u) -` ``slack`` deflated by :data:`~stablecore.numerics.SAFETY_FLOOR` and
+    rounded down, where ``slack`` bounds the error of the computed :math:`\|Ax\|`
+    (:func:`~stablecore.numerics.power_lower_margin`). When :math:`Ax = 0` it restarts from
+    ``restart(it)`` if given, else stops; ``tol > 0`` stops when the relative improvement is at most
+    ``tol`` (Golub & Van Loan, *Matrix Computations*, §8.2.1).
+    """
+    u = unit_roundoff(torch.float64)
+    x = x / torch.linalg.vector_norm(x)
+    best, history, it = 0.0, [], 0
+    with torch.no_grad():
+        for it in range(1, n_iter + 1):
+            y = op(x)
+            sigma = float(torch.linalg.vector_norm(y) / torch.linalg.vector_norm(x))
+            prev = best
+            best = max(best, round_down(sigma * (1 - 8 * u) - slack, SAFETY_FLOOR))
+            history.append(best)
+            if sigma == 0.0 and restart is not None:
+                x = restart(it)
+                x = x / torch.linalg.vector_norm(x)
+                continue
+            x = adjoint(y)
+            nx = torch.linalg.vector_norm(x)
+            if not bool(nx > 0):
+                break
+            x = x / nx
+            if tol > 0 and it >= 2 and best > 0 and best - prev <= tol * best:
+                break
+    return best, history, it
+
+
 def _power_dense(W64: torch.Tensor, n_iter: int, tol: float, seed: int) -> tuple[float, list[float], int]:
     n = W64.shape[1]
-    fro = float(torch.linalg.matrix_norm(W64, "fro"))
-    slack = power_lower_margin(unit_roundoff(torch.float64), n) * fro
-    v = _seeded_normal((n,), seed, W64.dtype, W64.device)
-    v = v / torch.linalg.vector_norm(v)
-    history: list[float] = []
-    best = 0.0
-    it = 0
-    for it in range(1, n_iter + 1):
-        wv = W64 @ v
-        sigma = float(torch.linalg.vector_norm(wv))  # ‖v‖ = 1 up to rounding, covered below
-        lower = round_down(sigma * (1 - 8 * unit_roundoff(torch.float64)) - slack, SAFETY_FLOOR)
-        prev = best
-        best = max(best, lower)
-        history.append(best)
-        if sigma == 0.0:
-            v = _seeded_normal((n,), seed + it, W64.dtype, W64.device)
-            v = v / torch.linalg.vector_norm(v)
-            continue
-        v = W64.T @ wv
-        v = v / torch.linalg.vector_norm(v)
-        if tol > 0 and it >= 2 and best > 0 and (best - prev) <= tol * best:
-            break
-    return best, history, it
+    slack = power_lower_margin(unit_roundoff(torch.float64), n) * float(torch.linalg.matrix_norm(W64, "fro"))
+    return power_iterate(
+        lambda v: W64 @ v,
+        lambda y: W64.T @ y,
+        _seeded_normal((n,), seed, W64.dtype, W64.device),
+        n_iter,
+        tol,
+        slack,
+        restart=lambda it: _seeded_normal((n,), seed + it, W64.dtype, W64.device),
+    )
 
 
 # ----------------------------------------------------------------------------------- public API
@@ -534,7 +362,7 @@ def matrix_norm(
 
 
 def _matrix_norm_scaled(W64: torch.Tensor, method: str, n_iter: Any, tol: Any, seed: int) -> Bound:
-    """:func:`matrix_norm` of a float64 matrix already scaled by :func:`pow2_normalize`."""
+    """:func:`matrix_norm` of a float64 matrix already scaled by ``pow2_normalize``."""
     details: dict[str, Any] = {}
     if method == "exact":
         value = float(torch.linalg.matrix_norm(W64, 2))
@@ -554,11 +382,7 @@ def _matrix_norm_scaled(W64: torch.Tensor, method: str, n_iter: Any, tol: Any, s
     margin = gram_rounding_margin(
         unit_roundoff(torch.float64), max(g.shape), g.shape[1], len(logs), float(max_abs_log)
     )
-    history: list[float] = []
-    best = math.inf
-    for log_b in logs:
-        best = min(best, exp_up(log_b, margin))
-        history.append(best)
+    history = upper_history(logs, margin)
     details["margin"] = margin
     return Bound(
         history[-1], "upper_bound", "gram", n_iter=len(logs), history=tuple(history), details=details

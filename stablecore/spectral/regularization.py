@@ -5,12 +5,12 @@
     \\mathcal{R}(\\theta) = r \\sum_{l} \\operatorname{relu}\\bigl(\\overline{\\sigma}_l(\\theta) - 1\\bigr)
 
 where :math:`\\overline{\\sigma}_l` is the Gram-iteration upper bound of layer ``l``'s spectral norm:
-dense layers by :func:`~stablecore.spectral.dense.gram_norm_dense`; convolutions with circular padding
-by the Fourier-block bound on the layer's input size; zero-padded convolutions by the smaller of the
-kernel-space bound (Delattre et al. 2024) and, for stride 1, the circular bound on the padded size.
-A stride ≥ 2 keeps the stride-1 bound (subsampling has norm ≤ 1); a grouped conv takes the maximum
-over groups. Layers whose bound is below 1 cost nothing, so the penalty only pushes down layers that
-amplify.
+dense layers by :func:`~stablecore.spectral.dense.gram_norm_dense`; convolutions by
+:func:`~stablecore.spectral.conv.gram_norm_conv`, the same route choice as ``conv_norm``: circular
+padding by the Fourier-block bound on the layer's input size; zero padding by the circular embedding
+when the input size is known, else the kernel-space bound (Delattre et al. 2024); a grouped conv takes
+the maximum over groups. Layers whose bound is below 1 cost nothing, so the penalty only pushes down
+layers that amplify.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from stablecore.limits import check_memory
-from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros
+from stablecore.spectral.conv import gram_norm_conv
 from stablecore.spectral.dense import gram_norm_dense
 from stablecore.spectral.leaves import symmetric_padding
-from stablecore.train.evaluate import eval_mode
+from stablecore.torch_utils import eval_mode
 
 __all__ = ["LipschitzPenalty", "layer_gram_bound"]
 
@@ -45,34 +45,27 @@ def layer_gram_bound(
         raise TypeError(f"module must be nn.Linear or nn.Conv2d, got {type(module).__name__}")
     if tuple(module.dilation) != (1, 1):
         raise ValueError("dilated convolutions are not supported")
-    weight = module.weight
-    groups = module.groups
-    kernels = weight.chunk(groups, dim=0) if groups > 1 else (weight,)
-    bounds = []
     kh, kw = module.kernel_size
     ph, pw = symmetric_padding(module)
     if module.padding_mode == "circular":
         if input_hw is None:
             raise ValueError("a circular convolution needs its input size (input_hw)")
         if (2 * ph, 2 * pw) != (kh - 1, kw - 1):
-            # other paddings read some rows of the circulant twice: its norm would not be a bound
+            # other paddings read some rows of the circulant twice: keep to the documented case
             raise ValueError("circular convolutions are supported with 'same' padding and odd kernels only")
     elif module.padding_mode != "zeros":
         raise ValueError(f"padding_mode {module.padding_mode!r} is not supported (zeros or circular)")
-    bounds = []
-    for kernel in kernels:
-        if module.padding_mode == "circular":
-            bounds.append(gram_norm_conv_circular(kernel, input_hw, n_iter))
-        elif input_hw is not None and input_hw[0] + 2 * ph >= kh and input_hw[1] + 2 * pw >= kw:
-            # zero padding p on n×n: the valid outputs of the circular conv on (n+2p)×(n+2p) of the
-            # zero-extended input contain every output (a stride only drops rows): a bound for any
-            # kernel size, and at least as tight as the kernel-space bound (THESIS §3.1c)
-            bounds.append(
-                gram_norm_conv_circular(kernel, (input_hw[0] + 2 * ph, input_hw[1] + 2 * pw), n_iter)
-            )
-        else:
-            bounds.append(gram_norm_conv_zeros(kernel, n_iter))
-    return torch.stack(bounds).max()
+    elif input_hw is not None and (input_hw[0] + 2 * ph < kh or input_hw[1] + 2 * pw < kw):
+        input_hw = None  # no circular embedding: the kernel-space bound holds for every size
+    return gram_norm_conv(
+        module.weight,
+        input_hw,
+        n_iter,
+        padding=module.padding_mode,
+        pad=(ph, pw),
+        stride=tuple(module.stride),
+        groups=module.groups,
+    )
 
 
 class LipschitzPenalty:

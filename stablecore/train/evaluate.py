@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from stablecore.torch_utils import eval_mode, model_device  # re-exported: the public home for users
+
 __all__ = ["as_loader", "eval_mode", "evaluate", "model_device"]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode and restore each one's own flag afterwards."""
-    flags = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in flags.items():
-            module.training = flag
 
 
 def as_loader(data: Dataset | DataLoader | Iterable, batch_size: int) -> Iterable:

@@ -31,10 +31,16 @@ def test_quick_run_writes_every_part(bench_curvature, tmp_path):
     assert md == tmp_path / "bench_curvature_quick.md"
     record = json.loads((tmp_path / "bench_curvature_quick.json").read_text())
     parts = {r["part"].split(" ")[0] for r in record["rows"]}
-    assert parts == {"(a)", "(b)", "(c)", "(d)"}
+    with_curvlinops = bench_curvature.CURVLINOPS is not None
+    assert parts == {"(a)", "(b)", "(c)", "(d)"} | ({"(e)"} if with_curvlinops else set())
     for r in record["rows"]:
-        if r["part"].startswith(("(a)", "(b)", "(c)")):
+        if r["part"].startswith(("(a)", "(b)", "(c)", "(e)")):
             assert int(r["n_hvp"]) >= 1 and r["time_s"] > 0, r
+    if with_curvlinops:  # curvlinops' Hessian + eigsh and our Lanczos on it find the dense truth
+        peer = record["curvlinops"]["mlp"]
+        assert peer["ours_rel_err_max"] <= 1e-4 and peer["ours_on_curvlinops_rel_err_max"] <= 1e-4
+        assert peer["eigsh_rel_err_max"] <= 1e-3
+        assert peer["trace_agree"]
     eigen = record["eigen"]
     # Lanczos on the tiny MLP matches the dense float64 truth; PyHessian is a power iteration (looser)
     assert eigen["mlp_top1"]["ours_rel_err_top1"] <= 1e-4

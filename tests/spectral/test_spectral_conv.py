@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from stablecore.spectral import conv as conv_module
+from stablecore.spectral.conv import circular as conv_circular
 from stablecore.spectral.conv import (
     conv_geometry,
     conv_norm,
@@ -16,6 +16,7 @@ from stablecore.spectral.conv import (
     gram_norm_conv_circular,
     gram_norm_conv_zeros,
 )
+from stablecore.spectral.conv import geometry as conv_geometry_module
 from stablecore.spectral.oracle import (
     conv_operator_matrix,
     conv_transpose_operator_matrix,
@@ -104,7 +105,7 @@ def test_every_method_is_honest_against_the_explicit_matrix(case):
     assert ex.kind == "exact"
     assert ex.value == pytest.approx(exact, rel=1e-6, abs=1e-300)
 
-    if padding == "circular" and conv_module._circular_selection(geom)[1]:
+    if padding == "circular" and conv_geometry_module._circular_selection(geom)[1]:
         # rows read uniformly: the FFT formula is exact and Gram converges to it
         tight = conv_norm(kernel, size, method="gram", n_iter=12, **args)
         assert tight.value == pytest.approx(exact, rel=1e-6)
@@ -249,9 +250,9 @@ def test_gradient_flows_through_the_screened_gram_and_matches_the_unscreened_one
     y = gram_norm_conv_circular(kernel, 12, n_iter=8)
     (grad,) = torch.autograd.grad(y, kernel)
     geom = conv_geometry(kernel.shape, 12)
-    tdft = conv_module._TorusDFT(conv_module._grouped(kernel, 1), geom.input_size)
-    assert conv_module._screen(tdft, 8) is not None  # the screening is active here
-    maxima, _, _, _ = conv_module._gram_blocks_logs(tdft, 8, 0.0, screen=False)
+    tdft = conv_circular._TorusDFT(conv_geometry_module._grouped(kernel, 1), geom.input_size)
+    assert conv_circular._screen(tdft, 8) is not None  # the screening is active here
+    maxima, _, _, _ = conv_circular._gram_blocks_logs(tdft, 8, 0.0, screen=False)
     (grad_full,) = torch.autograd.grad(torch.exp(maxima[-1]), kernel)
     torch.testing.assert_close(grad, grad_full, rtol=1e-6, atol=1e-9)
     assert float(grad.abs().sum()) > 0

@@ -13,8 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stablecore.spectral import conv as conv_module
 from stablecore.spectral.conv import conv_norm, gram_norm_conv_circular, gram_norm_conv_zeros
+from stablecore.spectral.conv import geometry as conv_geometry_module
 from stablecore.spectral.dense import gram_norm_dense, matrix_norm
 from stablecore.spectral.oracle import conv_operator_matrix, dense_spectral_norm
 
@@ -220,7 +220,7 @@ def test_circular_row_selection_closed_form_matches_counting(n, s, p, k):
         return
     rows = [(s * i - p) % n for i in range(out)]
     counts = [rows.count(r) for r in range(n)]
-    geom = conv_module.conv_geometry((1, 1, k, k), n, padding="circular", pad=p, stride=s)
-    factor, uniform = conv_module._circular_selection(geom)
+    geom = conv_geometry_module.conv_geometry((1, 1, k, k), n, padding="circular", pad=p, stride=s)
+    factor, uniform = conv_geometry_module._circular_selection(geom)
     assert factor == max(counts)  # sqrt(m_h·m_w) with the same geometry in both dimensions
     assert uniform == (min(counts) == max(counts))
