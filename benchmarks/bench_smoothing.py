@@ -966,7 +966,7 @@ score s = map(z/T): class = argmax of its selection-draw mean, p̲_A = empirical
 `L_score = score_lipschitz(lipschitz_bound(model), T, map=...)` (softmax 1/(2√2·T), sparsemax √(1 − 1/K)/T, \
 times the logits' bound: an upper bound). Scores: softmax T = {T:g} fixed a priori (chapter 6's default) and \
 the (map, T) chosen on the validation split at σ = {sigma}; validation chose σ = {best_sigma:g} overall\
-{extra_block}. Certified accuracy = correct and radius > r (`certified_accuracy_curve`); \
+{extra_block}. Certified accuracy = correct, not abstained and radius ≥ r (`certified_accuracy_curve`); \
 `smoothed_accuracy` counts abstentions as wrong; `clean_accuracy` is the base model's. Same seed and \
 training budget ({epochs} epochs, Adam, noise augmentation at the block's σ) for every model; the SLL net is \
 `build_model("sll", width=64, depth=4)` (dense, last-layer-normalised head, {sll_params} parameters; \

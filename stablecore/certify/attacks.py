@@ -1,4 +1,4 @@
-r"""Empirical robustness: PGD attacks (Madry et al. 2018) and an empirical Lipschitz *lower* bound.
+r"""Empirical robustness: PGD attacks (Madry et al. 2018).
 
 PGD maximises a loss ℓ(f(x + δ), y) over the ball ‖δ‖ ≤ ε by projected steps
 
@@ -7,12 +7,12 @@ PGD maximises a loss ℓ(f(x + δ), y) over the ball ‖δ‖ ≤ ε by projecte
 
 then clips x + δ to the input box (pixels in [0, 1] by default; clipping a point towards x keeps it in the
 ball). An attack only ever shows *non*-robustness: a certified radius r must resist PGD at every ε < r,
-which is how the tests check :mod:`stablecore.certify.lipschitz` (THESIS.md §2, SLL issue #2).
+which is how the tests check :mod:`stablecore.certify.lipschitz` (THESIS.md §2, SLL issue #2). The
+Lipschitz lower bounds built on attacks and pairs live in :mod:`stablecore.certify.empirical`.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablecore.train.evaluate import eval_mode
-from stablecore.types import Bound
 
-__all__ = ["lipschitz_lower_bound", "pgd"]
+__all__ = ["pgd"]
 
 _NORMS = ("l2", "linf")
 _LOSSES = ("ce", "margin")
@@ -188,61 +187,3 @@ def pgd(
                     delta = _project(delta.detach() + _view(alpha, x) * move, e, norm)
                     delta = box(x + delta) - x
     return best.detach()
-
-
-def lipschitz_lower_bound(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    steps: int = 100,
-    distance: float = 1e-2,
-    lr: float = 1e-2,
-    seed: int = 0,
-) -> Bound:
-    r"""Empirical ℓ2 Lipschitz *lower* bound max ‖f(a) − f(b)‖ / ‖a − b‖ over pairs found by gradient ascent.
-
-    Pairs start at (x, x + δ) with a random δ of norm ``distance``; a and the direction of δ are
-    optimised with Adam (``lr``) for ``steps`` steps (‖δ‖ is kept at ``distance``). The reported value is
-    the best ratio over all iterates, re-evaluated with a float64 copy of the model and rounded down by
-    a relative 1e-9, so it is a ratio of actual evaluations: a ``lower_bound`` of the Lipschitz constant
-    on ℝᵈ (and on any domain holding the pairs). Compare it with an upper bound (SLL issue #2: a PGD
-    lower bound of 1.8 for an LLN network that is not 1-Lipschitz as a whole).
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError("x must be a non-empty floating-point tensor of shape (N, ...)")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    if not (math.isfinite(distance) and distance > 0):
-        raise ValueError(f"distance must be a positive number, got {distance!r}")
-    gen = torch.Generator().manual_seed(int(seed))
-    x = x.detach()
-    a = x.clone()
-    d0 = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
-    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
-    with _frozen(model), torch.enable_grad():
-        a.requires_grad_(True)
-        d0.requires_grad_(True)
-        opt = torch.optim.Adam([a, d0], lr=lr)
-        for step in range(steps + 1):
-            delta = d0 / _view(_flat_norm(d0, "l2").clamp_min(1e-30), d0) * distance
-            b = a + delta
-            pairs.append((a.detach().clone(), b.detach().clone()))
-            if step == steps:
-                break
-            ratio = (model(a) - model(b)).flatten(1).norm(dim=1) / distance
-            opt.zero_grad()
-            (-ratio.sum()).backward()
-            opt.step()
-    model64 = copy.deepcopy(model).double()
-    best = 0.0
-    with eval_mode(model64), torch.no_grad():
-        for pa, pb in pairs:
-            pa64, pb64 = pa.double(), pb.double()
-            num = (model64(pa64) - model64(pb64)).flatten(1).norm(dim=1)
-            den = (pa64 - pb64).flatten(1).norm(dim=1)
-            ok = den > 0
-            if ok.any():
-                best = max(best, float((num[ok] / den[ok]).max()))
-    return Bound(best * (1 - 1e-9), "lower_bound", "pairs(gradient ascent)", n_iter=steps)

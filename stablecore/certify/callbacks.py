@@ -17,7 +17,7 @@ class CertifiedAccuracyCallback:
     """``callback(trainer, epoch, metrics) -> {"certified_accuracy@<eps>": ..., "lipschitz_bound": ...}``.
 
     Each epoch the network's Lipschitz bound is recomputed (:func:`certify_model`, model in eval mode and
-    its modes restored) and the fraction of ``data`` that is correct with radius > eps is logged for
+    its modes restored) and the fraction of ``data`` that is correct with radius ≥ eps is logged for
     every eps. ``last_layer="auto"`` uses the pairwise (LLN) certificate when the model ends in a Linear.
     """
 

@@ -16,10 +16,11 @@ Two certificates (THESIS.md §2), both stated in the space the model is fed (pix
   never smaller than the global radius with L(f) ≤ L·‖W‖₂, since ‖w_y − w_j‖ ≤ √2‖W‖₂. This is the
   certificate an LLN network needs: the network as a whole is not 1-Lipschitz (SLL issue #2).
 
-A point is *certified at ε* when it is correctly classified and r(x) > ε (strict, as in Tsuzuku's
-M > √2·L·ε). Radii are computed in float64 from the logits as evaluated and rounded down by a relative
-1e-12 (:data:`ROUND_DOWN`), far more than the few float64 roundings of the formula, so a radius is never
-overstated by the arithmetic. Only ``exact`` and ``upper_bound`` Lipschitz bounds are accepted.
+A point is *certified at ε* when it is correctly classified and r(x) ≥ ε: the package's one rule,
+:func:`stablecore.certify.accuracy.certified_mask` (Cohen et al. 2019). Radii are computed in float64
+from the logits as evaluated and rounded down by a relative 1e-12 (:data:`ROUND_DOWN`), far more than
+the few float64 roundings of the formula, so a radius is never overstated by the arithmetic. Only
+``exact`` and ``upper_bound`` Lipschitz bounds are accepted.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from stablecore.certify.accuracy import certified_mask
+from stablecore.certify.accuracy import check_radii as _check_eps
 from stablecore.spectral import lipschitz_bound
 from stablecore.train.evaluate import eval_mode
 from stablecore.types import Bound
 
 __all__ = [
     "ROUND_DOWN",
-    "certified_accuracy",
-    "certified_accuracy_curve",
     "certify_model",
     "lipschitz_radius",
     "logit_margin",
@@ -234,21 +235,6 @@ def _as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _check_eps(eps: Any, name: str = "eps") -> list[float]:
-    values = [eps] if isinstance(eps, int | float | np.floating | np.integer) else list(eps)
-    if not values:
-        raise ValueError(f"{name} must be a number or a non-empty sequence of numbers")
-    out = []
-    for e in values:
-        if isinstance(e, bool) or not isinstance(e, int | float | np.floating | np.integer):
-            raise TypeError(f"{name} must contain real numbers, got {type(e).__name__}")
-        e = float(e)
-        if not math.isfinite(e) or e < 0:
-            raise ValueError(f"{name} must contain finite values >= 0, got {e}")
-        out.append(e)
-    return out
-
-
 def certify_model(
     model: nn.Module,
     data: Dataset | tuple[torch.Tensor, torch.Tensor],
@@ -267,7 +253,7 @@ def certify_model(
     Args:
         model: the classifier (logits out).
         data: a Dataset of (x, label) items, or an (x, y) pair of tensors.
-        eps: a radius or a sequence of radii; one ``certified@<eps>`` column each (correct and r > ε).
+        eps: a radius or a sequence of radii; one ``certified@<eps>`` column each (correct and r ≥ ε).
         input_shape: per-example input shape for the bound; default ``x.shape[1:]``.
         method: layer-norm method passed to ``lipschitz_bound`` (``"gram"``, ``"exact"``; ``"power"``
             yields an estimate and is refused).
@@ -332,7 +318,7 @@ def certify_model(
         }
     )
     for e in eps_list:
-        frame[f"certified@{e:g}"] = frame["correct"].to_numpy() & (frame["radius"].to_numpy() > e)
+        frame[f"certified@{e:g}"] = certified_mask(frame["radius"], frame["correct"], e)
     frame.attrs.update(
         lipschitz=bound.value,
         kind=bound.kind,
@@ -340,45 +326,3 @@ def certify_model(
         certificate="global" if split is None else "pairwise",
     )
     return frame
-
-
-# --------------------------------------------------------------------------------------------------
-# certified accuracy
-# --------------------------------------------------------------------------------------------------
-def _as_array(values: Any, name: str, dtype: Any) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if dtype is bool:
-        if arr.dtype != bool:
-            raise TypeError(f"{name} must be boolean, got {arr.dtype}")
-        return arr
-    arr = arr.astype(np.float64)
-    if np.isnan(arr).any() or (arr < 0).any():
-        raise ValueError(f"{name} must be >= 0 and not NaN")
-    return arr
-
-
-def certified_accuracy(radii: Any, correct: Any, eps: float) -> float:
-    """Fraction of examples that are correct and have radius > ε (strict: Tsuzuku's M > √2·L·ε).
-
-    Example:
-        >>> certified_accuracy([0.5, 1.0, 2.0], [True, True, False], 0.5)
-        0.3333333333333333
-    """
-    r = _as_array(radii, "radii", float)
-    c = _as_array(correct, "correct", bool)
-    if r.shape != c.shape:
-        raise ValueError(f"radii and correct must have the same length, got {r.shape} and {c.shape}")
-    (e,) = _check_eps(eps)
-    return float(np.mean(c & (r > e)))
-
-
-def certified_accuracy_curve(radii: Any, correct: Any, eps_grid: Sequence[float]) -> pd.DataFrame:
-    """Certified accuracy at each ε of ``eps_grid``: DataFrame(eps, certified_accuracy)."""
-    grid = _check_eps(eps_grid, "eps_grid")
-    return pd.DataFrame(
-        {"eps": grid, "certified_accuracy": [certified_accuracy(radii, correct, e) for e in grid]}
-    )

@@ -37,6 +37,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters.common import COMPARISON_COLUMNS, comparison_table, experiment, resolve_config
 from stablecore.chapters.common import check_seed as _check_seed
 from stablecore.chapters.reported import ReportedNumber, number
@@ -401,7 +402,7 @@ def moons_sensitivity(
             a, l_ = _accuracy_and_loss(model, adv, y)
             rows.append({**common, "id": f"{pre}.pgd.{_key(eps)}", "method": "pgd", "accuracy": a, "loss": l_,
                          "kind": "upper_bound", "draws": 1})  # fmt: skip
-            ok = correct & ((radius > eps) if eps > 0 else True)
+            ok = certified_mask(radius, correct, eps)
             rows.append({**common, "id": f"{pre}.certified.{_key(eps)}", "method": "certified",
                          "accuracy": float(np.mean(ok)), "loss": math.nan, "kind": "lower_bound",
                          "draws": 1})  # fmt: skip
@@ -472,7 +473,7 @@ def margin_certificate(
             table = certify_model(model, (x, y), eps_pos, last_layer=last)
             radius, correct = table["radius"].to_numpy(), table["correct"].to_numpy()
             for eps in cfg.input_eps:
-                ok = correct & ((radius > eps) if eps > 0 else True)
+                ok = certified_mask(radius, correct, eps)
                 rows.append(
                     {
                         "id": f"ch01.margin.{family}.{certificate}.{_key(eps)}",
@@ -730,8 +731,8 @@ def rs_curve(table: pd.DataFrame, radii: Sequence[float] | None = None) -> pd.Da
     rows = []
     for sigma, d in table.groupby("sigma", sort=True):
         for r in radii:
-            cohen = d["correct"] & ((d["radius"] > r) if r > 0 else True)
-            lip = d["base_correct"] & ((d["lipschitz_radius"] > r) if r > 0 else True)
+            cohen = certified_mask(d["radius"], d["correct"].to_numpy(bool), r)
+            lip = certified_mask(d["lipschitz_radius"], d["base_correct"].to_numpy(bool), r)
             rows.append(
                 {"sigma": sigma, "method": "cohen", "radius": r, "certified_accuracy": float(cohen.mean())}
             )

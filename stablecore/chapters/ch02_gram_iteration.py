@@ -22,7 +22,6 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
 
 from __future__ import annotations
 
-import copy
 import math
 import statistics
 import time
@@ -34,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import nn
 
+from stablecore.certify import empirical_lipschitz
 from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.models import build_model
@@ -927,63 +926,6 @@ def zero_vs_circular(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.Data
 
 
 # ----------------------------------------------------------------------------------- networks
-def empirical_lipschitz(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, batch_size: int = 256
-) -> dict[str, float]:
-    r"""Empirical *lower* bounds of the :math:`\ell_2` Lipschitz constant :math:`L` of ``model`` on ``x``.
-
-    Where :math:`f` is differentiable, :math:`\|J_f(x)\|_2 \le L` and, for any unit vector :math:`u`,
-    :math:`\|J_f(x)^\top u\|_2 \le L`. Returned maxima over the points of ``x``:
-
-    * ``max_jacobian_norm``: :math:`\max_x \sigma_1(J_f(x))` (the best of the three);
-    * ``max_logit_gradient``: :math:`\max_x \|\nabla f_{\hat y}(x)\|` for the predicted class;
-    * ``max_margin_gradient``: :math:`\max_x \|\nabla (f_y - f_{j^*})(x)\|/\sqrt 2` with :math:`j^*` the
-      runner-up class (``y`` required), i.e. the margin's constant divided by the :math:`\sqrt 2` of the
-      margin certificate :math:`M(x) > \sqrt 2 L\varepsilon`.
-
-    The Jacobian is computed in float64 on a copy of the model (the model is not changed) and the
-    values are deflated by a relative 1e-9 for rounding, so they stay lower bounds.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(x, torch.Tensor) or x.ndim < 2 or len(x) == 0:
-        raise ValueError("x must be a non-empty batch tensor (N, ...)")
-    if y is not None and (not isinstance(y, torch.Tensor) or y.shape != (len(x),)):
-        raise ValueError(f"y must be a tensor of shape ({len(x)},), got {getattr(y, 'shape', y)!r}")
-    net = copy.deepcopy(model).double().eval()
-    device = next((p.device for p in net.parameters()), x.device)
-    best = {"max_jacobian_norm": 0.0, "max_logit_gradient": 0.0, "max_margin_gradient": math.nan}
-    if y is not None:
-        best["max_margin_gradient"] = 0.0
-    for start in range(0, len(x), batch_size):
-        xb = (
-            x[start : start + batch_size].detach().to(device=device, dtype=torch.float64).requires_grad_(True)
-        )
-        out = net(xb)
-        k = out.shape[1]
-        jac = torch.stack(
-            [
-                torch.autograd.grad(out[:, j].sum(), xb, retain_graph=j < k - 1)[0].reshape(len(xb), -1)
-                for j in range(k)
-            ],
-            dim=1,
-        )  # (B, K, d): rows are per-example because the examples do not interact in eval mode
-        rows = torch.arange(len(xb), device=device)
-        best["max_jacobian_norm"] = max(
-            best["max_jacobian_norm"], float(torch.linalg.matrix_norm(jac, 2).max())
-        )
-        pred = out.detach().argmax(dim=1)
-        best["max_logit_gradient"] = max(best["max_logit_gradient"], float(jac[rows, pred].norm(dim=1).max()))
-        if y is not None:
-            yb = y[start : start + batch_size].to(device)
-            others = out.detach().clone()
-            others[rows, yb] = -math.inf
-            runner = others.argmax(dim=1)
-            margin = (jac[rows, yb] - jac[rows, runner]).norm(dim=1).max() / math.sqrt(2)
-            best["max_margin_gradient"] = max(best["max_margin_gradient"], float(margin))
-    return {key: value * (1 - 1e-9) for key, value in best.items()}
-
-
 def _test_tensors(result: TrainResult) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = zip(*(result.data.test[i] for i in range(len(result.data.test))))
     return torch.stack(xs), torch.stack(ys)
@@ -1031,7 +973,8 @@ def network_bound_vs_empirical(
 
     with ``bound_gram`` (:func:`~stablecore.spectral.lipschitz_bound`, Gram bounds per layer),
     ``bound_exact_layers`` (exact layer norms: what remains is the looseness of the product) and the
-    lower bounds of :func:`empirical_lipschitz`. ``bound_over_value`` is ``bound_gram / value``.
+    lower bounds of :func:`~stablecore.certify.empirical_lipschitz`. ``bound_over_value`` is
+    ``bound_gram / value``.
     Ids: ``ch02.digits_convnet.<quantity>``.
     """
     result = _train_digits(cfg, seed=seed, r=0.0, experiment="ch02-network-bound", home=home)
@@ -1043,9 +986,14 @@ def network_bound_vs_empirical(
     entries = [
         ("bound_gram", gram.value, gram.kind, "product of Gram upper bounds of the layers (incl. Normalize)"),
         ("bound_exact_layers", exact.value, exact.kind, "product of exact layer norms"),
-        ("max_jacobian_norm", emp["max_jacobian_norm"], "lower_bound", "max over test points of σ₁(J_f(x))"),
-        ("max_logit_gradient", emp["max_logit_gradient"], "lower_bound", "max ‖∇f_ŷ(x)‖, predicted class"),
-        ("max_margin_gradient", emp["max_margin_gradient"], "lower_bound", "max ‖∇(f_y − f_j*)(x)‖/√2"),
+        *(
+            (name, emp[name].value, emp[name].kind, text)
+            for name, text in (
+                ("max_jacobian_norm", "max over test points of σ₁(J_f(x))"),
+                ("max_logit_gradient", "max ‖∇f_ŷ(x)‖, predicted class"),
+                ("max_margin_gradient", "max ‖∇(f_y − f_j*)(x)‖/√2"),
+            )
+        ),
     ]
     rows = [
         {
@@ -1122,16 +1070,16 @@ def lipschitz_regularized_training(
     Loss :math:`= \text{CE} + r\sum_l \operatorname{relu}(\overline\sigma_l - 1)` with differentiable Gram
     bounds :math:`\overline\sigma_l` (``cfg.penalty_iters`` iterations; ICML'23 §6, lip4conv
     ``trainer.py``); ``r = 0`` is the unregularised baseline. Reports the test accuracy, the network's
-    Gram ``bound`` (``upper_bound``), the Jacobian ``lower_bound`` of :func:`empirical_lipschitz` and
-    their ``gap``. A research outcome, reported as measured: nothing here asserts that the penalty
-    helps. Ids: ``ch02.lipreg.digits_convnet.r{r}``.
+    Gram ``bound`` (``upper_bound``), the Jacobian ``lower_bound`` of
+    :func:`~stablecore.certify.empirical_lipschitz` and their ``gap``. A research outcome, reported as
+    measured: nothing here asserts that the penalty helps. Ids: ``ch02.lipreg.digits_convnet.r{r}``.
     """
     rows = []
     for r in cfg.penalty_rs:
         result = _train_digits(cfg, seed=seed, r=float(r), experiment="ch02-lipschitz-penalty", home=home)
         bound = lipschitz_bound(result.model, _DIGITS_SHAPE, method="gram")
         x, y = _test_tensors(result)
-        lower = empirical_lipschitz(result.model, x, y)["max_jacobian_norm"]
+        lower = empirical_lipschitz(result.model, x, y)["max_jacobian_norm"].value
         rows.append(
             {
                 "id": f"ch02.lipreg.digits_convnet.r{r:g}",

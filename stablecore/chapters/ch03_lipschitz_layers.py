@@ -15,7 +15,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
 * :func:`cifar10_certified` -- the same for the conv networks on CIFAR-10 (full mode only, data read
   from the user's data directory, never downloaded);
 * :func:`power_iteration_gap` -- the reference CPL code's one-step power iteration underestimates
-  ‖W‖₂ (so its layer is not provably 1-Lipschitz), Gram iteration does not
+  ‖W‖₂ (so its layer, :class:`stablecore.layers.reference.ReferenceCPLLinear`, is not provably
+  1-Lipschitz), Gram iteration does not
   (:func:`power_iteration_summary` condenses it);
 * :func:`jacobian_check` -- largest Jacobian norm of random CPL/SLL/AOL/SR layers (THESIS.md §4 [num]);
 * :func:`reported_comparison` -- measured values next to :data:`REPORTED` (THESIS.md, Prach et al.);
@@ -38,12 +39,18 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from stablecore.blocks import Normalize
-from stablecore.certify import certify_model, lipschitz_radius, split_last_linear
+from stablecore.certify import certify_model, input_jacobians, lipschitz_radius, split_last_linear
+from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
-from stablecore.chapters.common import check_seed as _check_seed
 from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
 from stablecore.data import load_dataset
 from stablecore.layers import AOLLinear, CPLLinear, NormalizedLinear, SLLLinear, SRLinear
+from stablecore.layers.reference import (
+    ReferenceCPLLinear,
+    cpl_step_lipschitz,
+    reference_normalize,
+    reference_power_iteration,
+)
 from stablecore.models.lipschitz_nets import CONV_SIZES
 from stablecore.spectral import lipschitz_bound, matrix_norm
 from stablecore.train import OffsetCrossEntropy, current_mode, eval_mode
@@ -724,7 +731,7 @@ def moons_boundaries(
 def boundary_summary(frame: pd.DataFrame, eps: Sequence[float] = (0.05, 0.1, 0.2)) -> pd.DataFrame:
     """One row per model of :func:`moons_boundaries`: test accuracy, the Lipschitz bound used, median
     and largest certified radius over the test points (0 for a misclassified point) and the certified
-    accuracy ``certified@<ε>`` (correct and radius > ε) for each ``eps``."""
+    accuracy ``certified@<ε>`` (correct and radius ≥ ε) for each ``eps``."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a DataFrame, got {type(frame).__name__}")
     missing_cols = [c for c in BOUNDARY_COLUMNS if c not in frame.columns]
@@ -748,7 +755,7 @@ def boundary_summary(frame: pd.DataFrame, eps: Sequence[float] = (0.05, 0.1, 0.2
             "max_radius": float(radius.max()),
         }
         for e in eps_list:
-            row[f"certified@{e:g}"] = float(np.mean(correct & (radius > e)))
+            row[f"certified@{e:g}"] = float(np.mean(certified_mask(radius, correct, e)))
         rows.append(row)
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *(f"certified@{e:g}" for e in eps_list)])
 
@@ -939,128 +946,6 @@ def cifar10_certified(
 
 
 # ----------------------------------------------------------------------------------- power iteration
-def _normalize(v: torch.Tensor) -> torch.Tensor:
-    return v / (torch.sqrt((v * v).sum()) + 1e-12)
-
-
-def reference_power_iteration(
-    W: torch.Tensor, u: torch.Tensor, n_iter: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The CPL reference code's power iteration (``SpectralNormPowerMethod._compute_dense``), rewritten.
-
-    From the persistent unit vector ``u`` (length ``W.shape[1]``), ``n_iter`` times
-    :math:`v \leftarrow Wu/\|Wu\|`, :math:`u \leftarrow W^\top v/\|W^\top v\|`, then
-    :math:`\hat\sigma = v^\top W u`. Since :math:`u, v` are unit vectors, :math:`\hat\sigma \le
-    \sigma_1(W)` (a ``lower_bound`` up to rounding; the reference applies no margin). Gradients flow to
-    ``W`` through the last :math:`v` and :math:`Wu` as in the reference.
-
-    Returns:
-        ``(sigma_hat, u_new)``: a 0-d tensor and the updated vector (detached), to be kept for the next
-        call.
-    """
-    if not isinstance(W, torch.Tensor) or W.ndim != 2:
-        raise ValueError(f"W must be a 2-D tensor, got {getattr(W, 'shape', type(W).__name__)}")
-    if not isinstance(u, torch.Tensor) or tuple(u.shape) != (W.shape[1],):
-        raise ValueError(f"u must be a tensor of shape ({W.shape[1]},), got {getattr(u, 'shape', u)!r}")
-    if not _positive_int(n_iter):
-        raise ValueError(f"n_iter must be an int >= 1, got {n_iter!r}")
-    u = u.detach().to(W.dtype).clone()  # never an alias of the caller's (persistent) vector
-    v = u
-    for _ in range(n_iter):
-        v = _normalize(W @ u)
-        u = _normalize(W.T @ v).detach()
-    return ((W @ u) * v).sum(), u
-
-
-class ReferenceCPLLinear(nn.Module):
-    r"""The CPL reference code's dense layer (``ConvexPotentialLayerLinear``), rewritten for comparison.
-
-    .. math:: h(x) = x - \frac{2}{\hat\sigma^2 + \varepsilon}\, W^\top \mathrm{ReLU}(Wx + b)
-
-    with :math:`\hat\sigma` from :func:`reference_power_iteration` on a persistent vector: one iteration
-    per training forward, ``eval_iters`` (100) once in eval mode, then cached. :math:`\hat\sigma \le
-    \|W\|_2`, so the step can exceed :math:`2/\|W\|_2^2` and the layer is then *not* 1-Lipschitz
-    (:func:`cpl_step_lipschitz`). It is deliberately not registered with
-    :func:`~stablecore.spectral.lipschitz_bound` (which refuses it): its constant is not guaranteed.
-    Use :class:`stablecore.layers.CPLLinear` (Gram upper bound) for certified networks.
-
-    Attributes:
-        last_sigma: :math:`\hat\sigma` used by the last forward (float).
-    """
-
-    def __init__(
-        self,
-        features: int,
-        inner_features: int | None = None,
-        *,
-        eps: float = 1e-4,
-        train_iters: int = 1,
-        eval_iters: int = 100,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        if not _positive_int(features):
-            raise ValueError(f"features must be an int >= 1, got {features!r}")
-        inner = features if inner_features is None else inner_features
-        if not _positive_int(inner):
-            raise ValueError(f"inner_features must be an int >= 1, got {inner_features!r}")
-        if not _finite_number(eps) or eps < 0:
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-        for name, value in (("train_iters", train_iters), ("eval_iters", eval_iters)):
-            if not _positive_int(value):
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        gen = torch.Generator().manual_seed(_check_seed(seed))
-        bound = 1 / math.sqrt(features)
-        # kaiming_uniform(a=√5) of nn.Linear: U(−1/√fan_in, 1/√fan_in), drawn from the layer's generator
-        self.weight = nn.Parameter((torch.rand(inner, features, generator=gen) * 2 - 1) * bound)
-        self.bias = nn.Parameter((torch.rand(inner, generator=gen) * 2 - 1) * bound)
-        self.register_buffer("u", _normalize(torch.randn(features, generator=gen)))
-        self.eps, self.train_iters, self.eval_iters = float(eps), train_iters, eval_iters
-        self._eval_sigma: torch.Tensor | None = None
-        self.last_sigma: float | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        res = nn.functional.linear(torch.relu(nn.functional.linear(x, self.weight, self.bias)), self.weight.T)
-        if self.training:
-            self._eval_sigma = None
-            sigma, u = reference_power_iteration(self.weight, self.u, self.train_iters)
-        else:
-            if self._eval_sigma is None:
-                with torch.no_grad():
-                    self._eval_sigma, u = reference_power_iteration(self.weight, self.u, self.eval_iters)
-            else:
-                u = self.u
-            sigma = self._eval_sigma
-        with torch.no_grad():
-            self.u.copy_(u)
-        self.last_sigma = float(sigma.detach())
-        return x - 2 / (sigma**2 + self.eps) * res
-
-    def extra_repr(self) -> str:
-        inner, features = self.weight.shape
-        return f"features={features}, inner_features={inner}, eps={self.eps}, train_iters={self.train_iters}"
-
-
-def cpl_step_lipschitz(sigma1: float, rho: float, eps: float = 1e-4) -> float:
-    r"""Lipschitz constant of the CPL map :math:`x \mapsto x - hW^\top\mathrm{ReLU}(Wx+b)`,
-    :math:`h = 2/(\rho^2+\varepsilon)`, given :math:`\sigma_1 = \|W\|_2`.
-
-    Its Jacobians are :math:`I - hW^\top DW` with :math:`D` diagonal in :math:`[0, 1]`, whose
-    eigenvalues lie in :math:`[1 - h\sigma_1^2, 1]`, so the constant is at most
-    :math:`\max(1, h\sigma_1^2 - 1)`; it equals it when the region :math:`\{Wx + b > 0\}` (all units
-    active, :math:`D = I`) is non-empty, e.g. when :math:`W` has full row rank (an upper bound
-    otherwise). With :math:`\rho \ge \sigma_1` (Gram) the value is 1; with a power-iteration
-    :math:`\rho < \sigma_1` it can exceed 1.
-    """
-    for name, value in (("sigma1", sigma1), ("rho", rho), ("eps", eps)):
-        if not _finite_number(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if rho == 0 and eps == 0:
-        raise ValueError("rho and eps cannot both be 0 (infinite step)")
-    h = 2.0 / (float(rho) ** 2 + float(eps))
-    return max(1.0, h * float(sigma1) ** 2 - 1.0)
-
-
 def _weight_stats(W: torch.Tensor) -> tuple[float, Bound, bool]:
     """(σ₁ by float64 SVD, Gram upper bound, whether W has full row rank)."""
     W64 = W.detach().to("cpu", torch.float64)
@@ -1141,7 +1026,7 @@ def power_iteration_gap(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.D
         for d in range(cfg.pi_draws):
             gen = torch.Generator().manual_seed(seed * 1_000_003 + s * 100_003 + d)
             W = torch.randn(m, n, generator=gen, dtype=torch.float64)
-            u0 = _normalize(torch.randn(n, generator=gen, dtype=torch.float64))
+            u0 = reference_normalize(torch.randn(n, generator=gen, dtype=torch.float64))
             stats = _weight_stats(W)
             for k in cfg.pi_random_iters:
                 sigma, _ = reference_power_iteration(W, u0, k)
@@ -1225,15 +1110,6 @@ def _random_layer(name: str, features: int, gen: torch.Generator) -> nn.Module:
     return layer
 
 
-def _jacobians(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Jacobians ``(P, out, in)`` of a row-wise layer at the ``P`` rows of ``x`` (one backward per output)."""
-    x = x.detach().requires_grad_(True)
-    out = layer(x)
-    k = out.shape[1]
-    rows = [torch.autograd.grad(out[:, j].sum(), x, retain_graph=j < k - 1)[0] for j in range(k)]
-    return torch.stack(rows, dim=1)
-
-
 @_experiment
 def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFrame:
     r"""Largest Jacobian spectral norm of random CPL, SLL, AOL and SR dense layers (THESIS.md §4 [num]).
@@ -1256,7 +1132,7 @@ def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFr
             layer = _random_layer(name, f, gen)
             scale = torch.exp(2 * torch.rand(points, 1, generator=gen, dtype=torch.float64) - 1)
             x = torch.randn(points, f, generator=gen, dtype=torch.float64) * scale
-            norms = torch.linalg.matrix_norm(_jacobians(layer, x), 2)
+            norms = torch.linalg.matrix_norm(input_jacobians(layer, x), 2)
             bound = lipschitz_bound(layer, (f,))
             rows += [
                 {

@@ -41,8 +41,9 @@ from torch.utils.data import Dataset
 from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
 from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
+from stablecore.curvature.callbacks import CurvatureTracker
 from stablecore.data import load_dataset
-from stablecore.landscape import Landscape, as_landscape, slice_1d, slice_2d
+from stablecore.landscape import Landscape, landscape_flatness, slice_1d, slice_2d
 from stablecore.models import build_model
 from stablecore.train import current_mode, eval_mode, evaluate
 from stablecore.workflows import train_classifier
@@ -328,42 +329,6 @@ def hessian_batch(data: Dataset, n: int, *, seed: int) -> tuple[torch.Tensor, to
     return torch.stack(xs), torch.stack(ys)
 
 
-def landscape_flatness(landscape: Any, radius: float) -> float:
-    r"""Mean loss increase on the disk (2-D) or interval (1-D) of radius ``radius`` around the model,
-
-    .. math::
-
-        F_r = \operatorname{mean}_{\{(\alpha,\beta)\ \text{on the grid}:\ \alpha^2+\beta^2\le r^2\}}
-        \bigl[\mathcal L(\theta+\alpha\delta+\beta\eta) - \mathcal L(\theta)\bigr],
-
-    in the coordinates of the slice (filter-normalised directions: :math:`r = 1` moves each filter by its
-    own norm, Li et al. 2018). Smaller is flatter; it can be negative when the model is not at a minimum
-    of the plane. An ``estimate``: it depends on the random plane drawn. ``inf`` when a grid point
-    within the radius has a NaN or infinite loss (never the mean of the finite points alone).
-
-    Args:
-        landscape: a :class:`~stablecore.landscape.Landscape` or its ``to_frame()`` table.
-        radius: :math:`r > 0`.
-
-    Raises:
-        ValueError: ``radius`` not a positive number, or no evaluated grid point within it.
-    """
-    land = as_landscape(landscape)
-    if not _finite_number(radius) or not radius > 0:
-        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
-    if land.betas is None:
-        dist = np.abs(land.alphas)
-    else:
-        a, b = np.meshgrid(land.alphas, land.betas, indexing="ij")
-        dist = np.sqrt(a * a + b * b)
-    inside = (dist <= radius * (1 + 1e-9)) & land.evaluated
-    if not inside.any():
-        raise ValueError(f"no evaluated grid point within radius {radius} of the centre")
-    if not np.isfinite(land.loss[inside]).all():
-        return math.inf  # a NaN or infinite loss within the radius: the increase is unbounded
-    return float(np.mean(land.loss[inside] - land.centre_loss))
-
-
 def _max_loss(land: Any) -> float:
     """Largest loss on the grid; ``inf`` when an evaluated point's loss is NaN or infinite."""
     summary = land.summary()
@@ -492,46 +457,6 @@ def _spectrum_rows(
         for x, d in zip(dens.grid, dens.density)
     ]  # fmt: skip
     return rows
-
-
-class CurvatureTracker:
-    """Trainer callback: λ_max (Lanczos, top-1 ``LA``) and the Hutchinson trace of the training loss on a
-    fixed batch every ``every`` epochs (and at the last one); both ``estimate``.
-
-    Adds ``lambda_max``, ``hessian_trace`` and ``hessian_trace_stderr`` to the epoch's metrics and keeps
-    ``records`` (one dict per tracked epoch). The model is not changed (the curvature operators evaluate
-    it in eval mode and restore its flags).
-    """
-
-    def __init__(
-        self, batch: tuple[torch.Tensor, torch.Tensor], *, every: int = 1, trace_samples: int = 10,
-        last: int | None = None, seed: int = 0,
-    ) -> None:  # fmt: skip
-        if not _positive_int(every):
-            raise ValueError(f"every must be an int >= 1, got {every!r}")
-        if not _positive_int(trace_samples):
-            raise ValueError(f"trace_samples must be an int >= 1, got {trace_samples!r}")
-        self.batch, self.every, self.trace_samples = batch, every, trace_samples
-        self.last, self.seed = last, seed
-        self.records: list[dict[str, float]] = []
-
-    def measure(self, model: nn.Module, epoch: int) -> dict[str, float]:
-        ce = nn.CrossEntropyLoss()
-        device = next(model.parameters()).device
-        batch = (self.batch[0].to(device), self.batch[1].to(device))
-        eig = hessian_eigenvalues(model, ce, batch, k=1, seed=self.seed)
-        tr = hessian_trace(model, ce, batch, num_samples=self.trace_samples, seed=self.seed)
-        record = {"epoch": float(epoch), "lambda_max": float(eig.eigenvalues[0]), "hessian_trace": tr.mean,
-                  "hessian_trace_stderr": tr.stderr}  # fmt: skip
-        self.records.append(record)
-        return record
-
-    def __call__(self, trainer: Any, epoch: int, metrics: Mapping[str, float]) -> dict[str, float] | None:
-        if epoch % self.every and epoch != self.last:
-            return None
-        record = self.measure(trainer.model, epoch)
-        record["train_loss_tracked"] = float(metrics.get("train_loss", math.nan))
-        return {k: v for k, v in record.items() if k != "epoch"}
 
 
 @_experiment

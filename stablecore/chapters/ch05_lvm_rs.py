@@ -20,10 +20,14 @@ returns a tidy DataFrame, see :data:`EXPERIMENTS`):
   certificate*), on digits (quick) or CIFAR-10 with a noise-trained ResNet-110 (full, GPU);
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
 
-The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): noisy logits from
-:meth:`~stablecore.smoothing.Smooth.sample_logits`, simplex maps, certificates and radii from
-:mod:`stablecore.smoothing.lvm` and :mod:`stablecore.smoothing.lipschitz`; this module only arranges the
-chapter's experiments. Abstain convention (package-wide): prediction −1 and radius 0.0.
+The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): noisy logits of test
+point ``i`` from the one per-point engine (:func:`~stablecore.smoothing.point_logits`, seeded by
+:func:`~stablecore.smoothing.example_generator` ``(seed, i)`` like ``certify_dataset``), smoothed
+probabilities from :func:`~stablecore.smoothing.engine.smoothed_probabilities`, simplex maps,
+certificates and radii from :mod:`stablecore.smoothing.lvm` and :mod:`stablecore.smoothing.lipschitz`
+(closed forms of the smoothed classifier's Lipschitz constant included), certified accuracy from
+:func:`stablecore.certify.certified_accuracy_curve`; this module only arranges the chapter's experiments.
+Abstain convention (package-wide): prediction −1 and radius 0.0.
 """
 
 from __future__ import annotations
@@ -42,12 +46,19 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from stablecore.certify.accuracy import certified_accuracy_curve
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import comparison_table, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, missing, number
-from stablecore.smoothing import Smooth, certify_from_counts
+from stablecore.smoothing import Smooth, certify_from_counts, example_generator, point_logits
 from stablecore.smoothing import bounds as _bounds
-from stablecore.smoothing.lipschitz import score_lipschitz, smoothed_lipschitz
+from stablecore.smoothing.engine import smoothed_probabilities, votes
+from stablecore.smoothing.lipschitz import (
+    score_lipschitz,
+    smoothed_lipschitz,
+    smoothed_lipschitz_code,
+    smoothed_ramp_slope,
+)
 from stablecore.smoothing.lvm import (
     certify_lvm,
     lvm_best_of_candidates_uncertified,
@@ -271,6 +282,8 @@ class Ch05Config:
         for name in ("boundary_grid", "map_samples", "n"):
             if not _positive_int(getattr(self, name)) or getattr(self, name) < 2:
                 raise ValueError(f"{name} must be an int >= 2, got {getattr(self, name)!r}")
+        if self.map_samples <= self.n0:
+            raise ValueError(f"map_samples must exceed n0 = {self.n0}, got {self.map_samples!r}")
         if self.num_threads is not None and not _positive_int(self.num_threads):
             raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
         for name in ("sigma", "value_range", "digits_lr", "cifar_lr"):
@@ -532,14 +545,15 @@ def smoothed_boundaries(
     a, b = np.linspace(-1.5, 2.5, g), np.linspace(-1.0, 1.5, g)
     aa, bb = np.meshgrid(a, b, indexing="xy")
     grid = torch.tensor(np.stack([aa.ravel(), bb.ravel()], 1), dtype=torch.float32)
-    device = next(model.parameters()).device
     rows = []
     for k, sigma in enumerate(cfg.boundary_sigmas):
         gen = torch.Generator(device="cpu").manual_seed(seed * 1000 + k)
-        p_vote, p_soft = _smoothed_probs(
-            model, grid, sigma, cfg.boundary_samples, gen, cfg.batch_size, device
-        )
-        tv, _ = _smoothed_probs(model, x_test, sigma, cfg.boundary_samples, gen, cfg.batch_size, device)
+        probs = partial(
+            smoothed_probabilities, sigma=float(sigma), num=cfg.boundary_samples, generator=gen,
+            batch_size=cfg.batch_size,
+        )  # fmt: skip
+        p_vote, p_soft = probs(model, grid)
+        tv, _ = probs(model, x_test)
         acc = float(np.mean((tv[:, 1] > 0.5).astype(int) == y_test.numpy()))
         rows.append(
             pd.DataFrame(
@@ -559,56 +573,7 @@ def smoothed_boundaries(
     return pd.concat(rows, ignore_index=True)[list(BOUNDARY_COLUMNS)]
 
 
-@torch.no_grad()
-def _smoothed_probs(
-    model: nn.Module,
-    points: torch.Tensor,
-    sigma: float,
-    num: int,
-    gen: torch.Generator,
-    batch_size: int,
-    device: torch.device,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Monte-Carlo vote frequencies and mean softmax scores at each of ``points`` (N, d): (N, K) arrays."""
-    votes, soft = [], []
-    per = max(1, batch_size // num)
-    for start in range(0, len(points), per):
-        chunk = points[start : start + per]
-        noise = torch.randn((len(chunk), num, *chunk.shape[1:]), generator=gen)
-        logits = model((chunk.unsqueeze(1) + sigma * noise).flatten(0, 1).to(device)).double().cpu()
-        logits = logits.view(len(chunk), num, -1)
-        k = logits.shape[-1]
-        votes.append(torch.nn.functional.one_hot(logits.argmax(-1), k).double().mean(1))
-        soft.append(torch.softmax(logits, -1).mean(1))
-    return torch.cat(votes).numpy(), torch.cat(soft).numpy()
-
-
 # ----------------------------------------------------------------------------------- Weierstrass view
-def smoothed_ramp_slope(x: Any, lipschitz: float, sigma: float, value_range: float = 1.0) -> np.ndarray:
-    r"""Slope of the Gaussian smoothing of the ramp :math:`h(t)=\min(\max(Lt,0), r)` at ``x`` (1-D):
-
-    .. math:: (\tilde h)'(x) = L\,[\Phi((r/L - x)/\sigma) - \Phi(-x/\sigma)].
-
-    Its maximum over ``x`` (at :math:`x = r/(2L)`) is :math:`L\,\mathrm{erf}(r/(2\sqrt2 L\sigma))`, the tight
-    Lipschitz constant of the smoothing of an L-Lipschitz function with values in [0, r] (worst case: the
-    ramp)."""
-    for name, v in (("lipschitz", lipschitz), ("sigma", sigma), ("value_range", value_range)):
-        if not _positive_number(v):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    x = np.asarray(x, dtype=float)
-    return lipschitz * (norm.cdf((value_range / lipschitz - x) / sigma) - norm.cdf(-x / sigma))
-
-
-def smoothed_lipschitz_code(lipschitz: Any, sigma: Any, value_range: float = 1.0) -> Any:
-    r""":math:`L\,\mathrm{erf}(r/(\sqrt2\,L\sigma))`, the Bridging code's formula
-    (``compute_lipschitz_constant_smoothed_classifier``): the tight constant
-    :func:`stablecore.smoothing.lipschitz.smoothed_lipschitz` of a function with range 2r (outputs in
-    [−r, r]), hence an upper bound (valid, looser) for outputs in [0, r]."""
-    if not _positive_number(value_range):
-        raise ValueError(f"value_range must be a finite number > 0, got {value_range!r}")
-    return smoothed_lipschitz(lipschitz, sigma, 2 * value_range)
-
-
 @_experiment
 def weierstrass_lipschitz(cfg: Ch05Config | None = None, *, seed: int = 0) -> pd.DataFrame:
     r"""Lipschitz constant of the Gaussian-smoothed (Weierstrass-transformed) base vs σ and its constant L.
@@ -737,8 +702,9 @@ def simplex_maps(
     base, both trained with Gaussian noise at σ = ``cfg.sigma``: the variance-margin-Lipschitz trade-off.
 
     For ``cfg.map_points`` test points, ``cfg.map_samples`` noisy logits are drawn once per point
-    (:meth:`stablecore.smoothing.Smooth.sample_logits`; the same draws for every candidate); the first
-    ``cfg.n0`` choose the class A (argmax of the mean score), the rest estimate. Per (model, map, T, point):
+    (:func:`stablecore.smoothing.point_logits`: ``cfg.n0`` selection then ``cfg.map_samples - cfg.n0``
+    estimation draws; the same draws for every candidate); the selection draws choose the class A (argmax
+    of the mean score), the rest estimate. Per (model, map, T, point):
 
     * ``score_top``, ``score_runner_up``, ``margin`` -- estimated :math:`\tilde s_A`, :math:`\max_{c\ne A}
       \tilde s_c`, their difference;
@@ -771,9 +737,14 @@ def simplex_maps(
         smooth = Smooth(model, k, cfg.sigma)
         for i in idx:
             x, y = data.test[i]
-            gen = torch.Generator().manual_seed(seed * 100_003 + i)
-            logits = smooth.sample_logits(x, cfg.map_samples, cfg.batch_size, generator=gen)
-            sel, est = logits[: cfg.n0], logits[cfg.n0 :]
+            sel, est = point_logits(
+                smooth,
+                x,
+                n0=cfg.n0,
+                n=cfg.map_samples - cfg.n0,
+                batch_size=cfg.batch_size,
+                generator=example_generator(seed, i, cfg.device),
+            )
             n = len(est)
             for name, t in _candidates(cfg):
                 choice = select_lvm_candidate(sel, n, maps=(name,), temperatures=(t or 1.0,), **mono)
@@ -812,8 +783,9 @@ def simplex_maps(
 
 def maps_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5)) -> pd.DataFrame:
     """Per (model, map, T): mean margin, mean variance, variance bound, mean certified radius (an abstention
-    counts its radius 0) and certified accuracy at each of ``radii`` (correct and radius > r; an abstention
-    is never correct) of :func:`simplex_maps`."""
+    counts its radius 0) and certified accuracy at each of ``radii``
+    (:func:`stablecore.certify.certified_accuracy_curve`: correct, not abstained, radius ≥ r) of
+    :func:`simplex_maps`."""
     if not isinstance(table, pd.DataFrame) or not set(MAPS_COLUMNS) <= set(table.columns):
         raise ValueError("table must be the DataFrame returned by simplex_maps")
     g = table.groupby(["model", "map", "temperature"], sort=False)
@@ -824,8 +796,12 @@ def maps_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5))
         mean_radius=("radius", "mean"),
         base_lipschitz=("base_lipschitz", "first"),
     )
+    keys = ["model", "map", "temperature"]
+    curve = certified_accuracy_curve(table, radii, by=keys).pivot_table(
+        index=keys, columns="eps", values="certified_accuracy", sort=False
+    )
     for r in radii:
-        out[f"certified@{r:g}"] = g.apply(lambda d, r=r: float((d["correct"] & (d["radius"] > r)).mean()))
+        out[f"certified@{r:g}"] = curve[float(r)]
     return out.reset_index()
 
 
@@ -894,7 +870,8 @@ def certified_accuracy(
     The base (quick: digits MLP; full: ResNet-110 on CIFAR-10 from ``cfg.cifar_root``/``$STABLECORE_DATA``,
     never downloaded) is trained with Gaussian noise at σ = ``cfg.sigma``. For each of ``cfg.certify_points``
     evenly spaced test points, ``cfg.n0`` selection and ``cfg.n`` estimation logits are drawn once
-    (:meth:`stablecore.smoothing.Smooth.sample_logits`); methods:
+    (:func:`stablecore.smoothing.point_logits`, the noise ``certify_dataset`` would draw with this seed and
+    batch size); methods:
 
     * ``cohen`` -- :func:`stablecore.smoothing.certify_from_counts` on the hard votes (Clopper–Pearson,
       :math:`R=\sigma\Phi^{-1}(\underline p_A)`), ``radius_kind = "certified"``;
@@ -925,10 +902,15 @@ def certified_accuracy(
     rows = []
     for i in _test_points(data, cfg.certify_points):
         x, y = data.test[i]
-        gen = torch.Generator(device=cfg.device).manual_seed(seed * 100_003 + i)
         t0 = time.perf_counter()
-        logits = smooth.sample_logits(x, cfg.n0 + cfg.n, cfg.batch_size, generator=gen)
-        sel, est = logits[: cfg.n0], logits[cfg.n0 :]
+        sel, est = point_logits(
+            smooth,
+            x,
+            n0=cfg.n0,
+            n=cfg.n,
+            batch_size=cfg.batch_size,
+            generator=example_generator(seed, i, cfg.device),
+        )
         t_draw = time.perf_counter() - t0
         base = {
             "dataset": dataset,
@@ -941,12 +923,7 @@ def certified_accuracy(
             "sigma": cfg.sigma,
         }
         t1 = time.perf_counter()
-        cert = certify_from_counts(
-            np.bincount(sel.argmax(1), minlength=k),
-            np.bincount(est.argmax(1), minlength=k),
-            cfg.alpha,
-            cfg.sigma,
-        )
+        cert = certify_from_counts(votes(sel, k), votes(est, k), cfg.alpha, cfg.sigma)
         rows.append(
             {
                 **base,
@@ -990,25 +967,18 @@ def certified_accuracy(
 
 
 def certified_curve(table: pd.DataFrame, radii: Sequence[float]) -> pd.DataFrame:
-    """Certified accuracy (fraction of points predicted correctly with radius > r; r = 0 counts every
-    correct prediction, an abstention -- prediction −1, radius 0 -- never being correct) per method of
-    :func:`certified_accuracy`."""
-    if not isinstance(table, pd.DataFrame) or not {"method", "radius", "correct"} <= set(table.columns):
+    """Certified accuracy per method of :func:`certified_accuracy` at each radius: the library's one rule
+    (:func:`stablecore.certify.certified_accuracy_curve`: correct, not abstained, radius ≥ r; r = 0 counts
+    the correct, non-abstained points). Columns ``method, radius_kind, radius, certified_accuracy,
+    n_points``."""
+    if not isinstance(table, pd.DataFrame) or not {"method", "radius_kind", "radius", "correct"} <= set(
+        table.columns
+    ):
         raise ValueError("table must be the DataFrame returned by certified_accuracy")
-    rows = []
-    for (method, kind), d in table.groupby(["method", "radius_kind"], sort=False):
-        for r in radii:
-            ok = d["correct"] & (d["radius"] > r) if r > 0 else d["correct"]
-            rows.append(
-                {
-                    "method": method,
-                    "radius_kind": kind,
-                    "radius": float(r),
-                    "certified_accuracy": float(ok.mean()),
-                    "n_points": len(d),
-                }
-            )
-    return pd.DataFrame(rows)
+    by = ["method", "radius_kind"]
+    curve = certified_accuracy_curve(table, radii, by=by).rename(columns={"eps": "radius"})
+    sizes = table.groupby(by, sort=False).size().rename("n_points").reset_index()
+    return curve.merge(sizes, on=by, how="left")
 
 
 # ----------------------------------------------------------------------------------- comparison

@@ -39,6 +39,7 @@ import pandas as pd
 import torch
 from scipy.stats import multinomial
 
+from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters import ch05_lvm_rs as ch05
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import comparison_table, experiment
@@ -596,7 +597,7 @@ def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0
             "n_buckets": float(d["n_buckets"].mean()),
         }
         for r in radii:
-            ok = d["correct"] & (d["radius"] > r) if r > 0 else d["correct"]
+            ok = certified_mask(d["radius"], d["correct"].to_numpy(bool), r)
             row[f"certified@{r:g}"] = float(ok.mean())
         rows.append(row)
     return pd.DataFrame(rows)

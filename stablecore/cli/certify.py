@@ -77,7 +77,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "rerun must repeat them to resume: other settings need another NAME",
     )
     p.add_argument("--shard", default=None, metavar="i/n", help="certify shard i of n")
-    p.add_argument("--radii", type=_radius, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument(
+        "--radii",
+        type=_radius,
+        nargs="+",
+        default=[0.0, 0.25, 0.5, 0.75, 1.0],
+        help="radii of the printed certified accuracy (correct, not abstained, radius >= r)",
+    )
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)"
     )

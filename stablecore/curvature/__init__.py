@@ -9,6 +9,7 @@ policy.
 """
 
 from stablecore.curvature.bounds import input_hessian_bound, parameter_hessian_bounds
+from stablecore.curvature.callbacks import CurvatureTracker
 from stablecore.curvature.lanczos import (
     ConvergenceError,
     ConvergenceWarning,
@@ -49,6 +50,7 @@ __all__ = [
     "BatchSource",
     "ConvergenceError",
     "ConvergenceWarning",
+    "CurvatureTracker",
     "EigenResult",
     "GGNOperator",
     "GradientNormPenalty",

@@ -13,9 +13,12 @@ Three certificates, all ℓ2 and in the input space the model is fed:
   :math:`R = \frac\sigma2(\Phi^{-1}(\underline p_A) - \Phi^{-1}(\overline p_B))` for the best simplex
   map and temperature chosen on the selection samples.
 
-Point ``i`` draws its noise from :func:`stablecore.smoothing.dataset.example_generator` ``(seed, i)``:
-``n0`` selection copies, then ``n`` estimation copies, exactly as :meth:`stablecore.smoothing.Smooth.certify`
-with a batch size ≥ ``n`` and that generator, so the Cohen radii here equal the library's.
+The smoothing radii come from the library's one per-point engine (:mod:`stablecore.smoothing.engine`):
+point ``i`` draws ``n0`` selection then ``n`` estimation copies from
+:func:`~stablecore.smoothing.example_generator` ``(seed, i)`` (:func:`~stablecore.smoothing.point_logits`,
+one batch per stage), exactly as :meth:`stablecore.smoothing.Smooth.certify` with a batch size ≥ ``n``
+and that generator, so the Cohen radii here equal the library's. Certified accuracy is
+:func:`stablecore.certify.certified_accuracy_curve` (correct, not abstained, radius ≥ r).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ import torch
 from torch import nn
 
 from stablecore.certify import certified_accuracy_curve, certify_model
-from stablecore.smoothing import certify_from_counts
-from stablecore.smoothing.core import check_finite_logits, logits_context
-from stablecore.smoothing.dataset import example_generator
+from stablecore.smoothing import Smooth, certify_from_counts, example_generator, point_logits
+from stablecore.smoothing.core import logits_context
+from stablecore.smoothing.engine import votes
 from stablecore.smoothing.lvm import certify_lvm
 from stablecore.train.evaluate import eval_mode
 
@@ -45,11 +48,11 @@ __all__ = [
     "smoothing_radii",
 ]
 
-#: Radius column and correctness column of each certificate in the tables of this module.
-RADIUS_COLUMNS: dict[str, tuple[str, str]] = {
-    "Lipschitz margin": ("radius_lipschitz", "correct"),
-    "Cohen RS": ("radius_cohen", "correct_cohen"),
-    "LVM-RS": ("radius_lvm", "correct_lvm"),
+#: Radius, correctness and prediction columns of each certificate in the tables of this module.
+RADIUS_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "Lipschitz margin": ("radius_lipschitz", "correct", "prediction"),
+    "Cohen RS": ("radius_cohen", "correct_cohen", "prediction_cohen"),
+    "LVM-RS": ("radius_lvm", "correct_lvm", "prediction_lvm"),
 }
 
 
@@ -146,23 +149,6 @@ def decision_grid(
     return frame[["x0", "x1", "prediction", "margin", "radius"]].copy()
 
 
-def _noisy_logits(
-    model: nn.Module, x: torch.Tensor, sigma: float, num: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Logits of ``num`` copies ``x + σ·N(0, I)`` drawn in one call from ``generator`` (as
-    :meth:`~stablecore.smoothing.Smooth.sample` with a batch of ``num``); a non-finite logit raises
-    :class:`~stablecore.smoothing.core.NonFiniteLogitsError` (it is never counted as a vote)."""
-    param = next(model.parameters(), None)
-    dtype = param.dtype if param is not None else x.dtype
-    device = param.device if param is not None else x.device
-    x = x.to(device, dtype)
-    batch = x.unsqueeze(0).expand(num, *x.shape)
-    noise = torch.randn(batch.shape, generator=generator, device=generator.device, dtype=dtype).to(device)
-    logits = model(batch + sigma * noise).detach()
-    check_finite_logits(logits)
-    return logits.to("cpu", torch.float64)
-
-
 def smoothing_radii(
     model: nn.Module,
     x: torch.Tensor,
@@ -202,53 +188,52 @@ def smoothing_radii(
     n0, n = _positive_int(n0, "n0"), _positive_int(n, "n")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    rows = []
     with eval_mode(model), torch.no_grad():
-        k = None
-        for i in range(x.shape[0]):
-            gen = example_generator(seed, i)
-            with logits_context(stage="selection", example=i):
-                sel = _noisy_logits(model, x[i], float(sigma), n0, gen)
-            with logits_context(stage="estimation", example=i):
-                est = _noisy_logits(model, x[i], float(sigma), n, gen)
-            k = sel.shape[1] if k is None else k
-            counts_sel = np.bincount(sel.argmax(1).numpy(), minlength=k)
-            counts_est = np.bincount(est.argmax(1).numpy(), minlength=k)
-            cert = certify_from_counts(counts_sel, counts_est, alpha, float(sigma))
-            label = int(y[i])
-            row: dict[str, Any] = {
-                "index": i,
-                "label": label,
-                "prediction_cohen": cert.prediction,
-                "radius_cohen": cert.radius,
-                "p_lower_cohen": cert.p_lower,
-                "correct_cohen": cert.prediction == label,
-            }
-            if lvm:
-                lc = certify_lvm(
-                    sel.numpy(),
-                    est.numpy(),
-                    sigma=float(sigma),
-                    alpha=alpha,
-                    temperatures=tuple(temperatures),
-                )
-                row.update(
-                    prediction_lvm=lc.prediction,
-                    radius_lvm=lc.radius,
-                    map_lvm=lc.map,
-                    temperature_lvm=lc.temperature,
-                    correct_lvm=lc.prediction == label,
-                )
-            rows.append(row)
+        param = next(model.parameters(), None)
+        probe = x[:1].to(param.dtype if param is not None else x.dtype)
+        smooth = Smooth(model, int(model(probe).shape[1]), float(sigma))
+    rows = []
+    for i in range(x.shape[0]):
+        with logits_context(example=i):
+            sel, est = point_logits(
+                smooth, x[i], n0=n0, n=n, batch_size=max(n0, n), generator=example_generator(seed, i)
+            )
+        k = smooth.num_classes
+        cert = certify_from_counts(votes(sel, k), votes(est, k), alpha, float(sigma))
+        label = int(y[i])
+        row: dict[str, Any] = {
+            "index": i,
+            "label": label,
+            "prediction_cohen": cert.prediction,
+            "radius_cohen": cert.radius,
+            "p_lower_cohen": cert.p_lower,
+            "correct_cohen": cert.prediction == label,
+        }
+        if lvm:
+            lc = certify_lvm(
+                sel,
+                est,
+                sigma=float(sigma),
+                alpha=alpha,
+                temperatures=tuple(temperatures),
+            )
+            row.update(
+                prediction_lvm=lc.prediction,
+                radius_lvm=lc.radius,
+                map_lvm=lc.map,
+                temperature_lvm=lc.temperature,
+                correct_lvm=lc.prediction == label,
+            )
+        rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs.update(sigma=float(sigma), n0=n0, n=n, alpha=float(alpha), seed=int(seed))
     return frame
 
 
 def certified_curves(table: pd.DataFrame, radii: Sequence[float] | None = None) -> pd.DataFrame:
-    """Certified accuracy (correct and radius > ε) of every certificate present in ``table`` (columns of
-    :data:`RADIUS_COLUMNS`) at each ε of ``radii`` (default: 41 values from 0 to the largest finite
-    radius), via :func:`stablecore.certify.certified_accuracy_curve`.
+    """Certified accuracy (correct, not abstained, radius ≥ ε) of every certificate present in ``table``
+    (columns of :data:`RADIUS_COLUMNS`; the prediction column is optional) at each ε of ``radii`` (default:
+    41 values from 0 to the largest finite radius), via :func:`stablecore.certify.certified_accuracy_curve`.
 
     Returns:
         Columns ``family`` (the certificate's name), ``eps``, ``certified_accuracy``.
@@ -261,15 +246,15 @@ def certified_curves(table: pd.DataFrame, radii: Sequence[float] | None = None) 
     if radii is None:
         finite = [
             float(np.nanmax(np.where(np.isfinite(table[c]), table[c], np.nan), initial=0.0))
-            for c, _ in present.values()
+            for c, _, _ in present.values()
         ]
         top = max(finite) if finite else 0.0
         radii = np.linspace(0.0, top if top > 0 else 1.0, 41).tolist()
     frames = []
-    for name, (radius, correct) in present.items():
-        r = table[radius].to_numpy(dtype=float)
-        r = np.where(np.isnan(r), 0.0, r)
-        curve = certified_accuracy_curve(r, table[correct].to_numpy(dtype=bool), list(radii))
+    for name, (radius, correct, prediction) in present.items():
+        curve = certified_accuracy_curve(
+            table, list(radii), radius=radius, correct=correct, prediction=prediction
+        )
         curve.insert(0, "family", name)
         frames.append(curve)
     return pd.concat(frames, ignore_index=True)

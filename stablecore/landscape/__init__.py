@@ -2,7 +2,8 @@
 directions, and linear interpolation between two models (Li et al. 2018; Goodfellow et al. 2015).
 
 See :mod:`stablecore.landscape.slices` for the evaluation (vmap over stacked parameters, the model never
-mutated) and :mod:`stablecore.landscape.directions` for the directions.
+mutated), :mod:`stablecore.landscape.directions` for the directions and
+:mod:`stablecore.landscape.flatness` for :func:`landscape_flatness` (mean loss increase on a disk).
 """
 
 from stablecore.landscape.directions import (
@@ -19,6 +20,7 @@ from stablecore.landscape.directions import (
     random_direction,
     random_directions,
 )
+from stablecore.landscape.flatness import landscape_flatness
 from stablecore.landscape.slices import (
     GRID_BYTES_PER_POINT,
     Landscape,
@@ -47,6 +49,7 @@ __all__ = [
     "hessian_directions",
     "ignored_parameters",
     "interpolate",
+    "landscape_flatness",
     "landscape_grid",
     "load_trajectory",
     "normalize_direction",

@@ -17,6 +17,9 @@ built from them.
   Householder).
 * :mod:`~stablecore.layers.export` -- :func:`export` (parametrizations folded into plain weights) and
   the frozen residual layers :class:`ResidualReLULinear`, :class:`ResidualReLUConv2d`.
+* :mod:`~stablecore.layers.reference` -- **unsound** reference: :class:`ReferenceCPLLinear`, the CPL
+  authors' layer normalised by one-step power iteration (:func:`reference_power_iteration`), *not*
+  1-Lipschitz (:func:`cpl_step_lipschitz`); never registered, so no bound or certificate accepts it.
 
 Parametrized layers (``nn.Linear``/``nn.Conv2d`` subclasses) are found by the registry through the class
 that ``torch.nn.utils.parametrize`` generates for each instance (its base is the registered class).
@@ -29,6 +32,7 @@ from stablecore.layers.export import ResidualReLUConv2d, ResidualReLULinear, exp
 from stablecore.layers.heads import NormalizedLinear
 from stablecore.layers.normalized import SpectralNormConv2d, SpectralNormLinear
 from stablecore.layers.orthogonal import OrthogonalLinear
+from stablecore.layers.reference import ReferenceCPLLinear, cpl_step_lipschitz, reference_power_iteration
 from stablecore.layers.rescaled import SRConv2d, SRLinear, sr_scale
 from stablecore.layers.sll import (
     SLLConv2d,
@@ -49,6 +53,7 @@ __all__ = [
     "MaxMin",
     "NormalizedLinear",
     "OrthogonalLinear",
+    "ReferenceCPLLinear",
     "ResidualReLUConv2d",
     "ResidualReLULinear",
     "SLLConv2d",
@@ -60,7 +65,9 @@ __all__ = [
     "SpectralNormConv2d",
     "SpectralNormLinear",
     "aol_scale",
+    "cpl_step_lipschitz",
     "export",
+    "reference_power_iteration",
     "sll_gram_inverse_diagonal",
     "sll_inverse_diagonal",
     "sr_scale",

@@ -12,7 +12,6 @@ from stablecore.report.compute import (
     ReportSettings,
     SensitivityReport,
     build_report,
-    pgd_lower_bound,
     sample_indices,
 )
 from stablecore.report.html import figures, render_html, write_html
@@ -28,7 +27,6 @@ __all__ = [
     "figures",
     "inputs_from_checkpoint",
     "inputs_from_run",
-    "pgd_lower_bound",
     "render_html",
     "sample_indices",
     "write_html",

@@ -14,10 +14,11 @@ number comes from the function named in its ``method`` column, with that functio
 
 the right-hand product from :func:`stablecore.spectral.lipschitz_bound` (``upper_bound``; refused, with
 the reason kept, when a module has no registered bound), the Jacobian and logit-gradient maxima from
-:func:`stablecore.chapters.ch02_gram_iteration.empirical_lipschitz` and the ratios over the perturbations
-δ found by PGD (:func:`stablecore.certify.pgd`, Madry et al. 2018) and by gradient ascent on pairs
-(:func:`stablecore.certify.lipschitz_lower_bound`), all ``lower_bound``\ s. ``upper / max(lower)`` bounds
-how much the upper bound can overstate :math:`L` (Szegedy et al. 2014; THESIS.md §2).
+:func:`stablecore.certify.empirical_lipschitz` and the ratios over the perturbations δ found by PGD
+(:func:`stablecore.certify.pgd`, Madry et al. 2018; :func:`stablecore.certify.pgd_lower_bound`) and by
+gradient ascent on pairs (:func:`stablecore.certify.lipschitz_lower_bound`), all ``lower_bound``\ s.
+``upper / max(lower)`` bounds how much the upper bound can overstate :math:`L` (Szegedy et al. 2014;
+THESIS.md §2).
 
 **Parameter sensitivity** of the training loss on the first ``train_points`` training examples: top
 Hessian eigenvalues (Lanczos), Hutchinson trace, SLQ density (:mod:`stablecore.curvature`; Ghorbani et
@@ -34,7 +35,6 @@ values, which are evaluations.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -62,7 +62,6 @@ __all__ = [
     "ReportSettings",
     "SensitivityReport",
     "build_report",
-    "pgd_lower_bound",
     "sample_indices",
 ]
 
@@ -281,31 +280,6 @@ def _input_box(x: torch.Tensor) -> tuple[float, float] | None:
     return (0.0, 1.0) if bool((x >= 0).all() and (x <= 1).all()) else None
 
 
-def pgd_lower_bound(
-    model: nn.Module,
-    x: torch.Tensor,
-    adversarial: Sequence[torch.Tensor],
-) -> float:
-    r""":math:`\max \|f(x') - f(x)\|_2 / \|x' - x\|_2` over the pairs ``(x, x')`` with ``x' ≠ x``, for each
-    tensor ``x'`` of ``adversarial`` (same shape as ``x``), evaluated with a float64 copy of the model and
-    deflated by a relative 1e-9: a ratio of actual evaluations, so a ``lower_bound`` of the ℓ2 Lipschitz
-    constant. 0.0 when every ``x' = x``."""
-    net = copy.deepcopy(model).double()
-    device = model_device(net)
-    best = 0.0
-    with eval_mode(net), torch.no_grad():
-        x64 = x.to(device, torch.float64)
-        fx = net(x64)
-        for adv in adversarial:
-            a64 = adv.to(device, torch.float64)
-            den = (a64 - x64).flatten(1).norm(dim=1)
-            ok = den > 0
-            if ok.any():
-                num = (net(a64) - fx).flatten(1).norm(dim=1)
-                best = max(best, float((num[ok] / den[ok]).max()))
-    return best * (1 - 1e-9)
-
-
 def _row(section: str, quantity: str, value: float, kind: str, method: str, description: str) -> dict:
     return {
         "section": section,
@@ -332,8 +306,7 @@ def _batched(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor
 def _input_section(
     model: nn.Module, data: DatasetBundle, x: torch.Tensor, y: torch.Tensor, s: ReportSettings, seed: int
 ) -> tuple[list[dict], Bound | None, str | None, list[torch.Tensor], tuple[float, float] | None]:
-    from stablecore.certify import lipschitz_lower_bound, pgd
-    from stablecore.chapters.ch02_gram_iteration import empirical_lipschitz
+    from stablecore.certify import empirical_lipschitz, lipschitz_lower_bound, pgd, pgd_lower_bound
     from stablecore.spectral import lipschitz_bound
 
     rows: list[dict] = []
@@ -355,31 +328,14 @@ def _input_section(
         )
     device = model_device(model)
     emp = empirical_lipschitz(model, x.to(device), y.to(device), batch_size=s.batch_size)
+    texts = {
+        "max_jacobian_norm": "max over the sampled test points of σ₁(J_f(x)) (float64)",
+        "max_logit_gradient": "max ‖∇f_ŷ(x)‖ for the predicted class",
+        "max_margin_gradient": "max ‖∇(f_y − f_j*)(x)‖ / √2, j* the runner-up class",
+    }
     rows += [
-        _row(
-            "input",
-            "max_jacobian_norm",
-            emp["max_jacobian_norm"],
-            "lower_bound",
-            "empirical_lipschitz",
-            "max over the sampled test points of σ₁(J_f(x)) (float64)",
-        ),
-        _row(
-            "input",
-            "max_logit_gradient",
-            emp["max_logit_gradient"],
-            "lower_bound",
-            "empirical_lipschitz",
-            "max ‖∇f_ŷ(x)‖ for the predicted class",
-        ),
-        _row(
-            "input",
-            "max_margin_gradient",
-            emp["max_margin_gradient"],
-            "lower_bound",
-            "empirical_lipschitz",
-            "max ‖∇(f_y − f_j*)(x)‖ / √2, j* the runner-up class",
-        ),
+        _row("input", name, emp[name].value, emp[name].kind, "empirical_lipschitz", text)
+        for name, text in texts.items()
     ]
     box = _input_box(x)
     adversarial = []
@@ -402,7 +358,7 @@ def _input_section(
             _row(
                 "input",
                 "pgd_ratio",
-                pgd_lower_bound(model, x, adversarial),
+                pgd_lower_bound(model, x, adversarial).value,
                 "lower_bound",
                 f"pgd(l2, margin, {s.pgd_steps} steps)",
                 "max ‖f(x+δ) − f(x)‖ / ‖δ‖ over the perturbations δ found by PGD at every radius > 0",
@@ -472,7 +428,7 @@ def _certified_section(
         )
         certificate = str(table.attrs["certificate"])
         kinds.append(f"lipschitz-{certificate}")
-        curve = certified_accuracy_curve(table["radius"], table["correct"], s.radii)
+        curve = certified_accuracy_curve(table, s.radii)
         curves.append(
             curve.rename(columns={"certified_accuracy": "accuracy"}).assign(
                 method=f"Lipschitz margin ({certificate})",

@@ -1,11 +1,17 @@
 """Randomized smoothing: Cohen et al.'s certificates, confidence bounds and multi-class intervals,
 LVM-RS, Lipschitz-aware radii, and dataset certification (ARCHITECTURE.md, ``stablecore.smoothing``).
 
+Every per-point certification goes through one engine, :mod:`~stablecore.smoothing.engine`
+(:func:`certify_point`, :func:`point_logits`, seeded by :func:`example_generator` ``(seed, index)``);
+certified accuracy is :func:`certified_accuracy_curve` (correct, not abstained, radius ≥ r), the one of
+:mod:`stablecore.certify.accuracy`.
+
 Abstain convention, package-wide: a prediction of ``-1`` (:data:`ABSTAIN`) and a radius of ``0.0``;
 radius functions return :class:`Radius` ``(radius, abstain)``.
 """
 
-from stablecore.smoothing import bounds, intervals, lipschitz, lvm
+from stablecore.certify.accuracy import certified_accuracy_curve
+from stablecore.smoothing import bounds, engine, intervals, lipschitz, lvm
 from stablecore.smoothing.core import (
     ABSTAIN,
     SCORE_MAPS,
@@ -15,13 +21,8 @@ from stablecore.smoothing.core import (
     Smooth,
     certify_from_counts,
 )
-from stablecore.smoothing.dataset import (
-    METHOD_OPTIONS,
-    METHODS,
-    certified_accuracy_curve,
-    certify_dataset,
-    example_generator,
-)
+from stablecore.smoothing.dataset import METHOD_OPTIONS, certify_dataset
+from stablecore.smoothing.engine import METHODS, certify_point, example_generator, point_logits
 from stablecore.smoothing.intervals import (
     MultiClassInterval,
     cpm_buckets,
@@ -70,9 +71,11 @@ __all__ = [
     "certify_dataset",
     "certify_from_counts",
     "certify_lvm",
+    "certify_point",
     "cohen_multi_radius",
     "cohen_radius",
     "cpm_buckets",
+    "engine",
     "example_generator",
     "intervals",
     "lipschitz",
@@ -85,6 +88,7 @@ __all__ = [
     "multiclass_interval",
     "multilip_radius",
     "ode_radius",
+    "point_logits",
     "score_lipschitz",
     "select_lvm_candidate",
     "smoothed_lipschitz",

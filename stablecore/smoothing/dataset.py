@@ -4,9 +4,12 @@
 ``i ≡ shard (mod n)`` among those with ``shard="i/n"``, and writes the rows to the table
 ``certify-<method>`` of a run (``tables/certify-<method>.parquet``, or ``.../part-<i>.parquet`` for a
 shard), rewritten atomically every ``flush_every`` rows. A rerun reads the rows already there and
-continues after them; each example's noise comes from its own generator seeded by ``(seed, index)``, so
-an interrupted and resumed run gives the same table as an uninterrupted one, and the shards concatenate
-to the unsharded table (in example order once sorted by ``index``).
+continues after them. Each row comes from the one per-point engine,
+:func:`stablecore.smoothing.engine.certify_point`, with its seeding rule (the example's own generator
+:func:`~stablecore.smoothing.engine.example_generator` ``(seed, index)``), so an interrupted and resumed
+run gives the same table as an uninterrupted one, and the shards concatenate to the unsharded table (in
+example order once sorted by ``index``). :func:`certified_accuracy_curve` (re-exported from
+:mod:`stablecore.certify.accuracy`) reads the table: correct, not abstained, radius ≥ r.
 
 Columns: ``index, label, prediction, correct, radius, p_lower, counts_selection, counts_estimation,
 seconds`` plus the method's own columns (``lvm``: ``p_upper, map, temperature``; ``lipschitz``:
@@ -39,9 +42,7 @@ import hashlib
 import inspect
 import io
 import json
-import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +51,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from stablecore.certify.lipschitz import certified_accuracy_curve as _curve
+from stablecore.certify.accuracy import certified_accuracy_curve
 from stablecore.limits import check_work
 from stablecore.results import open_run, parse_shard
 from stablecore.results.io import atomic_write_json
-from stablecore.smoothing import bounds
 from stablecore.smoothing.bounds import check_alpha
-from stablecore.smoothing.core import ABSTAIN, Smooth, certify_from_counts, logits_context
-from stablecore.smoothing.lipschitz import cohen_radius, monolip_radius, ode_radius, score_lipschitz
-from stablecore.smoothing.lvm import (
-    _candidates,
-    _check_options,
-    lvm_certificate_from_moments,
-    select_lvm_candidate,
-)
+from stablecore.smoothing.core import Smooth, logits_context
+from stablecore.smoothing.engine import METHODS, certify_point, example_generator
+from stablecore.smoothing.lipschitz import score_lipschitz
+from stablecore.smoothing.lvm import _candidates, _check_options, select_lvm_candidate
 from stablecore.train.evaluate import model_device
 
 __all__ = [
@@ -75,112 +71,6 @@ __all__ = [
     "model_sha256",
     "settings_path",
 ]
-
-
-def example_generator(seed: int, index: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The noise generator of example ``index`` (``SeedSequence([seed, index])``), on ``device``."""
-    state = np.random.SeedSequence([int(seed), int(index)]).generate_state(2, dtype=np.uint32)
-    return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-def _cohen(
-    smooth: Smooth, x: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
-) -> dict[str, Any]:
-    with logits_context(stage="selection"):
-        selection = smooth.sample(x, settings["n0"], settings["batch_size"], generator=generator).counts
-    with logits_context(stage="estimation"):
-        estimation = smooth.sample(x, settings["n"], settings["batch_size"], generator=generator).counts
-    cert = certify_from_counts(selection, estimation, settings["alpha"], smooth.sigma)
-    return {
-        "prediction": cert.prediction,
-        "radius": cert.radius,
-        "p_lower": cert.p_lower,
-        "counts_selection": selection.tolist(),
-        "counts_estimation": estimation.tolist(),
-    }
-
-
-def _lvm(
-    smooth: Smooth, x: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
-) -> dict[str, Any]:
-    """Sound LVM-RS (:func:`~stablecore.smoothing.lvm.certify_lvm`), streamed: the candidate is chosen on
-    the ``n0`` selection logits, then only the chosen map's score sums are accumulated over ``n``."""
-    options = {k: settings[k] for k in ("maps", "temperatures", "mode", "soft_bound") if k in settings}
-    with logits_context(stage="selection"):
-        selection = smooth.sample_logits(x, settings["n0"], settings["batch_size"], generator=generator)
-    choice = select_lvm_candidate(
-        selection, settings["n"], sigma=smooth.sigma, alpha=settings["alpha"], **options
-    )
-    with logits_context(stage="estimation"):
-        stats = smooth.sample(
-            x,
-            settings["n"],
-            settings["batch_size"],
-            generator=generator,
-            score_map=choice.map,
-            temperature=choice.temperature or 1.0,
-        )
-    cert = lvm_certificate_from_moments(
-        choice,
-        stats.score_mean,
-        stats.score_variance,
-        stats.num,
-        sigma=smooth.sigma,
-        alpha=settings["alpha"],
-        **{k: v for k, v in options.items() if k in ("mode", "soft_bound")},
-    )
-    return {
-        "prediction": cert.prediction,
-        "radius": cert.radius,
-        "p_lower": cert.p_lower,
-        "p_upper": cert.p_upper,
-        "map": cert.map,
-        "temperature": cert.temperature,
-        "counts_selection": np.bincount(selection.argmax(1), minlength=smooth.num_classes).tolist(),
-        "counts_estimation": stats.counts.tolist(),
-    }
-
-
-def _lipschitz(
-    smooth: Smooth, x: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
-) -> dict[str, Any]:
-    r"""Lipschitz-aware radii of a softmax score (:mod:`stablecore.smoothing.lipschitz`): class = argmax of
-    the selection draws' mean score, :math:`\underline p_A` = empirical-Bernstein lower bound of its mean
-    over the ``n`` estimation draws, ``radius`` = R_ode with the score's Lipschitz bound ``L`` (plus
-    R_monoLip and σΦ⁻¹(p̲_A) of the same p̲_A); ``radius_votes`` = Cohen's radius of the same draws' votes,
-    a separate certificate at the same level (not combined with the others: a maximum would need a
-    union bound)."""
-    temperature, lip = settings["temperature"], settings["score_lipschitz"]
-    with logits_context(stage="selection"):
-        sel = smooth.sample(
-            x, settings["n0"], settings["batch_size"], generator=generator, temperature=temperature
-        )
-    with logits_context(stage="estimation"):
-        est = smooth.sample(
-            x, settings["n"], settings["batch_size"], generator=generator, temperature=temperature
-        )
-    c_a = int(np.argmax(sel.score_mean))
-    p_lower = float(
-        bounds.empirical_bernstein_lower(
-            est.score_mean[c_a], est.score_variance[c_a], est.num, settings["alpha"]
-        )
-    )
-    ode = ode_radius(p_lower, lip, smooth.sigma)
-    votes = certify_from_counts(sel.counts, est.counts, settings["alpha"], smooth.sigma)
-    return {
-        "prediction": ABSTAIN if ode.abstain else c_a,
-        "radius": float(ode.radius),
-        "p_lower": p_lower,
-        "radius_monolip": float(monolip_radius(p_lower, lip, smooth.sigma).radius),
-        "radius_cohen_score": float(cohen_radius(p_lower, smooth.sigma).radius),
-        "prediction_votes": votes.prediction,
-        "radius_votes": votes.radius,
-        "p_lower_votes": votes.p_lower,
-        "score_lipschitz": lip,
-        "temperature": temperature,
-        "counts_selection": sel.counts.tolist(),
-        "counts_estimation": est.counts.tolist(),
-    }
 
 
 def _lipschitz_settings(settings: dict[str, Any], smooth: Smooth) -> dict[str, Any]:
@@ -196,7 +86,6 @@ def _lipschitz_settings(settings: dict[str, Any], smooth: Smooth) -> dict[str, A
     return settings
 
 
-METHODS: dict[str, Callable[..., dict[str, Any]]] = {"cohen": _cohen, "lvm": _lvm, "lipschitz": _lipschitz}
 #: Keyword options each method accepts (``certify_dataset(..., **options)``).
 METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
     "cohen": (),
@@ -499,13 +388,16 @@ def certify_dataset(
         what=f"n0 + n noise draws for each of {len(todo)} examples",
     )
     device = model_device(smooth.base_classifier)
+    options = {k: v for k, v in settings.items() if k not in ("logits_bound_method",)}
     pending = 0
     for i in tqdm(todo, desc=f"certify ({method})", disable=not progress):
         x, label = dataset[i]
         x = torch.as_tensor(x)
         start = time.perf_counter()
         with logits_context(example=i):
-            row = METHODS[method](smooth, x, settings, example_generator(seed, i, device))
+            row = certify_point(
+                smooth, x, method=method, generator=example_generator(seed, i, device), **options
+            )
         label = int(label)
         rows.append(
             {
@@ -529,16 +421,3 @@ def certify_dataset(
         table=name, **record, **{k: v for k, v in settings.items() if np.isscalar(v) and k not in record}
     )
     return frame.sort_values("index", kind="stable").reset_index(drop=True)
-
-
-def certified_accuracy_curve(
-    table: pd.DataFrame, radii: Any, *, radius_column: str = "radius"
-) -> pd.DataFrame:
-    """Certified accuracy (correct and radius > r) at each ``r``: DataFrame(eps, certified_accuracy)."""
-    for column in ("correct", radius_column):
-        if column not in table.columns:
-            raise ValueError(f"table has no column {column!r} (columns: {list(table.columns)})")
-    radius = table[radius_column].to_numpy(dtype=float)
-    return _curve(
-        np.where(np.isfinite(radius), radius, -math.inf).clip(min=0), table["correct"].to_numpy(), radii
-    )

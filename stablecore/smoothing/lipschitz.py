@@ -67,6 +67,8 @@ __all__ = [
     "ramp_start",
     "score_lipschitz",
     "smoothed_lipschitz",
+    "smoothed_lipschitz_code",
+    "smoothed_ramp_slope",
     "smoothed_score_lipschitz",
     "softmax_score_lipschitz",
     "sparsemax_score_lipschitz",
@@ -171,6 +173,28 @@ def smoothed_lipschitz(lipschitz: Any, sigma: Any, value_range: Any = 1.0) -> An
         finite = lip * special.erf(r / (2 * _SQRT2 * lip * sig))
     out = np.where(np.isinf(lip), r / (sig * _SQRT_2PI), finite)
     return _scalar_out(out, scalar)
+
+
+def smoothed_ramp_slope(x: Any, lipschitz: Any, sigma: Any, value_range: Any = 1.0) -> Any:
+    r"""Slope of the Gaussian smoothing of the 1-D ramp :math:`h(t)=\min(\max(Lt,0), r)` at ``x``:
+
+    .. math:: (\tilde h)'(x) = L\,[\Phi((r/L - x)/\sigma) - \Phi(-x/\sigma)].
+
+    Its maximum over ``x`` (at :math:`x = r/(2L)`) is :func:`smoothed_lipschitz`
+    :math:`L\,\mathrm{erf}(r/(2\sqrt2 L\sigma))`: the ramp is the worst case that makes that constant
+    tight (THESIS.md §6.1). ``lipschitz``, ``sigma``, ``value_range``: finite and > 0. Returns an array."""
+    lip = _positive(lipschitz, "lipschitz")
+    sig = _positive(sigma, "sigma")
+    r = _positive(value_range, "value_range")
+    x = np.asarray(x, dtype=float)
+    return lip * (special.ndtr((r / lip - x) / sig) - special.ndtr(-x / sig))
+
+
+def smoothed_lipschitz_code(lipschitz: Any, sigma: Any, value_range: Any = 1.0) -> Any:
+    r""":math:`L\,\mathrm{erf}(r/(\sqrt2\,L\sigma))`, the Bridging code's formula
+    (``compute_lipschitz_constant_smoothed_classifier``): :func:`smoothed_lipschitz` of a function with
+    range 2r (outputs in [−r, r]), hence an upper bound (valid, looser) for outputs in [0, r]."""
+    return smoothed_lipschitz(lipschitz, sigma, 2 * np.asarray(_positive(value_range, "value_range")))
 
 
 def softmax_score_lipschitz(temperature: float) -> float:

@@ -11,7 +11,6 @@ from torch.utils.data import TensorDataset
 
 from stablecore.certify import (
     certified_accuracy,
-    certified_accuracy_curve,
     certify_model,
     lipschitz_radius,
     logit_margin,
@@ -132,23 +131,6 @@ def test_validation_names_argument(kwargs, exc, match):
     logits, lip = args.pop("logits"), args.pop("lipschitz")
     with pytest.raises(exc, match=match):
         lipschitz_radius(logits, lip, **args)
-
-
-def test_certified_accuracy_by_hand():
-    radii = [0.0, 0.1, 0.5, 0.5, 2.0, math.inf]
-    correct = [True, True, True, False, True, True]
-    assert certified_accuracy(radii, correct, 0.0) == pytest.approx(4 / 6)  # r = 0 never certified
-    assert certified_accuracy(radii, correct, 0.5) == pytest.approx(2 / 6)  # strict: r = ε not certified
-    assert certified_accuracy(torch.tensor(radii), torch.tensor(correct), 3.0) == pytest.approx(1 / 6)
-    curve = certified_accuracy_curve(radii, correct, [0.0, 0.1, 0.5, 3.0])
-    assert list(curve.columns) == ["eps", "certified_accuracy"]
-    np.testing.assert_allclose(curve["certified_accuracy"], [4 / 6, 3 / 6, 2 / 6, 1 / 6])
-    with pytest.raises(ValueError, match="radii"):
-        certified_accuracy([0.1, 0.2], [True], 0.1)
-    with pytest.raises(ValueError, match="eps"):
-        certified_accuracy([0.1], [True], -1.0)
-    with pytest.raises(TypeError, match="correct"):
-        certified_accuracy([0.1], [1], 0.1)
 
 
 def test_certify_model_linear_auto_is_exact_distance():

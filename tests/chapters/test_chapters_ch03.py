@@ -16,7 +16,7 @@ from stablecore.certify import certify_model
 from stablecore.chapters import ch03_lipschitz_layers as ch03
 from stablecore.chapters import reported_numbers
 from stablecore.data import load_dataset
-from stablecore.layers import SLLLinear
+from stablecore.layers import cpl_step_lipschitz
 
 TINY = ch03.Ch03Config.quick(
     mlp_hidden=(8,),
@@ -337,69 +337,6 @@ def test_cifar10_model_arguments(monkeypatch, tmp_path) -> None:
 
 
 # ----------------------------------------------------------------------------------- power iteration
-def test_reference_power_iteration_closed_form() -> None:
-    gen = torch.Generator().manual_seed(0)
-    W = torch.randn(7, 5, generator=gen, dtype=torch.float64)
-    u = torch.randn(5, generator=gen, dtype=torch.float64)
-    u = u / u.norm()
-    before = u.clone()
-    sigma, u1 = ch03.reference_power_iteration(W, u, 1)
-    # one step: v = Wu/‖Wu‖, u' = Wᵀv/‖Wᵀv‖, σ̂ = vᵀWu' = ‖WᵀWu‖/‖Wu‖
-    assert float(sigma) == pytest.approx(float((W.T @ W @ u).norm() / (W @ u).norm()), rel=1e-10)
-    assert torch.equal(u, before)  # the caller's vector is not modified
-    assert u1.norm() == pytest.approx(1.0)
-    exact = float(torch.linalg.matrix_norm(W, 2))
-    assert float(sigma) < exact
-    sigma, _ = ch03.reference_power_iteration(W, u, 2000)
-    assert float(sigma) == pytest.approx(exact, rel=1e-8)
-    with pytest.raises(ValueError, match="u"):
-        ch03.reference_power_iteration(W, torch.ones(7), 1)
-    with pytest.raises(ValueError, match="n_iter"):
-        ch03.reference_power_iteration(W, u, 0)
-
-
-def test_cpl_step_lipschitz_matches_jacobian() -> None:
-    """At an all-active point the reference layer's Jacobian is I − hWᵀW: its norm is the formula."""
-    for seed in range(5):
-        layer = ch03.ReferenceCPLLinear(6, seed=seed).double()
-        W, b = layer.weight.detach(), layer.bias.detach()
-        x = torch.linalg.solve(W, 1 - b)  # Wx + b = 1 > 0: every unit active
-        layer.train()
-        jac = torch.autograd.functional.jacobian(layer, x)
-        sigma_hat = layer.last_sigma
-        sigma1 = float(torch.linalg.matrix_norm(W, 2))
-        expected = ch03.cpl_step_lipschitz(sigma1, sigma_hat, layer.eps)
-        assert float(torch.linalg.matrix_norm(jac, 2)) == pytest.approx(expected, rel=1e-9)
-        assert sigma_hat < sigma1 and expected > 1  # one step from a random vector: not 1-Lipschitz
-        # a Gram upper bound in place of σ̂ gives a 1-Lipschitz step
-        h = 2 / (sigma1**2 * (1 + 1e-9) + layer.eps)
-        ours = torch.eye(6, dtype=torch.float64) - h * W.T @ W
-        assert float(torch.linalg.matrix_norm(ours, 2)) <= 1 + 1e-12
-    assert ch03.cpl_step_lipschitz(2.0, 2.0, 0.0) == 1.0
-    assert ch03.cpl_step_lipschitz(2.0, 1.0, 0.0) == pytest.approx(7.0)
-    with pytest.raises(ValueError, match="rho"):
-        ch03.cpl_step_lipschitz(1.0, -1.0)
-
-
-def test_reference_layer_modes() -> None:
-    layer = ch03.ReferenceCPLLinear(5, seed=0)
-    x = torch.randn(3, 5)
-    layer.train()
-    layer(x)
-    one_step = layer.last_sigma
-    layer.eval()
-    layer(x)
-    converged = layer.last_sigma
-    assert converged == pytest.approx(
-        float(torch.linalg.matrix_norm(layer.weight.detach().double(), 2)), 1e-5
-    )
-    assert one_step <= converged * (1 + 1e-6)
-    with pytest.raises(ValueError, match="features"):
-        ch03.ReferenceCPLLinear(0)
-    with pytest.raises(ValueError, match=r"cannot certify.*ReferenceCPLLinear"):
-        certify_model(nn.Sequential(layer, nn.Linear(5, 2)), (x, torch.tensor([0, 1, 0])), 0.1)
-
-
 def test_power_iteration_gap(gap: pd.DataFrame) -> None:
     assert tuple(gap.columns) == ch03.PI_COLUMNS
     rand, train, ev = (gap[gap["setting"] == s] for s in ("random", "training", "eval"))
@@ -409,7 +346,7 @@ def test_power_iteration_gap(gap: pd.DataFrame) -> None:
     assert (rand.loc[rand["n_iter"] == 1, "pi_ratio"] < 1).all()
     assert (gap["ours_lipschitz"] == 1.0).all()
     recomputed = [
-        ch03.cpl_step_lipschitz(e, p, TINY.cpl_eps) for e, p in zip(gap["exact"], gap["pi"].clip(lower=0))
+        cpl_step_lipschitz(e, p, TINY.cpl_eps) for e, p in zip(gap["exact"], gap["pi"].clip(lower=0))
     ]
     assert gap["ref_lipschitz"].to_numpy() == pytest.approx(recomputed, rel=1e-12)
     # the layer exceeds 1 exactly when σ̂² + ε < σ₁²
@@ -423,18 +360,6 @@ def test_power_iteration_gap(gap: pd.DataFrame) -> None:
 
 
 # ----------------------------------------------------------------------------------- Jacobians
-def test_jacobians_helper_against_autograd() -> None:
-    torch.manual_seed(0)
-    layer = SLLLinear(5).double()
-    x = torch.randn(4, 5, dtype=torch.float64)
-    batched = ch03._jacobians(layer, x)
-    for i in range(4):
-        single = torch.autograd.functional.jacobian(layer, x[i])
-        assert torch.allclose(batched[i], single, rtol=0, atol=1e-12)
-    linear = nn.Linear(5, 3).double()
-    assert torch.allclose(ch03._jacobians(linear, x), linear.weight.detach().expand(4, 3, 5))
-
-
 def test_jacobian_check(jacobians: pd.DataFrame) -> None:
     assert tuple(jacobians.columns) == ch03.JACOBIAN_COLUMNS
     counts = jacobians.groupby("layer").size()

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import integrate
 from scipy.stats import beta, norm
 
 from stablecore.chapters import ch05_lvm_rs as ch05
@@ -21,6 +20,7 @@ from stablecore.smoothing import (
     Smooth,
     certify_from_counts,
     certify_lvm,
+    example_generator,
     lvm_best_of_candidates_uncertified,
     score_lipschitz,
     smoothed_lipschitz,
@@ -45,6 +45,11 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
         ch05.Ch05Config.quick(**{field: value})
 
 
+def test_config_needs_estimation_draws_in_simplex_maps():
+    with pytest.raises(ValueError, match="map_samples"):
+        ch05.Ch05Config.quick(n0=20, map_samples=20)
+
+
 def test_quick_refuses_cifar10():
     with pytest.raises(ValueError, match="dataset"):
         ch05.Ch05Config.quick(dataset="cifar10")
@@ -62,38 +67,7 @@ def test_for_mode():
     assert ch05.Ch05Config.for_mode("full").dataset == "cifar10"
 
 
-# ----------------------------------------------------------------------------------- Weierstrass closed forms
-def _smoothed_ramp(x: float, lip: float, sigma: float, r: float) -> float:
-    """E[clip(L(x+δ), 0, r)] by quadrature (independent of the module's closed forms)."""
-    f = lambda d: min(max(lip * (x + d), 0.0), r) * norm.pdf(d, scale=sigma)  # noqa: E731
-    return integrate.quad(f, -12 * sigma, 12 * sigma, points=[-x, r / lip - x], limit=200)[0]
-
-
-@pytest.mark.parametrize("lip, sigma, r", [(2.0, 0.5, 1.0), (0.3, 0.25, 1.0), (10.0, 1.0, 2.0)])
-def test_smoothed_ramp_slope_is_the_derivative_of_the_smoothed_ramp(lip, sigma, r):
-    h = 1e-5
-    for x in (-0.3 * sigma, r / (2 * lip), r / lip + 0.2 * sigma):
-        fd = (_smoothed_ramp(x + h, lip, sigma, r) - _smoothed_ramp(x - h, lip, sigma, r)) / (2 * h)
-        assert float(ch05.smoothed_ramp_slope(x, lip, sigma, r)) == pytest.approx(fd, rel=1e-5, abs=1e-9)
-    # its maximum (the ramp's middle) is the library's tight constant, never exceeded on a grid
-    tight = smoothed_lipschitz(lip, sigma, r)
-    assert float(ch05.smoothed_ramp_slope(r / (2 * lip), lip, sigma, r)) == pytest.approx(tight, rel=1e-12)
-    xs = np.linspace(-5 * sigma, r / lip + 5 * sigma, 4001)
-    assert ch05.smoothed_ramp_slope(xs, lip, sigma, r).max() <= tight + 1e-12
-    with pytest.raises(ValueError, match="lipschitz"):
-        ch05.smoothed_ramp_slope(0.0, -1.0, 0.5)
-
-
-def test_code_formula_is_the_range_2r_constant_and_an_upper_bound():
-    sigma = 0.5
-    for lip in (0.5, 2.0, 30.0):
-        code = ch05.smoothed_lipschitz_code(lip, sigma, 1.0)
-        assert code == pytest.approx(lip * math.erf(1.0 / (math.sqrt(2) * lip * sigma)), rel=1e-12)
-        assert code >= smoothed_lipschitz(lip, sigma, 1.0)
-    with pytest.raises(ValueError, match="value_range"):
-        ch05.smoothed_lipschitz_code(1.0, sigma, 0.0)
-
-
+# ----------------------------------------------------------------------------------- Weierstrass table
 def test_weierstrass_table_kinds_and_reported_cell():
     df = ch05.weierstrass_lipschitz(TINY)
     assert list(df.columns) == list(ch05.WEIERSTRASS_COLUMNS)
@@ -161,12 +135,16 @@ def certified_table(home):
 
 
 def _redrawn_logits(family: str, index: int, num: int, seed: int, home) -> tuple[np.ndarray, int]:
-    """The logits the chapter draws for test point ``index``, re-drawn through the library's Smooth."""
+    """The logits the chapter draws for test point ``index``, re-drawn through the library's Smooth with
+    the engine's seeding rule (``example_generator(seed, index)``: ``n0`` selection, then the rest)."""
     data = load_dataset("digits")
     model = ch05.trained_model(TINY, family, seed=seed, home=home, dataset="digits").model
-    gen = torch.Generator().manual_seed(seed * 100_003 + index)
+    gen = example_generator(seed, index)
     smooth = Smooth(model, data.num_classes, TINY.sigma)
-    return smooth.sample_logits(data.test[index][0], num, TINY.batch_size, generator=gen), data.num_classes
+    x = data.test[index][0]
+    sel = smooth.sample_logits(x, TINY.n0, TINY.batch_size, generator=gen)
+    est = smooth.sample_logits(x, num - TINY.n0, TINY.batch_size, generator=gen)
+    return np.concatenate([sel, est]), data.num_classes
 
 
 def test_simplex_maps_rows_are_their_certificates(maps_table):

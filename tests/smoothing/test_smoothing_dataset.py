@@ -74,7 +74,10 @@ def test_every_curve_and_consistency(tmp_path):
     assert (table.loc[table["prediction"] == -1, "radius"] == 0).all()
     assert all(np.sum(c) == 300 for c in table["counts_estimation"])
     curve = certified_accuracy_curve(table, [0.0, 0.1, 0.5])
-    expected = [float(np.mean(table["correct"] & (table["radius"] > r))) for r in (0.0, 0.1, 0.5)]
+    certified = [
+        table["correct"] & (table["prediction"] != -1) & (table["radius"] >= r) for r in (0.0, 0.1, 0.5)
+    ]
+    expected = [float(np.mean(c)) for c in certified]  # Cohen et al.'s rule: correct, not abstained, R >= r
     assert curve["certified_accuracy"].tolist() == expected
 
 

@@ -27,6 +27,8 @@ from stablecore.smoothing.lipschitz import (
     ramp_start,
     score_lipschitz,
     smoothed_lipschitz,
+    smoothed_lipschitz_code,
+    smoothed_ramp_slope,
     smoothed_score_lipschitz,
     softmax_score_lipschitz,
 )
@@ -389,3 +391,35 @@ def test_radii_on_the_step_classifier(sigma):
             assert r <= dist * (1 + REL), name
             if name != "margin":
                 assert r == pytest.approx(dist, rel=REL), name  # Cohen is exact on the step
+
+
+# ------------------------------------------------------------------ the smoothed ramp (from chapter 5)
+def _smoothed_ramp(x: float, lip: float, sigma: float, r: float) -> float:
+    """E[clip(L(x+δ), 0, r)] by quadrature (independent of the module's closed forms)."""
+    f = lambda d: min(max(lip * (x + d), 0.0), r) * stats.norm.pdf(d, scale=sigma)  # noqa: E731
+    return integrate.quad(f, -12 * sigma, 12 * sigma, points=[-x, r / lip - x], limit=200)[0]
+
+
+@pytest.mark.parametrize("lip, sigma, r", [(2.0, 0.5, 1.0), (0.3, 0.25, 1.0), (10.0, 1.0, 2.0)])
+def test_smoothed_ramp_slope_is_the_derivative_of_the_smoothed_ramp(lip, sigma, r):
+    h = 1e-5
+    for x in (-0.3 * sigma, r / (2 * lip), r / lip + 0.2 * sigma):
+        fd = (_smoothed_ramp(x + h, lip, sigma, r) - _smoothed_ramp(x - h, lip, sigma, r)) / (2 * h)
+        assert float(smoothed_ramp_slope(x, lip, sigma, r)) == pytest.approx(fd, rel=1e-5, abs=1e-9)
+    # its maximum (the ramp's middle) is the library's tight constant, never exceeded on a grid
+    tight = smoothed_lipschitz(lip, sigma, r)
+    assert float(smoothed_ramp_slope(r / (2 * lip), lip, sigma, r)) == pytest.approx(tight, rel=1e-12)
+    xs = np.linspace(-5 * sigma, r / lip + 5 * sigma, 4001)
+    assert smoothed_ramp_slope(xs, lip, sigma, r).max() <= tight + 1e-12
+    with pytest.raises(ValueError, match="lipschitz"):
+        smoothed_ramp_slope(0.0, -1.0, 0.5)
+
+
+def test_code_formula_is_the_range_2r_constant_and_an_upper_bound():
+    sigma = 0.5
+    for lip in (0.5, 2.0, 30.0):
+        code = smoothed_lipschitz_code(lip, sigma, 1.0)
+        assert code == pytest.approx(lip * math.erf(1.0 / (math.sqrt(2) * lip * sigma)), rel=1e-12)
+        assert code >= smoothed_lipschitz(lip, sigma, 1.0)
+    with pytest.raises(ValueError, match="value_range"):
+        smoothed_lipschitz_code(1.0, sigma, 0.0)
