@@ -26,7 +26,7 @@ from stablecore.explore import (
     certified_curves,
     confine,
     decision_grid,
-    lipschitz_radii,
+    lipschitz_margin_radii,
     param_value,
     relative,
     smoothing_radii,
@@ -201,7 +201,7 @@ def boundary_tables(
     x_tr, y_tr = _tensors(_em.data.train)
     x_te, y_te = _tensors(_em.data.test)
     grid = decision_grid(_em.model, torch.cat([x_tr, x_te]), size=80)
-    lip = lipschitz_radii(_em.model, x_te, y_te)
+    lip = lipschitz_margin_radii(_em.model, x_te, y_te)
     rs = smoothing_radii(_em.model, x_te, y_te, sigma=sigma, n0=64, n=n, alpha=0.001, seed=0, lvm=lvm)
     points = lip.rename(columns={"radius": "radius_lipschitz"}).drop(
         columns=[c for c in lip.columns if c.startswith("certified@")]

@@ -107,7 +107,7 @@ from torch.func import functional_call
 from stablecore.blocks import ChannelPad, Normalize
 from stablecore.spectral.dense import round_up
 from stablecore.spectral.leaves import GELU_ERF
-from stablecore.spectral.network import lipschitz_bound
+from stablecore.spectral.network import check_input_shape, lipschitz_bound
 from stablecore.spectral.regularization import layer_gram_bound
 from stablecore.train.evaluate import eval_mode
 from stablecore.types import Bound
@@ -313,19 +313,6 @@ def _plan(model: nn.Module) -> list[_Leaf]:
     return leaves
 
 
-def _check_shape(input_shape: Any) -> tuple[int, ...]:
-    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
-        input_shape = (input_shape,)
-    if not isinstance(input_shape, (tuple, list, torch.Size)) or not all(
-        isinstance(s, int) and not isinstance(s, bool) for s in input_shape
-    ):
-        raise TypeError(f"input_shape must be a tuple of ints (no batch dimension), got {input_shape!r}")
-    shape = tuple(input_shape)
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"input_shape must be a non-empty tuple of positive ints, got {input_shape!r}")
-    return shape
-
-
 def _first_param(model: nn.Module) -> torch.Tensor | None:
     return next(model.parameters(), None)
 
@@ -371,9 +358,16 @@ def _up(x: float) -> float:
     return round_up(x) if x > 0 else x
 
 
-def _compose(lip: float, curv: float, lip_g: float, curv_g: float) -> tuple[float, float]:
-    """(L, C) of ``g ∘ prefix`` from the prefix's (L, C) and g's; rounded up."""
-    return _up(lip_g * lip), _up(_up(curv_g * _up(lip * lip)) + _up(lip_g * curv))
+def _same(x: Any) -> Any:
+    return x
+
+
+def _compose(inner: tuple[Any, Any], outer: tuple[Any, Any], up: Any = _same) -> tuple[Any, Any]:
+    """(L, C) of ``outer ∘ inner``: L = L_o·L_i, C ≤ C_o·L_i² + L_o·C_i (module docstring; Srinivas et al.
+    2022), the one place of this rule. ``up`` rounds every product and sum: :func:`_up` for float
+    bounds, the identity for differentiable tensors."""
+    (lip_i, curv_i), (lip_o, curv_o) = inner, outer
+    return up(lip_o * lip_i), up(up(curv_o * up(lip_i * lip_i)) + up(lip_o * curv_i))
 
 
 # ----------------------------------------------------------------------------------- (a) input Hessian
@@ -409,7 +403,7 @@ def input_hessian_bound(model: nn.Module, input_shape: Any, *, n_iter: int | Non
         3.0792
     """
     leaves = _plan(model)
-    shape = _check_shape(input_shape)
+    shape = check_input_shape(input_shape)
     n_iter = _check_n_iter(n_iter, allow_none=True)
     shapes = _leaf_shapes(model, leaves, shape)
     lip, curv = 1.0, 0.0
@@ -422,7 +416,7 @@ def input_hessian_bound(model: nn.Module, input_shape: Any, *, n_iter: int | Non
             else:
                 b = _affine_bound(leaf, s, n_iter)
                 lip_g, curv_g, source = b.value, 0.0, b.method
-            lip, curv = _compose(lip, curv, lip_g, curv_g)
+            lip, curv = _compose((lip, curv), (lip_g, curv_g), _up)
             rows.append(
                 {
                     "module": _label(leaf.path),
@@ -483,7 +477,7 @@ def input_hessian_bound_tensor(model: nn.Module, input_shape: Any, *, n_iter: in
         True
     """
     leaves = _plan(model)
-    shape = _check_shape(input_shape)
+    shape = check_input_shape(input_shape)
     n_iter = _check_n_iter(n_iter, allow_none=False)
     shapes = _leaf_shapes(model, leaves, shape)
     like = _first_param(model)
@@ -491,8 +485,7 @@ def input_hessian_bound_tensor(model: nn.Module, input_shape: Any, *, n_iter: in
     lip = torch.ones((), dtype=like.dtype, device=like.device)
     curv = torch.zeros((), dtype=like.dtype, device=like.device)
     for leaf, s in zip(leaves, shapes):
-        lip_g, curv_g = _leaf_tensor_constants(leaf, s, n_iter, like)
-        lip, curv = lip_g * lip, curv_g * lip * lip + lip_g * curv
+        lip, curv = _compose((lip, curv), _leaf_tensor_constants(leaf, s, n_iter, like))
     return curv
 
 
@@ -616,25 +609,15 @@ def _input_energy(leaf: _Leaf, a: torch.Tensor) -> tuple[torch.Tensor, int]:
     return per_group + (positions if bias else 0), terms
 
 
-def _suffix_constants(consts: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-    """(L, C) of the rest of the chain after each leaf: ``rest[k]`` composes leaves ``k+1..n``."""
+def _suffix_constants(consts: list[tuple[Any, Any]], up: Any = _same) -> list[tuple[Any, Any]]:
+    """(L, C) of the rest of the chain after each leaf: ``rest[k]`` composes leaves ``k+1..n``
+    (:func:`_compose` with rounding ``up``)."""
     rest: list[tuple[Any, Any]] = [None] * len(consts)  # type: ignore[list-item]
-    lip, curv = consts[0][0] * 0 + 1, consts[0][1] * 0  # identity, same type as the constants
+    first = consts[0][0]
+    lip, curv = (torch.ones_like(first), torch.zeros_like(first)) if torch.is_tensor(first) else (1.0, 0.0)
     for k in range(len(consts) - 1, -1, -1):
         rest[k] = (lip, curv)
-        lip_g, curv_g = consts[k]
-        # rest ∘ g_k: C = C(rest) L(g)² + L(rest) C(g)
-        lip, curv = lip * lip_g, curv * lip_g * lip_g + lip * curv_g
-    return rest
-
-
-def _suffix_constants_float(consts: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    rest: list[tuple[float, float]] = [(1.0, 0.0)] * len(consts)
-    lip, curv = 1.0, 0.0
-    for k in range(len(consts) - 1, -1, -1):
-        rest[k] = (lip, curv)
-        lip_g, curv_g = consts[k]
-        lip, curv = _up(lip * lip_g), _up(_up(curv * _up(lip_g * lip_g)) + _up(lip * curv_g))
+        lip, curv = _compose(consts[k], (lip, curv), up)
     return rest
 
 
@@ -735,7 +718,7 @@ def parameter_hessian_bounds(
                 consts.append((c.lipschitz, c.curvature))
             else:
                 consts.append((_affine_bound(leaf, tuple(a.shape[1:]), n_iter).value, 0.0))
-        rest = _suffix_constants_float(consts)
+        rest = _suffix_constants(consts, _up)
         c_loss, g_loss = loss_derivative_bounds(out, y64, name, local=local)
         batch = x.shape[0]
         k = out[0].numel()

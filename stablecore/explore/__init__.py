@@ -30,7 +30,7 @@ from stablecore.explore.radii import (
     certified_curves,
     decision_grid,
     grid_axes,
-    lipschitz_radii,
+    lipschitz_margin_radii,
     smoothing_radii,
 )
 from stablecore.explore.runs import RunDetails, confine, model_runs, relative, run_details, runs_table
@@ -50,7 +50,7 @@ __all__ = [
     "decision_grid",
     "find_run",
     "grid_axes",
-    "lipschitz_radii",
+    "lipschitz_margin_radii",
     "model_runs",
     "param_value",
     "parse_param",

@@ -44,7 +44,7 @@ __all__ = [
     "certified_curves",
     "decision_grid",
     "grid_axes",
-    "lipschitz_radii",
+    "lipschitz_margin_radii",
     "smoothing_radii",
 ]
 
@@ -100,7 +100,7 @@ def grid_axes(points: torch.Tensor, size: int = 80, pad: float = 0.5) -> tuple[n
     )
 
 
-def lipschitz_radii(
+def lipschitz_margin_radii(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, eps: Sequence[float] = (0.1,)
 ) -> pd.DataFrame:
     """Lipschitz-margin radius of every point (module docstring), via
@@ -140,12 +140,12 @@ def decision_grid(
     ``size × size`` grid around 2-D ``points`` (:func:`grid_axes`); rows in row-major order (x1 slowest).
 
     Returns:
-        Columns ``x0, x1, prediction, margin, radius`` and ``attrs`` as :func:`lipschitz_radii`.
+        Columns ``x0, x1, prediction, margin, radius`` and ``attrs`` as :func:`lipschitz_margin_radii`.
     """
     a0, a1 = grid_axes(points, size, pad)
     g1, g0 = np.meshgrid(a1, a0, indexing="ij")
     grid = torch.from_numpy(np.stack([g0.ravel(), g1.ravel()], axis=1))  # float64; cast to the model's dtype
-    frame = lipschitz_radii(model, grid)
+    frame = lipschitz_margin_radii(model, grid)
     return frame[["x0", "x1", "prediction", "margin", "radius"]].copy()
 
 

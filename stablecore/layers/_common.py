@@ -7,6 +7,8 @@
   does not give. Powers of it (SR, SLL with Gram rescaling) come from the one kernel-space Gram
   iteration, :func:`stablecore.spectral.conv.kernel_gram_iterates`.
 * Weighted Gershgorin (Schur test) row sums of ``|P|`` and their float64 a-posteriori upper bounds.
+* :func:`conv_layer_gram_bound`: the one choice of differentiable Gram bound of a stride-1 'same' conv
+  layer's kernel (circular torus or kernel space).
 * Registration of a parametrized layer class with :func:`stablecore.spectral.register`.
 """
 
@@ -21,7 +23,7 @@ from torch import nn
 
 from stablecore.numerics import U64, pow2_normalize, round_up, unscale_up
 from stablecore.spectral import register
-from stablecore.spectral.conv import kernel_gram_iterates
+from stablecore.spectral.conv import gram_norm_conv_circular, gram_norm_conv_zeros, kernel_gram_iterates
 from stablecore.types import Bound
 
 Shape = tuple[int, ...]
@@ -113,6 +115,21 @@ def gershgorin_upper(
     s = abs_row_sums(g + (2 * gam) * e + eta, q64)
     s = s * (1 + (n + 8) * U64) + (2 * n * 2.0**-1074) / (1.0 if q64 is None else q64)
     return unscale_up(unscale_up(s, scale_exp), scale_exp)
+
+
+def conv_layer_gram_bound(
+    weight: torch.Tensor, padding_mode: str, input_size: tuple[int, int] | None, n_iter: int
+) -> torch.Tensor:
+    r"""Differentiable upper bound :math:`\rho \ge \lVert K \rVert_2` (0-d tensor) of a stride-1 'same'
+    conv layer with kernel ``weight``: with circular padding on an ``input_size`` torus no smaller than
+    the kernel, the Gram iteration on its FFT blocks (Delattre et al. 2023,
+    :func:`~stablecore.spectral.gram_norm_conv_circular`); otherwise (zero padding, or taps that wrap)
+    the kernel-space bound (Delattre et al. 2024, :func:`~stablecore.spectral.gram_norm_conv_zeros`),
+    which dominates :math:`\sup_\omega \sigma_1(\hat K(\omega))` and so holds for every input size."""
+    wraps = any(n < k for n, k in zip(input_size or (), weight.shape[-2:]))
+    if padding_mode == "circular" and not wraps:
+        return gram_norm_conv_circular(weight, input_size, n_iter)
+    return gram_norm_conv_zeros(weight, n_iter)
 
 
 def register_layer(cls: type[nn.Module], fn: Callable[..., tuple]) -> None:

@@ -42,6 +42,7 @@ from stablecore.layers._common import (
     check_conv_options,
     check_positive_int,
     check_residual_shape,
+    conv_layer_gram_bound,
     conv_same,
     conv_same_adjoint,
     pair,
@@ -49,7 +50,7 @@ from stablecore.layers._common import (
     same_padding,
 )
 from stablecore.numerics import round_up, unit_roundoff
-from stablecore.spectral import gram_norm_conv_circular, gram_norm_conv_zeros, gram_norm_dense
+from stablecore.spectral import gram_norm_dense
 from stablecore.types import Bound
 
 __all__ = ["CPLConv2d", "CPLLinear"]
@@ -206,12 +207,8 @@ class CPLConv2d(nn.Module):
 
     def step_size(self) -> torch.Tensor:
         """:math:`2/(\\rho(K)^2 + \\varepsilon)`, differentiable in ``K``."""
-        wraps = any(n < k for n, k in zip(self.input_size or (), self.kernel_size))
         with torch.set_grad_enabled(self.step_grad and torch.is_grad_enabled()):
-            if self.padding_mode == "circular" and not wraps:
-                rho = gram_norm_conv_circular(self.weight, self.input_size, self.n_iter)
-            else:
-                rho = gram_norm_conv_zeros(self.weight, self.n_iter)
+            rho = conv_layer_gram_bound(self.weight, self.padding_mode, self.input_size, self.n_iter)
         return 2.0 / (rho * rho + self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,11 +24,12 @@ from stablecore.layers._common import (
     Shape,
     check_conv_options,
     check_positive_int,
+    conv_layer_gram_bound,
     pair,
     register_layer,
 )
 from stablecore.numerics import round_up, unit_roundoff
-from stablecore.spectral import gram_norm_conv_circular, gram_norm_conv_zeros, gram_norm_dense
+from stablecore.spectral import gram_norm_dense
 from stablecore.types import Bound
 
 __all__ = ["SpectralNormConv2d", "SpectralNormLinear"]
@@ -42,12 +43,8 @@ class _GramNormalize(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if weight.ndim == 2:
             rho = gram_norm_dense(weight, self.n_iter)
-        elif self.padding_mode == "circular" and not any(
-            n < k for n, k in zip(self.input_size, weight.shape[-2:])
-        ):  # taps that wrap (input smaller than the kernel) fall back to the kernel-space bound
-            rho = gram_norm_conv_circular(weight, self.input_size, self.n_iter)
         else:
-            rho = gram_norm_conv_zeros(weight, self.n_iter)
+            rho = conv_layer_gram_bound(weight, self.padding_mode, self.input_size, self.n_iter)
         return weight / rho.clamp_min(torch.finfo(weight.dtype).tiny)
 
 

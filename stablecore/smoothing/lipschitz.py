@@ -123,7 +123,8 @@ def _positive(value: Any, name: str, *, allow_inf: bool = False) -> np.ndarray:
     return arr
 
 
-def _temperature(temperature: Any) -> float:
+def check_temperature(temperature: Any) -> float:
+    """``temperature`` as a float; ``TypeError`` unless a number, ``ValueError`` unless finite and > 0."""
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)):
         raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
     t = float(temperature)
@@ -214,7 +215,7 @@ def softmax_score_lipschitz(temperature: float) -> float:
         >>> round(softmax_score_lipschitz(1.0), 6)
         0.353553
     """
-    return 1.0 / (2.0 * _SQRT2 * _temperature(temperature))
+    return 1.0 / (2.0 * _SQRT2 * check_temperature(temperature))
 
 
 def sparsemax_score_lipschitz(temperature: float, num_classes: int) -> float:
@@ -227,7 +228,7 @@ def sparsemax_score_lipschitz(temperature: float, num_classes: int) -> float:
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-    return math.sqrt(1.0 - 1.0 / int(num_classes)) / _temperature(temperature)
+    return math.sqrt(1.0 - 1.0 / int(num_classes)) / check_temperature(temperature)
 
 
 def _map_constant(map: str, temperature: float, num_classes: int | None) -> float:

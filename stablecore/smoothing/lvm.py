@@ -45,7 +45,7 @@ import numpy as np
 from scipy import special
 
 from stablecore.smoothing import bounds as _bounds
-from stablecore.smoothing.lipschitz import cohen_multi_radius, cohen_radius
+from stablecore.smoothing.lipschitz import check_temperature, cohen_multi_radius, cohen_radius
 
 __all__ = [
     "DEFAULT_TEMPERATURES",
@@ -85,15 +85,6 @@ def _logits(z: Any, name: str = "z") -> np.ndarray:
     return arr
 
 
-def _check_temperature(temperature: Any) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)):
-        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
-    t = float(temperature)
-    if not (math.isfinite(t) and t > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
-    return t
-
-
 def softmax(z: Any, temperature: float = 1.0) -> np.ndarray:
     r""":math:`\mathrm{softmax}(z/T)_c = e^{z_c/T}/\sum_j e^{z_j/T}` over the last axis (float64).
 
@@ -101,7 +92,7 @@ def softmax(z: Any, temperature: float = 1.0) -> np.ndarray:
         >>> softmax([0.0, 0.0]).tolist()
         [0.5, 0.5]
     """
-    t = _check_temperature(temperature)
+    t = check_temperature(temperature)
     return special.softmax(_logits(z) / t, axis=-1)
 
 
@@ -131,7 +122,7 @@ def sparsemax(z: Any, temperature: float = 1.0) -> np.ndarray:
         >>> sparsemax([1.0, 0.2, -3.0]).tolist()
         [0.9, 0.09999999999999998, 0.0]
     """
-    t = _check_temperature(temperature)
+    t = check_temperature(temperature)
     return _sparsemax_raw(_logits(z) / t)
 
 
@@ -213,7 +204,7 @@ def _candidates(maps: Any, temperatures: Any) -> list[tuple[str, float]]:
     if soft:
         if np.ndim(temperatures) != 1 or len(temperatures) == 0:
             raise ValueError(f"temperatures must be a non-empty 1-D sequence, got {temperatures!r}")
-        temps = [_check_temperature(t) for t in temperatures]
+        temps = [check_temperature(t) for t in temperatures]
     out: list[tuple[str, float]] = []
     for m in dict.fromkeys(maps):
         out += [("hardmax", 0.0)] if m == "hardmax" else [(m, t) for t in temps]

@@ -29,7 +29,7 @@ from stablecore.blocks import Residual
 from stablecore.limits import check_memory
 from stablecore.types import Bound, product_bound, sum_bound
 
-__all__ = ["LeafBound", "lipschitz_bound", "register", "registered_types"]
+__all__ = ["LeafBound", "check_input_shape", "lipschitz_bound", "register", "registered_types"]
 
 Shape = tuple[int, ...]
 LeafBound = Callable[..., tuple[Bound, Shape]]
@@ -79,7 +79,9 @@ def _lookup(module: nn.Module) -> LeafBound | None:
     return fn
 
 
-def _check_shape(input_shape: Any) -> Shape:
+def check_input_shape(input_shape: Any) -> Shape:
+    """``input_shape`` (an int or a sequence of positive ints, no batch dimension) as a tuple; raises
+    ``TypeError`` / ``ValueError`` naming ``input_shape``."""
     if isinstance(input_shape, int) and not isinstance(input_shape, bool):
         input_shape = (input_shape,)
     if not isinstance(input_shape, (tuple, list, torch.Size)) or not all(
@@ -214,7 +216,7 @@ def lipschitz_bound(model: nn.Module, input_shape: Any, *, method: str = "gram",
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape = _check_shape(input_shape)
+    shape = check_input_shape(input_shape)
     import stablecore.spectral.leaves  # noqa: F401  (registers the torch leaf modules)
 
     _check_options("lipschitz_bound", options)
@@ -250,7 +252,7 @@ def layer_norm(module: nn.Module, input_shape: Any, **options: Any) -> Bound:
     import stablecore.spectral.leaves  # noqa: F401
 
     _check_options("layer_norm", {k: v for k, v in options.items() if k != "method"})
-    shape = _check_shape(input_shape)
+    shape = check_input_shape(input_shape)
     _check_example_memory(shape, "")
     bound, _ = _lookup(module)(module, shape, **{"method": "gram", **options})
     return bound

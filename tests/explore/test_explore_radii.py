@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from stablecore.explore import certified_curves, decision_grid, grid_axes, lipschitz_radii, smoothing_radii
+from stablecore.explore import (
+    certified_curves,
+    decision_grid,
+    grid_axes,
+    lipschitz_margin_radii,
+    smoothing_radii,
+)
 from stablecore.models import build_model
 from stablecore.smoothing import Smooth, example_generator
 
@@ -39,7 +45,7 @@ def points():
 
 def test_lipschitz_radius_is_the_distance_to_a_linear_boundary(points):
     model = _linear_model()
-    table = lipschitz_radii(model, points)  # labels = predictions: the radius of the decision region
+    table = lipschitz_margin_radii(model, points)  # labels = predictions: the radius of the decision region
     assert table.attrs["certificate"] == "pairwise"
     np.testing.assert_allclose(table["radius"], _distance(model, points), rtol=1e-6)
     assert (table["radius"] <= _distance(model, points)).all()  # rounded down, never overstated
@@ -49,7 +55,7 @@ def test_lipschitz_radius_is_the_distance_to_a_linear_boundary(points):
 def test_misclassified_points_get_radius_zero(points):
     model = _linear_model()
     wrong = 1 - model(points.double()).argmax(1)
-    table = lipschitz_radii(model, points, wrong)
+    table = lipschitz_margin_radii(model, points, wrong)
     assert (table["radius"] == 0).all() and not table["correct"].any()
 
 
