@@ -11,12 +11,13 @@
       kernels/chNN.json                      the kernel's CPU time and experiment call counts
       tables/summary.parquet, summary.md     the summary table (:func:`summary_table`)
 
-**Where "ours" comes from.** Before the notebook's first cell, a hidden cell wraps the chapter module's
-experiment functions (``module.EXPERIMENTS``) so that the DataFrame each *top-level* call returns in the
-notebook is kept; after the last cell (or the failing one) a hidden cell stores them. The chapter's own
+**Where "ours" comes from.** The kernel runs with ``STABLECORE_RECORD=<run dir>:<chapter>``
+(:mod:`stablecore.chapters.recording`): the chapters' ``experiment`` decorator then stores the DataFrame
+of the first *top-level* call of each of the chapter's experiments (``module.EXPERIMENTS``) as soon as it
+returns; nothing is injected into the kernel and the notebook itself is not changed. The chapter's own
 ``reported_comparison(results)`` then maps them to its reported-number ids, so no number is computed
-twice and none is invented; the notebook itself is not changed. A chapter module without
-``reported_comparison`` yields rows marked as not computed.
+twice and none is invented. A chapter module without ``reported_comparison`` yields rows marked as not
+computed.
 
 **Summary table.** One row per reported number (:func:`stablecore.chapters.reported_numbers`) of the
 chapters asked for: the thesis's value, its source and status (``transcribed | recalled | not
@@ -39,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import os
@@ -55,12 +55,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from stablecore.chapters import CHAPTERS, reported_numbers
+from stablecore.chapters.recording import record_env
 from stablecore.results import (
     LoadedRun,
     Run,
-    atomic_write_bytes,
     atomic_write_json,
-    atomic_write_parquet,
     atomic_write_text,
     create_run,
     list_runs,
@@ -254,61 +253,22 @@ def relative_difference(ours: float | None, thesis: float | None) -> float:
 
 
 # ----------------------------------------------------------------------------------- recording
-# Used inside the notebook's kernel (hidden cells), not by callers.
-_RECORDED: dict[str, pd.DataFrame] = {}
-_CALLS: dict[str, int] = {}
-_DEPTH = [0]
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished (waited-for) children; NaN where unknown."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _DEPTH[0] += 1
-        try:
-            out = fn(*args, **kwargs)
-        finally:
-            _DEPTH[0] -= 1
-        if _DEPTH[0] == 0 and isinstance(out, pd.DataFrame):  # not the chapter's internal calls
-            _CALLS[name] = _CALLS.get(name, 0) + 1
-            _RECORDED.setdefault(name, out)  # the first top-level call is the notebook's result
-        return out
-
-    wrapper._reproduce_recorded = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _install_recorder(chapter: int) -> list[str]:
-    """Wrap the chapter module's experiments (module attributes named as in ``EXPERIMENTS``) so that the
-    DataFrame of each top-level call is kept; returns the names wrapped (none on a second call)."""
-    module = CHAPTERS[chapter]
-    names = []
-    for name, fn in dict(getattr(module, "EXPERIMENTS", {})).items():
-        if getattr(module, name, None) is fn:
-            setattr(module, name, _recording(name, fn))
-            names.append(name)
-    return names
-
-
-def _save_recorded(run_path: str, chapter: int) -> list[str]:
-    """Store the recorded DataFrames as run tables ``chNN.<experiment>`` (pickle when Parquet refuses)."""
-    saved = []
-    for name, frame in _RECORDED.items():
-        table = Path(run_path) / "tables" / f"ch{chapter:02d}.{name}.parquet"
-        try:
-            atomic_write_parquet(table, frame)
-        except Exception:  # e.g. mixed object columns pyarrow cannot type
-            atomic_write_bytes(
-                Path(run_path) / "objects" / f"ch{chapter:02d}.{name}.pkl", pickle.dumps(frame)
-            )
-        saved.append(name)
-    import resource
-
-    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
-    atomic_write_json(
-        Path(run_path) / "kernels" / f"ch{chapter:02d}.json", {"cpu_seconds": cpu, "calls": _CALLS}
-    )
-    return saved
+def _write_kernel_record(run_path: Path, chapter: int, cpu_seconds: float) -> None:
+    """``kernels/chNN.json``: the kernel's CPU time beside the call counts its recorder wrote there."""
+    file = run_path / "kernels" / f"ch{chapter:02d}.json"
+    calls = read_json(file).get("calls", {}) if file.is_file() else {}
+    cpu = None if math.isnan(cpu_seconds) else cpu_seconds
+    atomic_write_json(file, {"cpu_seconds": cpu, "calls": calls})
 
 
 def load_results(path: str | os.PathLike, chapter: int) -> dict[str, pd.DataFrame]:
@@ -332,7 +292,7 @@ def load_results(path: str | os.PathLike, chapter: int) -> dict[str, pd.DataFram
             name = file.name[len(prefix) : -len(suffix)]
             if suffix == ".pkl":
                 with file.open("rb") as fh:
-                    out[name] = pickle.load(fh)  # written by this module in this run
+                    out[name] = pickle.load(fh)  # written by this run's recorder
             else:
                 out[name] = pd.read_parquet(file)
     return out
@@ -420,7 +380,12 @@ def execute_chapter(
     if cell_timeout is not None and (isinstance(cell_timeout, bool) or not cell_timeout > 0):
         raise ValueError(f"cell_timeout must be None or a number > 0, got {cell_timeout!r}")
     nb = nbformat.read(source, as_version=4)
-    kernel_env = {**os.environ, **(env or {}), "STABLECORE_MODE": mode}
+    kernel_env = {
+        **os.environ,
+        **(env or {}),
+        "STABLECORE_MODE": mode,
+        **record_env(run_path.resolve(), chapter),
+    }
     kernel_env.setdefault("PYTHONPATH", str(_REPO_ROOT))
     # plotly figures as their JSON (Jupyter) and as HTML with plotly.js inlined once (offline HTML page)
     kernel_env.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")
@@ -432,26 +397,14 @@ def execute_chapter(
     )
     error = ""
     start = time.perf_counter()
+    cpu_before = _children_cpu_seconds()  # the kernel is a child: its CPU time counts once it is reaped
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-
-    def hidden(code: str) -> None:
-        cell = nbformat.v4.new_code_cell(code)
-        nb.cells.append(cell)
-        try:
-            client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
-        finally:
-            nb.cells.pop()
-
     try:
         with client.setup_kernel(env=kernel_env):
             info = client.wait_for_reply(client.kc.kernel_info())
             if info is not None:
                 nb.metadata["language_info"] = info["content"]["language_info"]
             try:
-                hidden(
-                    f"import stablecore.reproduce as _stablecore_reproduce\n"
-                    f"_stablecore_reproduce._install_recorder({chapter})"
-                )
                 for k, index in enumerate(code_cells):
                     if on_cell is not None:
                         on_cell(k, len(code_cells))
@@ -460,14 +413,10 @@ def execute_chapter(
                 cell = next((k for k, i in enumerate(code_cells) if nb.cells[i].get("outputs") and any(
                     o.get("output_type") == "error" for o in nb.cells[i].outputs)), None)  # fmt: skip
                 error = (f"code cell {cell + 1}: " if cell is not None else "") + _one_line(exc)
-            finally:
-                try:
-                    hidden(f"_stablecore_reproduce._save_recorded({str(run_path)!r}, {chapter})")
-                except Exception as exc:  # a dead kernel keeps nothing
-                    error = error or f"could not store the results: {_one_line(exc)}"
     except Exception as exc:  # kernel start / shutdown failures
         error = error or f"kernel: {_one_line(exc)}"
     seconds = time.perf_counter() - start
+    _write_kernel_record(run_path, chapter, _children_cpu_seconds() - cpu_before)
     executed = run_path / source.name
     atomic_write_text(executed, nbformat.writes(nb))
     html: Path | None = run_path / (source.stem + ".html")
@@ -477,8 +426,8 @@ def execute_chapter(
         html = None
         error = error or f"HTML rendering: {_one_line(exc)}"
     results = load_results(run_path, chapter)
-    kernel = run_path / "kernels" / f"ch{chapter:02d}.json"
-    cpu = float(read_json(kernel)["cpu_seconds"]) if kernel.is_file() else math.nan
+    cpu = read_json(run_path / "kernels" / f"ch{chapter:02d}.json")["cpu_seconds"]
+    cpu = math.nan if cpu is None else float(cpu)
     status: ChapterStatus = "failed" if error else "ok"
     return ChapterOutcome(chapter, label, status, seconds, error, executed, html, results, cpu)
 

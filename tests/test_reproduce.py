@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 import stablecore.reproduce as rp
-from stablecore.chapters import CHAPTERS, STATUSES, get_reported, reported_numbers
+from stablecore.chapters import CHAPTERS, STATUSES, get_reported, recording, reported_numbers
 from stablecore.chapters import ch05_lvm_rs as ch05
 from stablecore.chapters import ch06_bridging_rs as ch06
+from stablecore.chapters.common import experiment
 from stablecore.cli.main import main
 from stablecore.results import atomic_write_parquet
 
@@ -174,31 +175,74 @@ def test_stored_outputs_roundtrip_and_markdown(tmp_path: Path, cheap_results) ->
 
 
 def test_recorder_keeps_top_level_calls_only(monkeypatch, tmp_path: Path) -> None:
+    """With STABLECORE_RECORD set, the experiment decorator stores the first top-level call per experiment of
+    the recorded chapter, counts the top-level calls, and ignores nested calls and other chapters."""
     calls = []
+    module = CHAPTERS[6]
 
-    def inner(cfg=None, *, seed=0):
+    def lipschitz_radii(cfg=None, *, seed=0):
         calls.append("inner")
         return pd.DataFrame({"id": ["in"], "value": [seed]})
 
-    def outer(cfg=None, *, seed=0):
+    def counter_example(cfg=None, *, seed=0):
         calls.append("outer")
-        CHAPTERS[6].lipschitz_radii(seed=seed + 1)  # through the module, as the chapter's code would
+        module.lipschitz_radii(seed=seed + 1)  # through the module, as the chapter's code would
         return pd.DataFrame({"id": ["out"], "value": [seed]})
 
-    module = CHAPTERS[6]
-    monkeypatch.setattr(module, "EXPERIMENTS", {"counter_example": outer, "lipschitz_radii": inner})
-    monkeypatch.setattr(module, "counter_example", outer)
-    monkeypatch.setattr(module, "lipschitz_radii", inner)
-    monkeypatch.setattr(rp, "_RECORDED", {})
-    monkeypatch.setattr(rp, "_CALLS", {})
-    assert sorted(rp._install_recorder(6)) == ["counter_example", "lipschitz_radii"]
-    assert rp._install_recorder(6) == []  # idempotent
+    decorate = experiment(ch06.Ch06Config)
+    fakes = {}
+    for fn in (counter_example, lipschitz_radii):
+        fn.__module__ = module.__name__
+        fakes[fn.__name__] = decorate(fn)
+        monkeypatch.setattr(module, fn.__name__, fakes[fn.__name__])
+    monkeypatch.setattr(module, "EXPERIMENTS", fakes)
+    monkeypatch.setattr(recording, "_CALLS", {})
+    monkeypatch.setattr(recording, "_KEPT", set())
+    monkeypatch.delenv(recording.RECORD_ENV, raising=False)
+    module.counter_example(seed=1)  # no active reproduction: nothing is written
+    assert not any(tmp_path.iterdir())
+    monkeypatch.setenv(recording.RECORD_ENV, f"{tmp_path}:6")
     module.counter_example(seed=3)
     module.counter_example(seed=7)
-    assert calls == ["outer", "inner", "outer", "inner"]
-    assert sorted(rp._RECORDED) == ["counter_example"] and rp._RECORDED["counter_example"]["value"][0] == 3
-    rp._save_recorded(str(tmp_path), 6)
-    assert sorted(rp.load_results(tmp_path, 6)) == ["counter_example"]
+    ch05.weierstrass_lipschitz(ch05.Ch05Config.quick())  # another chapter's experiment: not recorded
+    assert calls == ["outer", "inner"] * 3
+    stored = rp.load_results(tmp_path, 6)
+    assert sorted(stored) == ["counter_example"] and stored["counter_example"]["value"][0] == 3
+    assert rp.load_results(tmp_path, 5) == {}
+    kernel = json.loads((tmp_path / "kernels" / "ch06.json").read_text(encoding="utf-8"))
+    assert kernel == {"calls": {"counter_example": 2}}
+    rp._write_kernel_record(tmp_path, 6, 1.5)  # the parent adds the kernel's CPU time
+    kernel = json.loads((tmp_path / "kernels" / "ch06.json").read_text(encoding="utf-8"))
+    assert kernel == {"cpu_seconds": 1.5, "calls": {"counter_example": 2}}
+
+
+def test_recorder_pickles_what_parquet_refuses(monkeypatch, tmp_path: Path) -> None:
+    module = CHAPTERS[6]
+
+    def counter_example(cfg=None, *, seed=0):
+        return pd.DataFrame({"id": ["a", "b"], "mixed": [1, "x"]})  # pyarrow cannot type this column
+
+    counter_example.__module__ = module.__name__
+    fake = experiment(ch06.Ch06Config)(counter_example)
+    monkeypatch.setattr(module, "EXPERIMENTS", {"counter_example": fake})
+    monkeypatch.setattr(recording, "_CALLS", {})
+    monkeypatch.setattr(recording, "_KEPT", set())
+    monkeypatch.setenv(recording.RECORD_ENV, f"{tmp_path}:6")
+    fake()
+    assert (tmp_path / "objects" / "ch06.counter_example.pkl").is_file()
+    pd.testing.assert_frame_equal(rp.load_results(tmp_path, 6)["counter_example"], fake.__wrapped__())
+
+
+def test_record_env(monkeypatch, tmp_path: Path) -> None:
+    run = tmp_path / "a:b" / "run"  # a colon in the path is fine: the chapter is after the last one
+    monkeypatch.setenv(recording.RECORD_ENV, recording.record_env(run, 6)[recording.RECORD_ENV])
+    assert recording.active_record() == (run, 6)
+    monkeypatch.setenv(recording.RECORD_ENV, "")
+    assert recording.active_record() is None
+    for bad in ("runs/x", "runs/x:", ":6", "runs/x:six"):
+        monkeypatch.setenv(recording.RECORD_ENV, bad)
+        with pytest.raises(ValueError, match=recording.RECORD_ENV):
+            recording.active_record()
 
 
 def test_full_mode_documented_per_chapter() -> None:

@@ -13,7 +13,7 @@ DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chap
   :math:`M/(\\sqrt2 L)` vs pairwise (LLN), with the network's Lipschitz upper bound and an empirical lower
   bound (chapter 3);
 * :func:`deep_linear_looseness` -- the product of layer norms vs the norm of the product of a deep linear
-  net as depth grows, float64 SVDs (THESIS.md §2 "PUB", chapter 2);
+  net as depth grows, float64 SVDs (THESIS.md §2 "PUB"; chapter 2's experiment with three initialisations);
 * :func:`randomized_smoothing` -- Cohen et al.'s CERTIFY on digits (THESIS.md §2, chapters 5 and 6), next to
   the base network's deterministic margin certificate;
 * :func:`hessian_top` and :func:`landscape_1d` -- loss-curvature basics: the top Hessian eigenvalues and the
@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +37,32 @@ from scipy.stats import norm
 from torch import nn
 
 from stablecore.certify.accuracy import certified_mask
+from stablecore.chapters.ch02_gram_iteration import LINEAR_INITS, linear_looseness
 from stablecore.chapters.common import COMPARISON_COLUMNS, comparison_table, experiment, resolve_config
 from stablecore.chapters.common import check_seed as _check_seed
-from stablecore.chapters.reported import ReportedNumber, number
+from stablecore.chapters.reported import ReportedNumber, load_reported
+from stablecore.chapters.validate import (
+    check_choice,
+    check_choices,
+    check_frame,
+    check_int,
+    check_int_tuple,
+    check_ints,
+    check_mode,
+    check_number,
+    check_number_tuple,
+    check_numbers,
+    check_optional_int,
+    check_probability,
+)
 from stablecore.train import current_mode, eval_mode
 
 CHAPTER: int = 1
 TITLE: str = "Introduction and background: sensitivity, Lipschitz constants, margin certificates, RS basics"
 NOTEBOOK: str = "notebooks/ch01_background.ipynb"
 
-_n = partial(number, CHAPTER)
-
-REPORTED: tuple[ReportedNumber, ...] = (
-    _n(
-        "ch01.sll_issue2.lln_cifar100.pgd_lipschitz_lower_bound",
-        "PGD lower bound on the Lipschitz constant of an SLL model with last-layer normalisation (LLN), "
-        "CIFAR-100: the LLN model as a whole is not 1-Lipschitz",
-        "1.8",
-        "",
-        "araujoalexandre/Lipschitz-SLL-Networks GitHub issue #2, via THESIS.md §2",
-        note="a lower bound (attack), so certificates must use the pairwise LLN denominators",
-    ),
-)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch01.csv``)."""
 
 __all__ = [
     "CERTIFICATE_COLUMNS",
@@ -68,7 +71,6 @@ __all__ = [
     "EXPERIMENTS",
     "HESSIAN_COLUMNS",
     "LANDSCAPE_COLUMNS",
-    "LINEAR_COLUMNS",
     "LINEAR_INITS",
     "NOTEBOOK",
     "REPORTED",
@@ -78,10 +80,8 @@ __all__ = [
     "Ch01Config",
     "chapter_map",
     "deep_linear_looseness",
-    "deep_linear_weights",
     "hessian_top",
     "landscape_1d",
-    "linear_network",
     "lipschitz_summary",
     "margin_certificate",
     "max_cohen_radius",
@@ -95,26 +95,9 @@ __all__ = [
 ]
 
 FAMILIES: tuple[str, ...] = ("mlp", "sll")
-LINEAR_INITS: tuple[str, ...] = ("uniform", "gaussian", "orthogonal")
 
 
 # =================================================================================== configuration
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _number_tuple(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> None:
-    ok = isinstance(value, tuple) and len(value) > 0
-    ok = ok and all(_finite(v) and (v > low if strict else v >= low) for v in value)
-    if not ok:
-        what = f"> {low:g}" if strict else f">= {low:g}"
-        raise ValueError(f"{name} must be a non-empty tuple of finite numbers {what}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Ch01Config:
     """Data sizes, networks, radii and budgets of the chapter's experiments.
@@ -168,58 +151,26 @@ class Ch01Config:
     landscape_steps: int = 41
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        if self.num_threads is not None and not _positive_int(self.num_threads):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        for name in (
+        check_mode(self.mode)
+        check_optional_int(self.num_threads, "num_threads")
+        check_ints(self, (
             "moons_samples", "sll_width", "sll_depth", "moons_epochs", "batch_size", "noise_draws",
             "param_draws", "linear_dim", "rs_epochs", "rs_points", "n0", "rs_batch_size", "hessian_k",
-        ):  # fmt: skip
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("pgd_steps", "lower_bound_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if not _positive_int(self.n) or self.n < 2:
-            raise ValueError(f"n must be an int >= 2, got {self.n!r}")
-        if not _positive_int(self.landscape_steps) or self.landscape_steps < 3:
-            raise ValueError(f"landscape_steps must be an int >= 3, got {self.landscape_steps!r}")
-        if not (isinstance(self.families, tuple) and self.families and set(self.families) <= set(FAMILIES)):
-            raise ValueError(
-                f"families must be a non-empty tuple of names in {FAMILIES}, got {self.families!r}"
-            )
-        if not (
-            isinstance(self.linear_inits, tuple)
-            and self.linear_inits
-            and set(self.linear_inits) <= set(LINEAR_INITS)
-        ):
-            raise ValueError(
-                f"linear_inits must be a non-empty tuple of names in {LINEAR_INITS}, "
-                f"got {self.linear_inits!r}"
-            )
-        if not (isinstance(self.linear_depths, tuple) and self.linear_depths and all(
-            _positive_int(d) for d in self.linear_depths
-        )):  # fmt: skip
-            raise ValueError(
-                f"linear_depths must be a non-empty tuple of ints >= 1, got {self.linear_depths!r}"
-            )
-        for name in ("mlp_hidden", "rs_hidden"):
-            v = getattr(self, name)
-            if not (isinstance(v, tuple) and v and all(_positive_int(h) for h in v)):
-                raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {v!r}")
-        for name in ("moons_noise", "lr", "temperature", "rs_lr", "landscape_span"):
-            v = getattr(self, name)
-            if not (_finite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if not (_finite(self.offset) and self.offset >= 0):
-            raise ValueError(f"offset must be a finite number >= 0, got {self.offset!r}")
-        if not (_finite(self.alpha) and 0 < self.alpha < 1):
-            raise ValueError(f"alpha must be a number in (0, 1), got {self.alpha!r}")
-        _number_tuple(self.input_eps, "input_eps")
-        _number_tuple(self.param_scales, "param_scales")
-        _number_tuple(self.rs_sigmas, "rs_sigmas", strict=True)
+        ))  # fmt: skip
+        check_ints(self, ("pgd_steps", "lower_bound_steps"), minimum=0)
+        check_int(self.n, "n", minimum=2)
+        check_int(self.landscape_steps, "landscape_steps", minimum=3)
+        check_choices(self.families, "families", FAMILIES)
+        check_choices(self.linear_inits, "linear_inits", LINEAR_INITS)
+        check_int_tuple(self.linear_depths, "linear_depths")
+        check_int_tuple(self.mlp_hidden, "mlp_hidden")
+        check_int_tuple(self.rs_hidden, "rs_hidden")
+        check_numbers(self, ("moons_noise", "lr", "temperature", "rs_lr", "landscape_span"))
+        check_number(self.offset, "offset", strict=False)
+        check_probability(self.alpha, "alpha")
+        check_number_tuple(self.input_eps, "input_eps")
+        check_number_tuple(self.param_scales, "param_scales")
+        check_number_tuple(self.rs_sigmas, "rs_sigmas", strict=True)
 
     @classmethod
     def quick(cls, **overrides: Any) -> Ch01Config:
@@ -265,10 +216,6 @@ CERTIFICATE_COLUMNS = (
     "id", "model", "certificate", "eps", "certified_accuracy", "clean_accuracy", "lipschitz",
     "lipschitz_kind", "lipschitz_whole", "lipschitz_lower", "n_points",
 )  # fmt: skip
-LINEAR_COLUMNS = (
-    "id", "init", "depth", "dim", "product_exact", "product_library", "product_kind", "true_norm",
-    "true_kind", "ratio", "log10_ratio",
-)  # fmt: skip
 RS_COLUMNS = (
     "id", "sigma", "index", "label", "prediction", "selected", "count_selected", "n0", "n", "alpha",
     "p_lower", "radius", "correct", "max_radius", "base_correct", "lipschitz_radius", "test_accuracy",
@@ -312,8 +259,7 @@ def trained_moons(
     from stablecore.workflows import train_classifier
 
     cfg = _config(cfg)
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    check_choice(family, "family", FAMILIES)
     key = (cfg.moons_samples, cfg.moons_noise, cfg.mlp_hidden, cfg.sll_width, cfg.sll_depth,
            cfg.moons_epochs, cfg.lr, cfg.batch_size, cfg.offset, cfg.temperature, cfg.device, cfg.mode,
            family, _check_seed(seed), str(home))  # fmt: skip
@@ -425,8 +371,7 @@ def moons_sensitivity(
 def sensitivity_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Accuracy of :func:`moons_sensitivity` as a wide table: one row per (model, perturbation, scale), one
     column per method."""
-    if not isinstance(frame, pd.DataFrame) or not set(SENSITIVITY_COLUMNS) <= set(frame.columns):
-        raise ValueError("frame must be the DataFrame returned by moons_sensitivity")
+    check_frame(frame, SENSITIVITY_COLUMNS, "moons_sensitivity")
     wide = frame.pivot_table(index=["model", "perturbation", "scale"], columns="method", values="accuracy")
     order = [m for m in ("random_noise", "pgd", "certified", "random_direction") if m in wide.columns]
     return wide[order].reset_index().rename_axis(columns=None)
@@ -496,8 +441,7 @@ def lipschitz_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """The Lipschitz numbers of :func:`margin_certificate`, one row each (columns ``model, quantity, value,
     kind``, for :func:`stablecore.plots.bound_gap_plot`): the whole network's ``upper_bound``, the body's
     (pairwise certificate), and the empirical ``lower_bound``."""
-    if not isinstance(frame, pd.DataFrame) or not set(CERTIFICATE_COLUMNS) <= set(frame.columns):
-        raise ValueError("frame must be the DataFrame returned by margin_certificate")
+    check_frame(frame, CERTIFICATE_COLUMNS, "margin_certificate")
     rows = []
     for model, d in frame.groupby("model", sort=False):
         pair = d[d["certificate"] == "pairwise"]
@@ -513,101 +457,15 @@ def lipschitz_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # =================================================================================== 3. deep linear nets
-def deep_linear_weights(init: str, dim: int, depth: int, *, seed: int = 0) -> list[torch.Tensor]:
-    r"""``depth`` float64 ``dim × dim`` matrices :math:`W_1, \dots, W_L` (seeded, CPU).
-
-    * ``"uniform"`` -- :math:`\mathcal U(-1/\sqrt d, 1/\sqrt d)` entries, PyTorch's default ``nn.Linear``
-      initialisation (the Bridging repository's ``example_linear_bad_pub_estimation.py``, THESIS.md §2);
-    * ``"gaussian"`` -- :math:`\mathcal N(0, 1/d)` entries (spectral norm ≈ 2);
-    * ``"orthogonal"`` -- Haar-random orthogonal matrices (QR of a Gaussian, signs fixed): every product is
-      orthogonal, so the product of norms is tight.
-
-    The first ``k`` matrices do not depend on ``depth`` (one generator, drawn in order)."""
-    if init not in LINEAR_INITS:
-        raise ValueError(f"init must be one of {LINEAR_INITS}, got {init!r}")
-    for name, v in (("dim", dim), ("depth", depth)):
-        if not _positive_int(v):
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    gen = torch.Generator().manual_seed(_check_seed(seed))
-    out = []
-    for _ in range(depth):
-        if init == "uniform":
-            w = (torch.rand(dim, dim, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(dim)
-        elif init == "gaussian":
-            w = torch.randn(dim, dim, generator=gen, dtype=torch.float64) / math.sqrt(dim)
-        else:
-            q, r = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
-            w = q * torch.sign(torch.diagonal(r))[None, :]
-        out.append(w)
-    return out
-
-
-def linear_network(weights: Sequence[torch.Tensor]) -> nn.Sequential:
-    r"""The network :math:`x\mapsto W_L\cdots W_1x` as an ``nn.Sequential`` of bias-free ``nn.Linear`` layers
-    holding copies of ``weights`` (in their dtype)."""
-    if not weights or not all(isinstance(w, torch.Tensor) and w.ndim == 2 for w in weights):
-        raise ValueError("weights must be a non-empty sequence of 2-D tensors")
-    layers = []
-    for w in weights:
-        layer = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(w)
-        layers.append(layer)
-    return nn.Sequential(*layers)
-
-
 @_experiment
 def deep_linear_looseness(cfg: Ch01Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    r"""How loose the product of layer norms is on a deep linear net :math:`x\mapsto W_L\cdots W_1x`.
-
-    For each initialisation of ``cfg.linear_inits`` (:func:`deep_linear_weights`, width ``cfg.linear_dim``)
-    and each depth L of ``cfg.linear_depths`` (the first layers shared between depths):
-
-    * ``true_norm`` -- :math:`\|W_L\cdots W_1\|_2`, the network's exact Lipschitz constant (float64 SVD of
-      the product, ``exact``);
-    * ``product_exact`` -- :math:`\prod_l\|W_l\|_2` with exact float64 layer norms (``upper_bound``, THESIS.md
-      §2 "PUB");
-    * ``product_library`` -- what :func:`stablecore.spectral.lipschitz_bound` reports for the network
-      :func:`linear_network` (a Gram bound per layer, :func:`stablecore.spectral.layer_norm`, then their
-      product; ``upper_bound``).
-
-    ``ratio = product_exact / true_norm`` ≥ 1 grows exponentially with depth for random layers, whose top
-    singular directions are not aligned; it stays 1 for orthogonal layers (the motivation of the
-    orthogonal and 1-Lipschitz layers of chapters 2 and 3). Ids ``ch01.pub.<init>.d<dim>.depth<L>``.
+    r"""How loose the product of layer norms is on a deep linear net :math:`x\mapsto W_L\cdots W_1x`:
+    chapter 2's :func:`~stablecore.chapters.ch02_gram_iteration.linear_looseness` with square layers of
+    width ``cfg.linear_dim``, depths ``cfg.linear_depths`` and every initialisation of ``cfg.linear_inits``
+    (PyTorch's default, Gaussian, orthogonal). ``ratio`` grows exponentially with depth for random layers and
+    stays 1 for orthogonal ones (the motivation of the orthogonal and 1-Lipschitz layers of chapters 2 and 3).
     """
-    from stablecore.spectral import layer_norm
-    from stablecore.types import product_bound
-
-    d = cfg.linear_dim
-    rows = []
-    for init in cfg.linear_inits:
-        weights = deep_linear_weights(init, d, max(cfg.linear_depths), seed=seed)
-        layer_norms = [float(torch.linalg.matrix_norm(w, ord=2)) for w in weights]
-        net = linear_network(weights)
-        layer_bounds = [layer_norm(layer, (d,)) for layer in net]
-        for depth in sorted(set(cfg.linear_depths)):
-            prod = weights[0]
-            for w in weights[1:depth]:
-                prod = w @ prod
-            true = float(torch.linalg.matrix_norm(prod, ord=2))
-            p_exact = math.prod(layer_norms[:depth])
-            lib = product_bound(layer_bounds[:depth], method="gram")
-            rows.append(
-                {
-                    "id": f"ch01.pub.{init}.d{d}.depth{depth}",
-                    "init": init,
-                    "depth": depth,
-                    "dim": d,
-                    "product_exact": p_exact,
-                    "product_library": lib.value,
-                    "product_kind": lib.kind,
-                    "true_norm": true,
-                    "true_kind": "exact",
-                    "ratio": p_exact / true,
-                    "log10_ratio": math.log10(p_exact / true),
-                }
-            )
-    return pd.DataFrame(rows, columns=list(LINEAR_COLUMNS))
+    return linear_looseness(cfg.linear_dim, cfg.linear_depths, cfg.linear_inits, seed=seed)
 
 
 # =================================================================================== 4. randomized smoothing
@@ -615,12 +473,9 @@ def max_cohen_radius(sigma: float, n: int, alpha: float) -> float:
     r"""The largest radius CERTIFY can return with ``n`` estimation samples at level α: all n votes for
     :math:`\hat c_A` give :math:`\underline p_A = \alpha^{1/n}` (Clopper–Pearson), so
     :math:`R_\max = \sigma\Phi^{-1}(\alpha^{1/n})` (≈ 3.81σ at n = 10⁵, α = 0.001; THESIS.md §9)."""
-    if not (_finite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
-    if not _positive_int(n):
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    if not (_finite(alpha) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    check_number(sigma, "sigma")
+    check_int(n, "n")
+    check_probability(alpha, "alpha")
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
 
 
@@ -722,9 +577,8 @@ def rs_curve(table: pd.DataFrame, radii: Sequence[float] | None = None) -> pd.Da
     """Certified accuracy vs radius per σ from :func:`randomized_smoothing`: ``cohen`` (correct and radius >
     r; not abstaining at r = 0) and ``lipschitz_margin`` (the base's deterministic certificate), long format
     (columns ``sigma, method, radius, certified_accuracy``)."""
-    need = {"sigma", "radius", "correct", "lipschitz_radius", "base_correct", "max_radius"}
-    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
-        raise ValueError("table must be the DataFrame returned by randomized_smoothing")
+    need = ("sigma", "radius", "correct", "lipschitz_radius", "base_correct", "max_radius")
+    check_frame(table, need, "randomized_smoothing", "table")
     if radii is None:
         top = float(table["max_radius"].max())
         radii = np.round(np.linspace(0.0, top, 25), 4).tolist()
@@ -748,10 +602,9 @@ def rs_summary(table: pd.DataFrame) -> pd.DataFrame:
     points), the smoothed classifier's certified accuracy at radius 0 and abstention rate, the median radius
     of the certified correct points, the largest radius n samples allow (:func:`max_cohen_radius`), and the
     median deterministic margin radius of the base's correct points."""
-    need = {"sigma", "radius", "correct", "prediction", "max_radius", "test_accuracy", "lipschitz_radius",
-            "base_correct"}  # fmt: skip
-    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
-        raise ValueError("table must be the DataFrame returned by randomized_smoothing")
+    need = ("sigma", "radius", "correct", "prediction", "max_radius", "test_accuracy", "lipschitz_radius",
+            "base_correct")  # fmt: skip
+    check_frame(table, need, "randomized_smoothing", "table")
     rows = []
     for sigma, d in table.groupby("sigma", sort=True):
         ok = d[d["correct"]]

@@ -14,7 +14,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
   explicit matrix;
 * :func:`network_bound_vs_empirical` -- Lipschitz bound of a trained digits ConvNet vs gradient and
   Jacobian lower bounds;
-* :func:`deep_linear_looseness` -- product of layer norms vs the norm of the product (THESIS.md §2, PUB);
+* :func:`deep_linear_looseness` -- product of layer norms vs the norm of the product (THESIS.md §2, PUB;
+  :func:`linear_looseness`, also chapter 1's tour);
 * :func:`lipschitz_regularized_training` -- the Gram-iteration Lipschitz penalty on digits;
 * :func:`resnet18_shapes` -- layer-wise bounds on random kernels with ResNet-18 shapes;
 * :func:`reported_comparison` -- measured values next to :data:`REPORTED`.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -33,10 +34,31 @@ from typing import Any
 
 import pandas as pd
 import torch
+from torch import nn
 
 from stablecore.certify import empirical_lipschitz
-from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
-from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
+from stablecore.chapters.common import (
+    Compared,
+    Getter,
+    cell,
+    check_seed,
+    comparison_table,
+    difference,
+    experiment,
+    resolve_config,
+)
+from stablecore.chapters.reported import ReportedNumber, load_reported
+from stablecore.chapters.validate import (
+    check_choice,
+    check_choices,
+    check_int,
+    check_int_tuple,
+    check_ints,
+    check_mode,
+    check_number,
+    check_optional_int,
+)
 from stablecore.models import build_model
 from stablecore.spectral import (
     LipschitzPenalty,
@@ -55,435 +77,14 @@ CHAPTER: int = 2
 TITLE: str = "Spectral norms of dense and convolutional layers: Gram iteration, circular and zero padding"
 NOTEBOOK: str = "notebooks/ch02_gram_iteration.ipynb"
 
-_n = partial(number, CHAPTER)
-_m = partial(missing, CHAPTER)
+# the settings of THESIS.md §3.1(a) and (c) that the comparison specs iterate over (values in the data file)
+_GI_DENSE_T = ("1", "3", "5", "7", "9", "10")  # Gram iteration T
+_PI_DENSE_IT = ("10", "100", "1000")  # power iterations
+_ZERO_CASES = ("c4x3_k3_n8", "c5x5_k3_n6")  # zero-padded kernels, norm2toep bounds T = 1.._ZERO_T
+_ZERO_T = 4
 
-_NUM_DENSE = "THESIS.md §3.1(a) table [num], numerical check by its author (not a thesis table)"
-_NUM_CIRC = "THESIS.md §3.1(b) [num], numerical check by its author (not a thesis table)"
-_NUM_ZERO = "THESIS.md §3.1(c) table [num], explicit zero-padded matrices (not a thesis table)"
-_NUM_BRIDGE = "THESIS.md §3.1(c) 'Bridging' fact 1 [I, num], explicit matrices (not a thesis table)"
-_NUM_SR = "THESIS.md §3.1(d) [num], numerical check by its author (not a thesis table)"
-_NB = "lip4conv notebook_test_gram_iteration.ipynb (stored outputs, CUDA, float64 dense), THESIS.md §3.2"
-_NB_RESNET = "lip4conv notebook_test_gram_iteration.ipynb, ResNet18 (ImageNet) cell: outputs not stored"
-_ICML23 = "Delattre et al. ICML'23 (arXiv 2305.16173), table not retrieved (THESIS.md §3.2)"
-_A2402 = "Delattre et al. arXiv 2402.00240, table not retrieved (THESIS.md §3.2)"
-_SEED = "random Gaussian matrix, seed not given"
-_KSEED = "random kernel(s), distribution and seed not given"
-
-# §3.1(a): Gaussian 500×400 matrix, relative error of Gram iteration (GI) and power iteration (PI).
-_GI_DENSE = (
-    ("1", "+1.76"),
-    ("3", "+0.16"),
-    ("5", "+1.3e-2"),
-    ("7", "+6.7e-5"),
-    ("9", "+9.6e-12"),
-    ("10", "+1.2e-15"),
-)
-_PI_DENSE = (("10", "−3.2e-2", "lower estimate"), ("100", "−3.7e-5", ""), ("1000", "≈0", ""))
-
-# §3.1(c): zero-padded conv, exact norm and the kernel-space (norm2toep) bound for T = 1..4.
-_ZERO_CASES = (
-    ("c4x3_k3_n8", "c_out=4, c_in=3, k=3, n=8", "8.99", ("13.49", "11.08", "10.06", "9.64"), "9.37"),
-    ("c5x5_k3_n6", "c_out=c_in=5, k=3, n=6", "11.57", ("19.60", "15.50", "13.81", "13.18"), "12.75"),
-)
-
-# §3.1(d): SR layer ‖diag(t)⁻¹W‖₂ of a Gaussian 64×32 matrix for T = 1..5.
-_SR_GAUSS = ("0.70", "0.88", "0.96", "0.99", "0.995")
-
-_dense: list[ReportedNumber] = [
-    _n(
-        "ch02.gi_dense.gauss500x400.sigma1",
-        "σ₁ of a Gaussian 500×400 matrix",
-        "41.9209",
-        "",
-        _NUM_DENSE,
-        note=_SEED,
-    ),
-]
-_dense += [
-    _n(
-        f"ch02.gi_dense.gauss500x400.gi_t{t}.rel_error",
-        f"Gram iteration T={t} on a Gaussian 500×400 matrix: relative error of the bound vs σ₁",
-        w,
-        "relative error",
-        _NUM_DENSE,
-        note=_SEED,
-    )
-    for t, w in _GI_DENSE
-]
-_dense += [
-    _n(
-        f"ch02.gi_dense.gauss500x400.pi{it}.rel_error",
-        f"power iteration, {it} iterations, on a Gaussian 500×400 matrix: relative error vs σ₁",
-        w,
-        "relative error",
-        _NUM_DENSE,
-        note="; ".join(x for x in (extra, _SEED) if x),
-    )
-    for it, w, extra in _PI_DENSE
-]
-
-_circular: list[ReportedNumber] = [
-    _n(
-        "ch02.circ.explicit.gi_t3.max_rel_error",
-        "circular-padding conv, small cases with explicit matrix: Gram iteration T=3 relative error "
-        "vs exact norm is within this value",
-        "1e-4",
-        "relative error",
-        _NUM_CIRC,
-        note="an upper limit ('within 1e-4 relative'); " + _KSEED,
-    ),
-    _n(
-        "ch02.circ.explicit.gi_t6.rel_error",
-        "circular-padding conv, small cases with explicit matrix: Gram iteration T=6 relative error vs exact",
-        "0",
-        "relative error",
-        _NUM_CIRC,
-        note="'GI(T=6) equals the exact value' (to printed precision); " + _KSEED,
-    ),
-    _n(
-        "ch02.circ.cpu_time.c64_k3_n32.gi_t6",
-        "CPU time of Gram iteration (numpy, 2 cores, T=6), circular conv c=64, k=3, n=32",
-        "0.68",
-        "s",
-        _NUM_CIRC,
-    ),
-    _n(
-        "ch02.circ.cpu_time.c512_n4.gi_t6",
-        "CPU time of Gram iteration (numpy, 2 cores, T=6), circular conv c=512, n=4",
-        "1.4",
-        "s",
-        _NUM_CIRC,
-        note="kernel size not stated",
-    ),
-    _n(
-        "ch02.circ.cpu_time.c512_n4.fft_svd.low",
-        "CPU time of FFT+SVD (exact circular norm), c=512, n=4: lower end of the range",
-        "0.7",
-        "s",
-        _NUM_CIRC,
-        note="range '0.7–1.1 s'; kernel size not stated",
-    ),
-    _n(
-        "ch02.circ.cpu_time.c512_n4.fft_svd.high",
-        "CPU time of FFT+SVD (exact circular norm), c=512, n=4: upper end of the range",
-        "1.1",
-        "s",
-        _NUM_CIRC,
-        note="range '0.7–1.1 s'; kernel size not stated",
-    ),
-    _n(
-        "ch02.circ.cpu_time.c256_n32.gi_t6",
-        "CPU time of Gram iteration (T=6), circular conv c=256, n=32",
-        "3.7",
-        "s",
-        "THESIS.md §3.3 feasibility table [num] ('took 3.7 s here', 2-core CPU)",
-        note="kernel size not stated",
-    ),
-]
-
-_zero: list[ReportedNumber] = []
-for _key, _desc, _exact, _bounds, _sup in _ZERO_CASES:
-    _zero.append(
-        _n(
-            f"ch02.zero.{_key}.exact",
-            f"exact zero-padded conv norm ({_desc}), explicit matrix",
-            _exact,
-            "",
-            _NUM_ZERO,
-            note=_KSEED,
-        )
-    )
-    _zero += [
-        _n(
-            f"ch02.zero.{_key}.norm2toep_t{t}",
-            f"norm2toep kernel-space Gram bound T={t} ({_desc}, zero padding)",
-            w,
-            "",
-            _NUM_ZERO,
-            note=_KSEED,
-        )
-        for t, w in enumerate(_bounds, start=1)
-    ]
-    _zero.append(
-        _n(
-            f"ch02.zero.{_key}.sup_freq",
-            f"sup over continuous frequencies of σ₁(K̂(ω)) ({_desc}), limit of the norm2toep bound",
-            _sup,
-            "",
-            _NUM_ZERO,
-            note=_KSEED,
-        )
-    )
-_zero += [
-    _n(
-        "ch02.zero.c4x3_k3_n8.circ_n10",
-        "circular conv norm on (n+k−1)×(n+k−1) = 10×10 for the c_out=4, c_in=3, k=3, n=8 kernel "
-        "(upper bound of the zero-padded 'same' conv)",
-        "9.37",
-        "",
-        _NUM_BRIDGE,
-        note="THESIS.md writes the same 9.37 for sup_ω; " + _KSEED,
-    ),
-    _n(
-        "ch02.zero.c5x5_k3_n6.circ_n8",
-        "circular conv norm on (n+k−1)×(n+k−1) = 8×8 for the c_out=c_in=5, k=3, n=6 kernel",
-        "12.49",
-        "",
-        _NUM_BRIDGE,
-        note=_KSEED,
-    ),
-    _n(
-        "ch02.zero.case3.exact",
-        "exact zero-padded 'same' conv norm, third check case of the bridging fact",
-        "16.42",
-        "",
-        _NUM_BRIDGE,
-        note="kernel shape and n of this case not stated; " + _KSEED,
-    ),
-    _n(
-        "ch02.zero.case3.circ_n_plus_k_minus_1",
-        "circular conv norm on (n+k−1)×(n+k−1), third check case of the bridging fact",
-        "19.42",
-        "",
-        _NUM_BRIDGE,
-        note="kernel shape and n of this case not stated; " + _KSEED,
-    ),
-]
-
-_sr: list[ReportedNumber] = [
-    _n(
-        f"ch02.sr.heavy_tailed2000.t{t}.max_norm",
-        f"spectral rescaling T={t}: max ‖diag(t)⁻¹W‖₂ over 2,000 random heavy-tailed matrices",
-        "1.0000",
-        "",
-        _NUM_SR,
-        note="one value stated for T = 1..5; matrix sizes and seed not given",
-    )
-    for t in range(1, 6)
-]
-_sr += [
-    _n(
-        f"ch02.sr.gauss64x32.t{t}.norm",
-        f"spectral rescaling T={t}: ‖diag(t)⁻¹W‖₂ of a Gaussian 64×32 matrix",
-        w,
-        "",
-        _NUM_SR,
-        note=_SEED,
-    )
-    for t, w in enumerate(_SR_GAUSS, start=1)
-]
-_sr += [
-    _n(
-        f"ch02.sr_sll_q.k{k}.max_jacobian_norm",
-        f"SLL residual layer with Gram rescaling (q weights), k={k}: max Jacobian norm, 3,000 random draws",
-        "1.0000",
-        "",
-        _NUM_SR,
-        note="one value stated for k = 1..4; sizes and seed not given",
-    )
-    for k in range(1, 5)
-]
-
-_notebook: list[ReportedNumber] = [
-    _n("ch02.lip4conv.dense500x400.svd", "dense 500×400: reference σ₁ by SVD", "41.9902", "", _NB),
-    _n(
-        "ch02.lip4conv.dense500x400.pi1000.diff",
-        "dense 500×400: power iteration (1000 it.) minus SVD reference",
-        "−1.2e-10",
-        "",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.dense500x400.pi1000.time",
-        "dense 500×400: power iteration (1000 it.) mean time",
-        "59",
-        "ms",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.dense500x400.gi15.diff",
-        "dense 500×400: Gram iteration (15 it.) minus SVD reference",
-        "−3.6e-12",
-        "",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.dense500x400.gi15.time",
-        "dense 500×400: Gram iteration (15 it.) mean time",
-        "0.93",
-        "ms",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.conv64_k5_n12.sedghi",
-        "conv 64→64, k=5, n=12: exact circular norm (Sedghi 2019)",
-        "83.092",
-        "",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.conv64_k5_n12.ryu100",
-        "conv 64→64, k=5, n=12: power iteration on the zero-padded conv (Ryu 2019, 100 it.)",
-        "77.561",
-        "",
-        _NB,
-    ),
-]
-_NB_CONV = (
-    ("lipgrid50", "LipGrid (Araujo 2021), 50 samples", "+273.6", "1.0"),
-    ("singla50", "Fantastic Four (Singla 2021), 50 it.", "+94.0", "17.9"),
-    ("gi5_circular", "Gram iteration circular (delattre2023), 5 it.", "+0.026", "0.53"),
-)
-for _key, _desc, _diff, _time in _NB_CONV:
-    _notebook += [
-        _n(
-            f"ch02.lip4conv.conv64_k5_n12.{_key}.diff",
-            f"conv 64→64, k=5, n=12: {_desc}, bound minus reference",
-            _diff,
-            "",
-            _NB,
-            note="'difference vs reference' column; the reference is presumably Sedghi (not stated)",
-        ),
-        _n(
-            f"ch02.lip4conv.conv64_k5_n12.{_key}.time",
-            f"conv 64→64, k=5, n=12: {_desc}, mean time",
-            _time,
-            "ms",
-            _NB,
-        ),
-    ]
-_notebook += [
-    _n(
-        "ch02.lip4conv.conv64_k5_n12.norm2toep5.diff_sedghi",
-        "conv 64→64, k=5, n=12: norm2toep zero-pad bound (delattre2024, 5 it.) minus Sedghi",
-        "+3.34",
-        "",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.conv64_k5_n12.norm2toep5.diff_ryu",
-        "conv 64→64, k=5, n=12: norm2toep zero-pad bound (delattre2024, 5 it.) minus Ryu",
-        "+8.87",
-        "",
-        _NB,
-    ),
-    _n(
-        "ch02.lip4conv.conv64_k5_n12.norm2toep5.time",
-        "conv 64→64, k=5, n=12: norm2toep zero-pad bound (delattre2024, 5 it.) mean time",
-        "0.72",
-        "ms",
-        _NB,
-    ),
-]
-_NB_RESNET_METHODS = (
-    ("gi7", "Gram iteration, 7 it."),
-    ("singla50", "Singla 2021, 50 it."),
-    ("lipgrid20", "LipGrid, 20"),
-)
-_notebook += [
-    _m(
-        f"ch02.lip4conv.resnet18_imagenet.{key}.ratio_to_ryu",
-        f"ResNet18 (ImageNet): layer-wise product of bounds, {desc}, divided by Ryu's",
-        "",
-        _NB_RESNET,
-    )
-    for key, desc in _NB_RESNET_METHODS
-]
-_notebook += [
-    _m(
-        f"ch02.lip4conv.resnet18_imagenet.{key}.time_total",
-        f"ResNet18 (ImageNet): total time of the layer-wise bounds, {desc}",
-        "s",
-        _NB_RESNET,
-        note="unit assumed",
-    )
-    for key, desc in (*_NB_RESNET_METHODS, ("ryu100", "Ryu 2019, 100 it."))
-]
-
-_RANDOM_KERNEL_METHODS = (
-    ("gi", "Gram iteration (Lip_conv)"),
-    ("sedghi2019", "Sedghi 2019 (exact circular)"),
-    ("singla2021", "Singla 2021 (Fantastic Four)"),
-    ("araujo2021", "Araujo 2021 (LipGrid)"),
-    ("ryu2019", "Ryu 2019 (PI on zero-padded conv)"),
-)
-_papers: list[ReportedNumber] = []
-for _key, _desc in _RANDOM_KERNEL_METHODS:
-    _papers += [
-        _m(
-            f"ch02.icml23.random_kernels.{_key}.bound",
-            f"random conv kernels: spectral-norm bound of {_desc}",
-            "",
-            _ICML23,
-            note="table layout (kernel sizes) unknown; one placeholder per named method",
-        ),
-        _m(
-            f"ch02.icml23.random_kernels.{_key}.time",
-            f"random conv kernels: time of {_desc}",
-            "",
-            _ICML23,
-            note="table layout and unit unknown; one placeholder per named method",
-        ),
-    ]
-_papers += [
-    _m(
-        "ch02.icml23.resnet18_imagenet.product_ratio",
-        "ResNet18 pretrained on ImageNet-1k: product-ratio of the layer-wise bounds (paper table)",
-        "",
-        _ICML23,
-        note="per-method layout unknown",
-    ),
-    _m(
-        "ch02.icml23.resnet18_imagenet.time",
-        "ResNet18 pretrained on ImageNet-1k: timing of the layer-wise bounds (paper table)",
-        "",
-        _ICML23,
-        note="per-method layout and unit unknown",
-    ),
-    _m(
-        "ch02.icml23.cifar10_resnet18.unregularised.test_accuracy",
-        "ResNet18 on CIFAR-10 (200 epochs, batch 256) without Lipschitz regularisation: test accuracy",
-        "%",
-        _ICML23,
-        note="unit assumed",
-    ),
-    _m(
-        "ch02.icml23.cifar10_resnet18.regularised.test_accuracy",
-        "ResNet18 on CIFAR-10 (200 epochs, batch 256) with Gram-iteration Lipschitz penalty: test accuracy",
-        "%",
-        _ICML23,
-        note="unit assumed",
-    ),
-    _m(
-        "ch02.arxiv2402.zero_padding.precision",
-        "zero-padding conv norm bounds: precision comparison (paper table)",
-        "",
-        _A2402,
-    ),
-    _m(
-        "ch02.arxiv2402.zero_padding.time",
-        "zero-padding conv norm bounds: time comparison (paper table)",
-        "",
-        _A2402,
-    ),
-    _m(
-        "ch02.arxiv2402.sr.cifar10.certified_accuracy",
-        "CIFAR-10 certified accuracy with spectral-rescaling (SR) layers",
-        "%",
-        _A2402,
-        note="radii and unit unknown",
-    ),
-    _m(
-        "ch02.arxiv2402.sr.cifar100.certified_accuracy",
-        "CIFAR-100 certified accuracy with spectral-rescaling (SR) layers",
-        "%",
-        _A2402,
-        note="radii and unit unknown",
-    ),
-]
-
-REPORTED: tuple[ReportedNumber, ...] = (*_dense, *_circular, *_zero, *_sr, *_notebook, *_papers)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch02.csv``)."""
 
 
 # =================================================================================== experiments
@@ -537,6 +138,7 @@ class Ch02Config:
     linear_dim: int = 50
     linear_out: int = 10
     linear_depths: tuple[int, ...] = (1, 2, 5, 10, 20, 40)
+    linear_inits: tuple[str, ...] = ("uniform",)
     # resnet18_shapes
     resnet_width: float = 0.125
     resnet_input: int = 64
@@ -548,43 +150,19 @@ class Ch02Config:
     resnet_lipgrid_samples: int = 20
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        for name in (
-            "repeats",
-            "dense_gram_iters",
-            "dense_power_iters",
-            "circ_power_iters",
-            "lipgrid_samples",
-            "zero_power_iters",
-            "sup_grid",
-            "epochs",
-            "penalty_iters",
-            "linear_dim",
-            "linear_out",
-            "resnet_input",
-            "resnet_power_iters",
-            "resnet_lipgrid_samples",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.resnet_gram_iters is not None and (
-            isinstance(self.resnet_gram_iters, bool)
-            or not isinstance(self.resnet_gram_iters, int)
-            or self.resnet_gram_iters < 1
-        ):
-            raise ValueError(f"resnet_gram_iters must be None or an int >= 1, got {self.resnet_gram_iters!r}")
-        if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        if not self.resnet_width > 0:
-            raise ValueError(f"resnet_width must be > 0, got {self.resnet_width!r}")
+        check_mode(self.mode)
+        check_ints(self, (
+            "repeats", "dense_gram_iters", "dense_power_iters", "circ_power_iters", "lipgrid_samples",
+            "zero_power_iters", "sup_grid", "epochs", "penalty_iters", "linear_dim", "linear_out",
+            "resnet_input", "resnet_power_iters", "resnet_lipgrid_samples",
+        ))  # fmt: skip
+        check_optional_int(self.resnet_gram_iters, "resnet_gram_iters")
+        check_optional_int(self.num_threads, "num_threads")
+        check_number(self.resnet_width, "resnet_width")
         if any(r < 0 for r in self.penalty_rs):
             raise ValueError(f"penalty_rs must be >= 0, got {self.penalty_rs!r}")
-        if any(d < 1 for d in self.linear_depths) or not self.linear_depths:
-            raise ValueError(
-                f"linear_depths must be a non-empty tuple of ints >= 1, got {self.linear_depths!r}"
-            )
+        check_int_tuple(self.linear_depths, "linear_depths")
+        check_choices(self.linear_inits, "linear_inits", LINEAR_INITS)
         unknown = set(self.resnet_methods) - set(_RESNET_METHODS)
         if unknown:
             raise ValueError(f"resnet_methods must be among {_RESNET_METHODS}, got {sorted(unknown)}")
@@ -654,9 +232,11 @@ CONV_COLUMNS = (
 ZERO_COLUMNS = (*CONV_COLUMNS, "winner")
 NETWORK_COLUMNS = ("id", "quantity", "value", "kind", "bound_over_value", "test_accuracy", "description")
 LINEAR_COLUMNS = (
-    "id", "depth", "dim", "product_exact", "product_gram", "product_kind", "true_norm", "true_kind",
-    "ratio", "log10_ratio",
+    "id", "init", "depth", "dim", "out", "product_exact", "product_gram", "product_kind", "true_norm",
+    "true_kind", "ratio", "log10_ratio",
 )  # fmt: skip
+LINEAR_INITS: tuple[str, ...] = ("uniform", "gaussian", "orthogonal")
+"""Initialisations of :func:`deep_linear_weights`."""
 REGULARIZATION_COLUMNS = (
     "id", "r", "epochs", "test_accuracy", "bound", "bound_kind", "lower_bound", "lower_kind", "gap",
     "penalty_n_iter", "seconds",
@@ -1010,55 +590,125 @@ def network_bound_vs_empirical(
     return pd.DataFrame(rows, columns=list(NETWORK_COLUMNS))
 
 
+def deep_linear_weights(init: str, dim: int, depth: int, *, seed: int = 0) -> list[torch.Tensor]:
+    r"""``depth`` float64 ``dim × dim`` matrices :math:`W_1, \dots, W_L` (seeded, CPU).
+
+    * ``"uniform"`` -- :math:`\mathcal U(-1/\sqrt d, 1/\sqrt d)` entries, PyTorch's default ``nn.Linear``
+      initialisation (the Bridging repository's ``example_linear_bad_pub_estimation.py``, THESIS.md §2);
+    * ``"gaussian"`` -- :math:`\mathcal N(0, 1/d)` entries (spectral norm ≈ 2);
+    * ``"orthogonal"`` -- Haar-random orthogonal matrices (QR of a Gaussian, signs fixed): every product is
+      orthogonal, so the product of norms is tight.
+
+    The first ``k`` matrices do not depend on ``depth`` (one generator, drawn in order)."""
+    check_choice(init, "init", LINEAR_INITS)
+    check_int(dim, "dim")
+    check_int(depth, "depth")
+    gen = torch.Generator().manual_seed(check_seed(seed))
+    out = []
+    for _ in range(depth):
+        if init == "uniform":
+            w = (torch.rand(dim, dim, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(dim)
+        elif init == "gaussian":
+            w = torch.randn(dim, dim, generator=gen, dtype=torch.float64) / math.sqrt(dim)
+        else:
+            q, r = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
+            w = q * torch.sign(torch.diagonal(r))[None, :]
+        out.append(w)
+    return out
+
+
+def linear_network(weights: Sequence[torch.Tensor]) -> nn.Sequential:
+    r"""The network :math:`x\mapsto W_L\cdots W_1x` as an ``nn.Sequential`` of bias-free ``nn.Linear`` layers
+    holding copies of ``weights`` (in their dtype)."""
+    if not weights or not all(isinstance(w, torch.Tensor) and w.ndim == 2 for w in weights):
+        raise ValueError("weights must be a non-empty sequence of 2-D tensors")
+    layers = []
+    for w in weights:
+        layer = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        layers.append(layer)
+    return nn.Sequential(*layers)
+
+
+def deep_linear_layers(
+    weights: Sequence[torch.Tensor], depth: int, out: int | None = None
+) -> list[torch.Tensor]:
+    """The layers of the depth-``depth`` net of :func:`linear_looseness`: ``weights[:depth - 1]`` and a last
+    layer, the first ``out`` rows (all when None) of ``weights[-1]`` (the same for every depth)."""
+    return [*weights[: depth - 1], weights[-1][:out]]
+
+
+def linear_looseness(
+    dim: int,
+    depths: Sequence[int],
+    inits: Sequence[str] = ("uniform",),
+    *,
+    out: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    r"""How loose the product of layer norms is on a deep linear net :math:`x\mapsto W_L\cdots W_1x`
+    (THESIS.md §2, "PUB"; the protocol of the Bridging repository's ``example_linear_bad_pub_estimation.py``).
+
+    For each initialisation of ``inits`` (:func:`deep_linear_weights`, width ``dim``) and each depth L of
+    ``depths``, the net :func:`deep_linear_layers`: L − 1 square layers (shared between depths) and a last
+    layer with ``out`` rows (``dim`` when None), in float64:
+
+    * ``true_norm`` -- :math:`\|W_L\cdots W_1\|_2`, the network's exact Lipschitz constant (SVD, ``exact``);
+    * ``product_exact`` -- :math:`\prod_l\|W_l\|_2` with exact layer norms (an upper bound);
+    * ``product_gram`` -- what :func:`stablecore.spectral.lipschitz_bound` reports for
+      :func:`linear_network` (a Gram bound per layer, then their product; ``upper_bound``).
+
+    ``ratio = product_exact / true_norm`` ≥ 1 grows exponentially with depth for random layers, whose top
+    singular directions are not aligned; it stays 1 for orthogonal layers. Ids
+    ``ch02.pub.<init>.d<dim>.depth<L>``.
+    """
+    check_int(dim, "dim")
+    check_int_tuple(tuple(depths), "depths")
+    check_choices(tuple(inits), "inits", LINEAR_INITS)
+    if out is not None:
+        check_int(out, "out")
+    deepest = max(depths)
+    rows = []
+    for init in inits:
+        weights = deep_linear_weights(init, dim, deepest, seed=seed)
+        head = deep_linear_layers(weights, 1, out)[-1]
+        bounds = [matrix_norm(w, method="gram") for w in (*weights[:-1], head)]
+        exact = [matrix_norm(w, method="exact").value for w in (*weights[:-1], head)]
+        for depth in sorted(set(depths)):
+            prod = head
+            for w in reversed(weights[: depth - 1]):
+                prod = prod @ w
+            true = matrix_norm(prod, method="exact")
+            p_exact = math.prod([*exact[: depth - 1], exact[-1]])
+            p_gram = product_bound([*bounds[: depth - 1], bounds[-1]], method="gram")
+            rows.append(
+                {
+                    "id": f"ch02.pub.{init}.d{dim}.depth{depth}",
+                    "init": init,
+                    "depth": depth,
+                    "dim": dim,
+                    "out": head.shape[0],
+                    "product_exact": p_exact,
+                    "product_gram": p_gram.value,
+                    "product_kind": p_gram.kind,
+                    "true_norm": true.value,
+                    "true_kind": true.kind,
+                    "ratio": p_exact / true.value,
+                    "log10_ratio": math.log10(p_exact / true.value),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(LINEAR_COLUMNS))
+
+
 @_experiment
 def deep_linear_looseness(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    r"""Product of layer norms vs the norm of the product for a deep linear net (THESIS.md §2, PUB).
-
-    A depth-:math:`L` net :math:`x \mapsto W_L \cdots W_1 x` with :math:`L-1` layers
-    :math:`d\times d` and a last layer ``linear_out × d``, all drawn as PyTorch's default ``nn.Linear``
-    initialisation :math:`\mathcal U(-1/\sqrt d, 1/\sqrt d)` (the protocol of the Bridging repository's
-    ``example_linear_bad_pub_estimation.py``, 110 layers of dimension 100 in full mode). Its Lipschitz
-    constant is exactly :math:`\|W_L\cdots W_1\|_2` (``true_norm``); the layer-wise product
-    :math:`\prod_l\|W_l\|_2` (``product_exact``; ``product_gram`` with Gram bounds) is an upper bound
-    whose ``ratio`` to it grows exponentially with depth, because the top singular directions of
-    consecutive random layers are not aligned. Ids: ``ch02.pub.linear_d{d}.depth{L}``.
-    """
-    d, out = cfg.linear_dim, cfg.linear_out
-    gen = torch.Generator().manual_seed(seed)
-    deepest = max(cfg.linear_depths)
-    bound = 1 / math.sqrt(d)
-    hidden = [
-        (torch.rand(d, d, generator=gen, dtype=torch.float64) * 2 - 1) * bound for _ in range(deepest - 1)
-    ]
-    head = (torch.rand(out, d, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-    exact_norms = [matrix_norm(w, method="exact") for w in hidden]
-    gram_norms = [matrix_norm(w, method="gram") for w in hidden]
-    head_exact, head_gram = matrix_norm(head, method="exact"), matrix_norm(head, method="gram")
-    rows = []
-    for depth in sorted(set(cfg.linear_depths)):
-        layers = hidden[: depth - 1]
-        prod = head.clone()
-        for w in reversed(layers):
-            prod = prod @ w
-        true = matrix_norm(prod, method="exact")
-        p_exact = product_bound([*exact_norms[: depth - 1], head_exact])
-        p_gram = product_bound([*gram_norms[: depth - 1], head_gram])
-        ratio = p_exact.value / true.value
-        rows.append(
-            {
-                "id": f"ch02.pub.linear_d{d}.depth{depth}",
-                "depth": depth,
-                "dim": d,
-                "product_exact": p_exact.value,
-                "product_gram": p_gram.value,
-                "product_kind": p_gram.kind,
-                "true_norm": true.value,
-                "true_kind": true.kind,
-                "ratio": ratio,
-                "log10_ratio": math.log10(ratio),
-            }
-        )
-    return pd.DataFrame(rows, columns=list(LINEAR_COLUMNS))
+    r""":func:`linear_looseness` with ``cfg.linear_dim``, ``cfg.linear_depths``, ``cfg.linear_inits`` and a
+    last layer of ``cfg.linear_out`` rows (110 layers of dimension 100 in full mode, as in the Bridging
+    paper's example)."""
+    return linear_looseness(
+        cfg.linear_dim, cfg.linear_depths, cfg.linear_inits, out=cfg.linear_out, seed=seed
+    )
 
 
 @_experiment
@@ -1103,10 +753,8 @@ def resnet18_layer_shapes(width: float = 1.0, input_size: int = 224) -> list[dic
     """The 20 convolutions of torchvision's ImageNet ResNet-18 (stem 7×7/2 + max-pool 3×3/2, four stages
     of two BasicBlocks, 1×1/2 downsample shortcuts): name, channels, kernel, stride and input size.
     Channels are ``round(c·width)`` (at least 1)."""
-    if not width > 0:
-        raise ValueError(f"width must be > 0, got {width!r}")
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
-        raise ValueError(f"input_size must be an int >= 32, got {input_size!r}")
+    check_number(width, "width")
+    check_int(input_size, "input_size", minimum=32)
     ch = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
     n = input_size
     layers = [{"layer": "conv1", "c_out": ch[0], "c_in": 3, "k": 7, "stride": 2, "n": n}]
@@ -1218,29 +866,6 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 """The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
 
-Getter = Callable[[Mapping[str, pd.DataFrame]], "float | None"]
-
-
-def _cell(experiment: str, row_id: str, column: str, scale: float = 1.0) -> Getter:
-    def get(results: Mapping[str, pd.DataFrame]) -> float | None:
-        frame = results.get(experiment)
-        if frame is None or "id" not in frame.columns or column not in frame.columns:
-            return None
-        hit = frame.loc[frame["id"] == row_id, column]
-        if hit.empty or pd.isna(hit.iloc[0]):
-            return None
-        return float(hit.iloc[0]) * scale
-
-    return get
-
-
-def _minus(a: Getter, b: Getter) -> Getter:
-    def get(results: Mapping[str, pd.DataFrame]) -> float | None:
-        x, y = a(results), b(results)
-        return None if x is None or y is None else x - y
-
-    return get
-
 
 def _explicit_gram_gap(t: int) -> Getter:
     """Largest relative gap of Gram (``t`` iterations) to the explicit-matrix norm over the small cases."""
@@ -1260,43 +885,52 @@ def _explicit_gram_gap(t: int) -> Getter:
     return get
 
 
-def _comparison_specs() -> list[tuple[str, str, Getter, str]]:
-    """(reported id, experiment, getter, note) for every reported number an experiment measures."""
+def _comparison_specs() -> list[Compared]:
+    """Every reported number an experiment measures: where its value is and how ours was obtained."""
     dense, circ, zero = "dense_convergence", "circular_conv_comparison", "zero_vs_circular"
     g = "ch02.gi_dense.gauss500x400"
     other_draw = "another draw of the same Gaussian matrix / kernel distribution (THESIS.md gives no seed)"
-    specs: list[tuple[str, str, Getter, str]] = [
-        (f"{g}.sigma1", dense, _cell(dense, f"{g}.gi_t1", "exact"), other_draw)
-    ]
-    for t, *_ in _GI_DENSE:
+    specs: list[Compared] = [Compared(f"{g}.sigma1", dense, cell(dense, f"{g}.gi_t1", "exact"), other_draw)]
+    for t in _GI_DENSE_T:
         specs.append(
-            (f"{g}.gi_t{t}.rel_error", dense, _cell(dense, f"{g}.gi_t{t}", "rel_error"), "our bound includes "
-             "the library's rounding margin (it stays a guaranteed bound), so the error stops at that margin")
-        )  # fmt: skip
-    for it, *_ in _PI_DENSE:
-        specs.append((f"{g}.pi{it}.rel_error", dense, _cell(dense, f"{g}.pi{it}", "rel_error"), other_draw))
+            Compared(
+                f"{g}.gi_t{t}.rel_error",
+                dense,
+                cell(dense, f"{g}.gi_t{t}", "rel_error"),
+                "our bound includes the library's rounding margin (it stays a guaranteed bound), "
+                "so the error stops at that margin",
+            )
+        )
+    for it in _PI_DENSE_IT:
+        specs.append(
+            Compared(f"{g}.pi{it}.rel_error", dense, cell(dense, f"{g}.pi{it}", "rel_error"), other_draw)
+        )
     nb = "ch02.lip4conv.dense500x400"
     cpu = "median time on this run's device; lip4conv timed on CUDA"
     specs += [
-        (f"{nb}.svd", dense, _cell(dense, f"{g}.gi_t1", "exact"), other_draw),
-        (
+        Compared(f"{nb}.svd", dense, cell(dense, f"{g}.gi_t1", "exact"), other_draw),
+        Compared(
             f"{nb}.pi1000.diff",
             dense,
-            _cell(dense, f"{g}.pi1000", "diff"),
+            cell(dense, f"{g}.pi1000", "diff"),
             "lower bound, deflated for rounding",
         ),
-        (f"{nb}.pi1000.time", dense, _cell(dense, f"{g}.pi1000", "time_ms"), cpu),
-        (f"{nb}.gi15.diff", dense, _cell(dense, f"{g}.gi_t15", "diff"), "upper bound incl. rounding margin"),
-        (f"{nb}.gi15.time", dense, _cell(dense, f"{g}.gi_t15", "time_ms"), cpu),
+        Compared(f"{nb}.pi1000.time", dense, cell(dense, f"{g}.pi1000", "time_ms"), cpu),
+        Compared(
+            f"{nb}.gi15.diff", dense, cell(dense, f"{g}.gi_t15", "diff"), "upper bound incl. rounding margin"
+        ),
+        Compared(f"{nb}.gi15.time", dense, cell(dense, f"{g}.gi_t15", "time_ms"), cpu),
     ]
     specs += [
-        (
+        Compared(
             "ch02.circ.explicit.gi_t3.max_rel_error",
             circ,
             _explicit_gram_gap(3),
             "max over the explicit cases",
         ),
-        ("ch02.circ.explicit.gi_t6.rel_error", circ, _explicit_gram_gap(6), "max over the explicit cases"),
+        Compared(
+            "ch02.circ.explicit.gi_t6.rel_error", circ, _explicit_gram_gap(6), "max over the explicit cases"
+        ),
     ]
     for rid, label in (
         ("ch02.circ.cpu_time.c64_k3_n32.gi_t6", "ch02.circ.cpu_time.c64_k3_n32.gi_t6"),
@@ -1306,54 +940,74 @@ def _comparison_specs() -> list[tuple[str, str, Getter, str]]:
         ("ch02.circ.cpu_time.c256_n32.gi_t6", "ch02.circ.cpu_time.c256_n32.gi_t6"),
     ):
         specs.append(
-            (rid, circ, _cell(circ, label, "time_ms", 1e-3), "k = 3 assumed; torch on this run's device "
-             "(THESIS.md: numpy, 2-core CPU); exact = FFT + eigvalsh of the Gram blocks")
-        )  # fmt: skip
-    for key, _desc, _exact, bounds, _sup in _ZERO_CASES:
+            Compared(
+                rid,
+                circ,
+                cell(circ, label, "time_ms", 1e-3),
+                "k = 3 assumed; torch on this run's device "
+                "(THESIS.md: numpy, 2-core CPU); exact = FFT + eigvalsh of the Gram blocks",
+            )
+        )
+    for key in _ZERO_CASES:
         z = f"ch02.zero.{key}"
-        specs.append((f"{z}.exact", zero, _cell(zero, f"{z}.exact", "value"), other_draw))
+        specs.append(Compared(f"{z}.exact", zero, cell(zero, f"{z}.exact", "value"), other_draw))
         specs += [
-            (f"{z}.norm2toep_t{t}", zero, _cell(zero, f"{z}.norm2toep_t{t}", "value"), other_draw)
-            for t in range(1, len(bounds) + 1)
+            Compared(f"{z}.norm2toep_t{t}", zero, cell(zero, f"{z}.norm2toep_t{t}", "value"), other_draw)
+            for t in range(1, _ZERO_T + 1)
         ]
         specs.append(
-            (f"{z}.sup_freq", zero, _cell(zero, f"{z}.sup_freq", "value"), "circular norm on a fine grid: "
-             "a lower estimate of sup_ω σ₁(K̂(ω)); " + other_draw)
-        )  # fmt: skip
+            Compared(
+                f"{z}.sup_freq",
+                zero,
+                cell(zero, f"{z}.sup_freq", "value"),
+                "circular norm on a fine grid: a lower estimate of sup_ω σ₁(K̂(ω)); " + other_draw,
+            )
+        )
     for rid, row in (
         ("ch02.zero.c4x3_k3_n8.circ_n10", "circ_n10"),
         ("ch02.zero.c5x5_k3_n6.circ_n8", "circ_n8"),
     ):
         z = rid.rsplit(".", 1)[0]
         specs.append(
-            (rid, zero, _cell(zero, f"{z}.{row}", "value"), "Gram bound (6 it.) of the circular norm")
+            Compared(rid, zero, cell(zero, f"{z}.{row}", "value"), "Gram bound (6 it.) of the circular norm")
         )
     c = "ch02.lip4conv.conv64_k5_n12"
-    sedghi = _cell(circ, f"{c}.sedghi", "value")
+    sedghi = cell(circ, f"{c}.sedghi", "value")
     lipgrid_note = "our LipGrid uses a proven Bernstein correction (not the paper's factor)"
     f4_note = "our Fantastic Four takes exact norms of the reshapings (the limit of 50 power iterations)"
     specs += [
-        (f"{c}.sedghi", circ, sedghi, other_draw),
-        (f"{c}.ryu100", zero, _cell(zero, f"{c}.ryu100", "value"), "100 power iterations, full mode"),
-        (f"{c}.lipgrid50.diff", circ, _minus(_cell(circ, f"{c}.lipgrid50", "value"), sedghi), lipgrid_note),
-        (f"{c}.lipgrid50.time", circ, _cell(circ, f"{c}.lipgrid50", "time_ms"), cpu),
-        (f"{c}.singla50.diff", circ, _minus(_cell(circ, f"{c}.singla50", "value"), sedghi), f4_note),
-        (f"{c}.singla50.time", circ, _cell(circ, f"{c}.singla50", "time_ms"), cpu),
-        (f"{c}.gi5_circular.diff", circ, _minus(_cell(circ, f"{c}.gi5_circular", "value"), sedghi), ""),
-        (f"{c}.gi5_circular.time", circ, _cell(circ, f"{c}.gi5_circular", "time_ms"), cpu),
-        (
+        Compared(f"{c}.sedghi", circ, sedghi, other_draw),
+        Compared(f"{c}.ryu100", zero, cell(zero, f"{c}.ryu100", "value"), "100 power iterations, full mode"),
+        Compared(
+            f"{c}.lipgrid50.diff",
+            circ,
+            difference(cell(circ, f"{c}.lipgrid50", "value"), sedghi),
+            lipgrid_note,
+        ),
+        Compared(f"{c}.lipgrid50.time", circ, cell(circ, f"{c}.lipgrid50", "time_ms"), cpu),
+        Compared(
+            f"{c}.singla50.diff", circ, difference(cell(circ, f"{c}.singla50", "value"), sedghi), f4_note
+        ),
+        Compared(f"{c}.singla50.time", circ, cell(circ, f"{c}.singla50", "time_ms"), cpu),
+        Compared(
+            f"{c}.gi5_circular.diff", circ, difference(cell(circ, f"{c}.gi5_circular", "value"), sedghi), ""
+        ),
+        Compared(f"{c}.gi5_circular.time", circ, cell(circ, f"{c}.gi5_circular", "time_ms"), cpu),
+        Compared(
             f"{c}.norm2toep5.diff_sedghi",
             zero,
-            _minus(_cell(zero, f"{c}.norm2toep5", "value"), sedghi),
+            difference(cell(zero, f"{c}.norm2toep5", "value"), sedghi),
             "5 kernel-space iterations: full mode only",
         ),
-        (
+        Compared(
             f"{c}.norm2toep5.diff_ryu",
             zero,
-            _minus(_cell(zero, f"{c}.norm2toep5", "value"), _cell(zero, f"{c}.ryu100", "value")),
+            difference(cell(zero, f"{c}.norm2toep5", "value"), cell(zero, f"{c}.ryu100", "value")),
             "full mode only",
         ),
-        (f"{c}.norm2toep5.time", zero, _cell(zero, f"{c}.norm2toep5", "time_ms"), cpu + "; full mode only"),
+        Compared(
+            f"{c}.norm2toep5.time", zero, cell(zero, f"{c}.norm2toep5", "time_ms"), cpu + "; full mode only"
+        ),
     ]
     return specs
 
@@ -1373,35 +1027,4 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
         value). Measured times are converted to the reported unit.
     """
-    results = check_results(results, EXPERIMENTS)
-    specs = {rid: (exp, get, note) for rid, exp, get, note in _comparison_specs()}
-    rows = []
-    for rep in reported_numbers(CHAPTER).itertuples(index=False):
-        exp, get, note = specs.get(rep.id, ("", None, ""))
-        measured = get(results) if get is not None else None  # getters convert ms to the reported unit
-        if rep.status == "not transcribed":
-            comparison = "not transcribed"
-        elif measured is None:
-            comparison = "not measured"
-            if not exp:
-                note = "no experiment of this notebook measures it"
-            elif exp not in results:
-                note = f"{exp} was not run"
-            else:
-                note = f"not in this configuration ({note})" if note else "not in this configuration"
-        else:
-            comparison = "measured"
-        rows.append(
-            {
-                "id": rep.id,
-                "quantity": rep.quantity,
-                "unit": rep.unit,
-                "status": rep.status,
-                "reported": rep.value,
-                "measured": math.nan if measured is None else measured,
-                "measured_by": exp if measured is not None else "",
-                "comparison": comparison,
-                "note": note,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return comparison_table(CHAPTER, EXPERIMENTS, results, _comparison_specs())

@@ -28,9 +28,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,9 +39,31 @@ from torch.utils.data import Dataset
 
 from stablecore.blocks import Normalize
 from stablecore.certify import certify_model, input_jacobians, lipschitz_radius, split_last_linear
-from stablecore.certify.accuracy import certified_mask
-from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
-from stablecore.chapters.reported import ReportedNumber, missing, number, reported_numbers
+from stablecore.certify.accuracy import certified_mask, check_radii
+from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
+from stablecore.chapters.common import (
+    Compared,
+    Getter,
+    comparison_table,
+    experiment,
+    resolve_config,
+)
+from stablecore.chapters.common import compared_ids as common_compared_ids
+from stablecore.chapters.reported import ReportedNumber, load_reported, reported_numbers
+from stablecore.chapters.validate import (
+    check_choice,
+    check_choices,
+    check_frame,
+    check_int,
+    check_int_tuple,
+    check_ints,
+    check_mode,
+    check_number_tuple,
+    check_numbers,
+    check_optional_int,
+    check_optional_path,
+    is_int,
+)
 from stablecore.data import load_dataset
 from stablecore.layers import AOLLinear, CPLLinear, NormalizedLinear, SLLLinear, SRLinear
 from stablecore.layers.reference import (
@@ -61,217 +82,8 @@ CHAPTER: int = 3
 TITLE: str = "Lipschitz-by-design layers: CPL (dynamical-system view), SLL and AOL (SDP view)"
 NOTEBOOK: str = "notebooks/ch03_lipschitz_layers.ipynb"
 
-_n = partial(number, CHAPTER)
-_m = partial(missing, CHAPTER)
-
-_NUM = "THESIS.md §4 [num], numerical check by its author (not a thesis table)"
-_PRACH_CPL = "Prach et al. CVPR'24 '1-Lipschitz Layers Compared', comparison table, citing CPL [25, Table 1]"
-_CPL_T1 = "Meunier et al. ICML'22 (CPL, arXiv 2110.12690) Table 1, not retrieved (THESIS.md §4.1)"
-_PRACH_SLL = "Prach et al. CVPR'24 comparison table (quoting Araujo et al. ICLR'23, SLL)"
-_LIRESNET = "LiResNet README (quoting Araujo et al. ICLR'23, SLL)"
-_SLL_R = "Araujo et al. ICLR'23 (SLL, arXiv 2303.03169) results table, recalled in THESIS.md §4.2"
-_SANDWICH = "Sandwich paper markdown and LiResNet README (quoting Araujo et al. ICLR'23, SLL)"
-_PRACH_T2 = "Prach et al. CVPR'24 '1-Lipschitz Layers Compared' Table 2 and repo training CSVs"
-_PRACH_SETTING = "24 h on one A100, ConvNet family XS/S/M/L, offset loss 2√2·ε, T = 0.25; CIFAR-10 test set"
-
-_EPS = (("clean", "clean accuracy"), ("eps36", "certified accuracy at ε = 36/255"))
-_EPS4 = (
-    *_EPS,
-    ("eps72", "certified accuracy at ε = 72/255"),
-    ("eps108", "certified accuracy at ε = 108/255"),
-)
-_EPS5 = (*_EPS4, ("eps255", "certified accuracy at ε = 1 (255/255)"))
-
-
-def _row(
-    prefix: str,
-    label: str,
-    written: tuple[str, ...],
-    source: str,
-    status: Literal["transcribed", "recalled"] = "transcribed",
-    note: str = "",
-) -> list[ReportedNumber]:
-    """Rows ``prefix.<metric>``, one per value in ``written`` (clean, then ε = 36, 72, 108, 255 /255)."""
-    return [
-        _n(f"{prefix}.{key}", f"{label}: {desc}", w, "%", source, status=status, note=note)
-        for (key, desc), w in zip(_EPS5, written)
-    ]
-
-
-_jacobian: list[ReportedNumber] = [
-    _n(
-        f"ch03.{layer}.jacobian.max_norm_3000",
-        f"{name}: max Jacobian spectral norm over 3,000 random draws",
-        "1.0000",
-        "",
-        _NUM,
-        note="sizes and seed not given",
-    )
-    for layer, name in (
-        ("cpl", "CPL layer"),
-        ("sll", "SLL layer (dense, random W, b, q)"),
-        ("aol", "AOL layer"),
-    )
-]
-
-_cpl: list[ReportedNumber] = [
-    _n("ch03.cpl22.cifar10.xl.params", "CPL-XL number of parameters", "236", "M parameters", _PRACH_CPL),
-    *_row("ch03.cpl22.cifar10.xl", "CPL-XL, CIFAR-10", ("78.5", "64.4", "48.0", "33.0"), _PRACH_CPL),
-]
-_cpl += [
-    _m(f"ch03.cpl22.{data}.{size}.{key}", f"CPL-{size.upper()}, {label}: {desc}", "%", _CPL_T1, note=note)
-    for data, label, sizes, note in (
-        ("cifar10", "CIFAR-10", ("s", "m", "l"), ""),
-        ("cifar100", "CIFAR-100", ("s", "m", "l", "xl"), "columns assumed as for CIFAR-10"),
-    )
-    for size in sizes
-    for key, desc in _EPS4
-]
-
-_sll: list[ReportedNumber] = [
-    _n(
-        "ch03.sll23.cifar10.small.params",
-        "SLL Small number of parameters",
-        "41",
-        "M parameters",
-        _SLL_R,
-        "recalled",
-    ),
-    _n(
-        "ch03.sll23.cifar10.small.eps36",
-        "SLL Small, CIFAR-10: certified accuracy at ε = 36/255",
-        "62.6",
-        "%",
-        _LIRESNET,
-    ),
-    *[
-        _n(f"ch03.sll23.cifar10.small.{key}", f"SLL Small, CIFAR-10: {desc}", w, "%", _SLL_R, "recalled")
-        for (key, desc), w in zip(_EPS5, ("71.2", "", "53.8", "45.3", "20.4"))
-        if w
-    ],
-    *_row(
-        "ch03.sll23.cifar10.medium",
-        "SLL Medium, CIFAR-10",
-        ("72.2", "64.3", "56.0", "48.3", "23.9"),
-        _SLL_R,
-        "recalled",
-    ),
-    *_row(
-        "ch03.sll23.cifar10.large",
-        "SLL Large, CIFAR-10",
-        ("72.7", "65.0", "57.3", "49.7", "25.4"),
-        _SLL_R,
-        "recalled",
-    ),
-    *_row(
-        "ch03.sll23.cifar10.xlarge",
-        "SLL X-Large, CIFAR-10",
-        ("73.3", "65.8", "58.4", "51.3", "27.3"),
-        _PRACH_SLL,
-    ),
-    _n(
-        "ch03.sll23.cifar10.xlarge.params_prach",
-        "SLL X-Large number of parameters (per Prach et al.)",
-        "236",
-        "M parameters",
-        _PRACH_SLL,
-    ),
-    _n(
-        "ch03.sll23.cifar10.xlarge.params_liresnet",
-        "SLL X-Large number of parameters (per LiResNet)",
-        "263",
-        "M parameters",
-        _LIRESNET,
-    ),
-    _n(
-        "ch03.sll23.cifar10.xlarge.eps36_postfix",
-        "SLL X-Large, CIFAR-10: certified accuracy at ε = 36/255 in the post-fix arXiv revision",
-        "64.8",
-        "%",
-        "third-party note on the revised arXiv 2303.03169 (THESIS.md §4.2)",
-        "recalled",
-        note="unverified secondary source",
-    ),
-    *_row("ch03.sll23.cifar100.small", "SLL Small, CIFAR-100", ("44.9", "34.7"), _SANDWICH),
-    *_row("ch03.sll23.cifar100.xlarge", "SLL X-Large, CIFAR-100", ("46.5", "36.5"), _SANDWICH),
-    *_row(
-        "ch03.sll23.tiny_imagenet.small",
-        "SLL Small, Tiny-ImageNet",
-        ("26.6", "19.5"),
-        _SANDWICH,
-        note="clean / 36/255 as for CIFAR-100",
-    ),
-    *_row(
-        "ch03.sll23.tiny_imagenet.xlarge",
-        "SLL X-Large, Tiny-ImageNet",
-        ("32.1", "23.2"),
-        _SANDWICH,
-        note="clean / 36/255 as for CIFAR-100",
-    ),
-    *_row(
-        "ch03.sll23.cifar10.aol_large",
-        "AOL-Large, CIFAR-10",
-        ("71.6", "64.0", "56.4", "49.0", "23.7"),
-        _PRACH_SLL,
-    ),
-    *_row("ch03.sll23.cifar10.soc_lipnet25", "SOC LipNet-25, CIFAR-10", ("76.4", "61.9"), _PRACH_SLL),
-    *_row(
-        "ch03.sll23.cifar10.lot_lipnet25",
-        "LOT LipNet-25, CIFAR-10",
-        ("76.8", "64.4", "49.8", "37.3"),
-        _PRACH_SLL,
-    ),
-]
-
-# Prach et al. Table 2: layer -> (clean, certified@36/255) per size XS/S/M/L, and training img/s (size M).
-_PRACH_TABLE: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
-    "aol": ((("71.7", "59.1"), ("73.6", "60.8"), ("73.4", "61.0"), ("73.7", "61.5")), "1408"),
-    "cpl": ((("74.9", "62.5"), ("76.1", "64.2"), ("76.6", "65.1"), ("76.8", "65.2")), "1370"),
-    "sll": ((("73.7", "61.0"), ("74.2", "62.0"), ("75.3", "62.8"), ("74.3", "62.3")), "1142"),
-    "soc": ((("74.1", "61.3"), ("75.0", "62.9"), ("76.9", "66.3"), ("76.9", "65.4")), "459"),
-    "cayley": ((("73.1", "59.5"), ("74.2", "61.1"), ("74.4", "61.0"), ("73.6", "60.1")), "341"),
-    "bcop": ((("71.7", "58.5"), ("73.1", "59.3"), ("74.0", "60.5"), ("74.6", "61.5")), "429"),
-}
-_prach: list[ReportedNumber] = []
-for _layer, (_cells, _speed) in _PRACH_TABLE.items():
-    for _size, _pair in zip(("xs", "s", "m", "l"), _cells):
-        _prach += _row(
-            f"ch03.prach24.cifar10.{_layer}.{_size}",
-            f"{_layer.upper()} ConvNet-{_size.upper()}, CIFAR-10, 24 h budget",
-            _pair,
-            _PRACH_T2,
-            note=_PRACH_SETTING,
-        )
-    _prach.append(
-        _n(
-            f"ch03.prach24.cifar10.{_layer}.m.train_img_per_s",
-            f"{_layer.upper()} ConvNet-M training throughput",
-            _speed,
-            "img/s",
-            _PRACH_T2,
-            note="one A100",
-        )
-    )
-_prach += [
-    _n(
-        "ch03.prach24.throughput_ratio.cpl_over_sll",
-        "training-throughput ratio CPL (≈ AOL) / SLL",
-        "1.2",
-        "ratio",
-        "THESIS.md §4.2, from the Prach et al. Table 2 throughput column",
-        note="'CPL ≈ AOL ≈ 1.2× SLL ≈ 3× SOC'; approximate; hardware-independent comparison target",
-    ),
-    _n(
-        "ch03.prach24.throughput_ratio.cpl_over_soc",
-        "training-throughput ratio CPL (≈ AOL) / SOC",
-        "3",
-        "ratio",
-        "THESIS.md §4.2, from the Prach et al. Table 2 throughput column",
-        note="'CPL ≈ AOL ≈ 1.2× SLL ≈ 3× SOC'; approximate; hardware-independent comparison target",
-    ),
-]
-
-REPORTED: tuple[ReportedNumber, ...] = (*_jacobian, *_cpl, *_sll, *_prach)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch03.csv``)."""
 
 
 # =================================================================================== experiments
@@ -355,50 +167,30 @@ class Ch03Config:
     jacobian_features: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        for name in (
+        check_mode(self.mode)
+        check_ints(self, (
             "batch_size", "moons_samples", "moons_width", "moons_depth", "moons_epochs", "grid_size",
             "offset_epochs", "digits_width", "digits_depth", "digits_epochs", "cifar_epochs",
             "cifar_batch_size", "pi_draws", "pi_width", "pi_depth", "pi_steps", "pi_eval_iters",
             "jacobian_draws", "jacobian_points", "jacobian_features",
-        ):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if isinstance(self.n_circles, bool) or not isinstance(self.n_circles, int) or self.n_circles < 0:
-            raise ValueError(f"n_circles must be an int >= 0, got {self.n_circles!r}")
+        ))  # fmt: skip
+        check_int(self.n_circles, "n_circles", minimum=0)
         for name in ("moons_width", "digits_width"):
             if getattr(self, name) % 2:
                 raise ValueError(f"{name} must be even (MaxMin pairs units), got {getattr(self, name)}")
-        if self.num_threads is not None and (
-            isinstance(self.num_threads, bool)
-            or not isinstance(self.num_threads, int)
-            or self.num_threads < 1
-        ):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        for name in ("lr", "temperature", "cifar_lr"):
-            if not _finite_number(getattr(self, name)) or not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
-        for name in ("moons_noise", "moons_offset", "digits_offset", "cifar_offset", "cpl_eps"):
-            if not _finite_number(getattr(self, name)) or not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        check_optional_int(self.num_threads, "num_threads")
+        check_numbers(self, ("lr", "temperature", "cifar_lr"))
+        check_numbers(
+            self, ("moons_noise", "moons_offset", "digits_offset", "cifar_offset", "cpl_eps"), strict=False
+        )
         for name in ("offsets", "moons_eps", "offset_eps", "digits_eps", "cifar_eps"):
-            values = getattr(self, name)
-            if (
-                not isinstance(values, tuple)
-                or not values
-                or not all(_finite_number(v) and v >= 0 for v in values)
-            ):
-                raise ValueError(f"{name} must be a non-empty tuple of finite numbers >= 0, got {values!r}")
+            check_number_tuple(getattr(self, name), name)
         for name in ("mlp_hidden", "pi_random_iters"):
-            values = getattr(self, name)
-            if not isinstance(values, tuple) or not values or not all(_positive_int(v) for v in values):
-                raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {values!r}")
+            check_int_tuple(getattr(self, name), name)
         if (
             not isinstance(self.pi_shapes, tuple)
             or not self.pi_shapes
-            or not all(len(s) == 2 and all(_positive_int(v) for v in s) for s in self.pi_shapes)
+            or not all(len(s) == 2 and all(is_int(v) for v in s) for s in self.pi_shapes)
         ):
             raise ValueError(
                 f"pi_shapes must be a non-empty tuple of (rows, cols) >= 1, got {self.pi_shapes!r}"
@@ -409,19 +201,12 @@ class Ch03Config:
             ("cifar_families", _LIPSCHITZ_FAMILIES),
             ("jacobian_layers", _JACOBIAN_LAYERS),
         ):
-            values = getattr(self, name)
-            if not isinstance(values, tuple) or not values or set(values) - set(allowed):
-                raise ValueError(f"{name} must be a non-empty tuple of names among {allowed}, got {values!r}")
-            if len(set(values)) != len(values):
-                raise ValueError(f"{name} must not repeat a name, got {values!r}")
-        if self.offset_family not in _FAMILIES:
-            raise ValueError(f"offset_family must be one of {_FAMILIES}, got {self.offset_family!r}")
-        if self.offset_dataset not in _SMALL_DATASETS:
-            raise ValueError(f"offset_dataset must be one of {_SMALL_DATASETS}, got {self.offset_dataset!r}")
+            check_choices(getattr(self, name), name, allowed, unique=True)
+        check_choice(self.offset_family, "offset_family", _FAMILIES)
+        check_choice(self.offset_dataset, "offset_dataset", _SMALL_DATASETS)
         if not isinstance(self.cifar_size, str):
             raise ValueError(f"cifar_size must be a size name such as 'small', got {self.cifar_size!r}")
-        if self.cifar_root is not None and not isinstance(self.cifar_root, (str, Path)):
-            raise ValueError(f"cifar_root must be None or a path, got {self.cifar_root!r}")
+        check_optional_path(self.cifar_root, "cifar_root")
 
     @classmethod
     def quick(cls, **overrides: Any) -> Ch03Config:
@@ -492,14 +277,6 @@ JACOBIAN_COLUMNS = (
 
 
 # ----------------------------------------------------------------------------------- helpers
-def _finite_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
 def _config(cfg: Ch03Config | None) -> Ch03Config:
     return resolve_config(cfg, Ch03Config)
 
@@ -732,14 +509,8 @@ def boundary_summary(frame: pd.DataFrame, eps: Sequence[float] = (0.05, 0.1, 0.2
     """One row per model of :func:`moons_boundaries`: test accuracy, the Lipschitz bound used, median
     and largest certified radius over the test points (0 for a misclassified point) and the certified
     accuracy ``certified@<ε>`` (correct and radius ≥ ε) for each ``eps``."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a DataFrame, got {type(frame).__name__}")
-    missing_cols = [c for c in BOUNDARY_COLUMNS if c not in frame.columns]
-    if missing_cols:
-        raise ValueError(f"frame is missing columns {missing_cols} (expected moons_boundaries output)")
-    eps_list = [float(e) for e in eps]
-    if not eps_list or not all(math.isfinite(e) and e >= 0 for e in eps_list):
-        raise ValueError(f"eps must be a non-empty sequence of finite numbers >= 0, got {eps!r}")
+    check_frame(frame, BOUNDARY_COLUMNS, "moons_boundaries")
+    eps_list = check_radii(eps, "eps")
     rows = []
     for model, group in frame[frame["part"] == "test"].groupby("model", sort=False):
         correct = group["correct"].astype(bool).to_numpy()
@@ -1074,11 +845,7 @@ def power_iteration_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (setting, shape, n_iter) of :func:`power_iteration_gap`: rows, smallest and median
     σ̂/σ₁, smallest Gram ratio ρ/σ₁, largest constant of the reference layer and the share of rows where
     it exceeds 1, largest constant of stablecore's layer."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a DataFrame, got {type(frame).__name__}")
-    missing_cols = [c for c in PI_COLUMNS if c not in frame.columns]
-    if missing_cols:
-        raise ValueError(f"frame is missing columns {missing_cols} (expected power_iteration_gap output)")
+    check_frame(frame, PI_COLUMNS, "power_iteration_gap")
     grouped = frame.assign(_above=frame["ref_lipschitz"] > 1).groupby(
         ["setting", "shape", "n_iter"], sort=False
     )
@@ -1162,8 +929,6 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 """The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
 
-Getter = Callable[[Mapping[str, pd.DataFrame]], "float | None"]
-
 
 def _jacobian_max(layer: str) -> Getter:
     def get(results: Mapping[str, pd.DataFrame]) -> float | None:
@@ -1210,38 +975,53 @@ def _throughput_ratio(a: str, b: str) -> Getter:
     return get
 
 
-def _comparison_specs() -> list[tuple[str, str, Getter, str]]:
-    """(reported id, experiment, getter, note) for every reported number an experiment measures."""
+def _comparison_specs() -> list[Compared]:
+    """Every reported number an experiment measures: where its value is and how ours was obtained."""
     jac = "jacobian_check"
-    specs: list[tuple[str, str, Getter, str]] = [
-        (f"ch03.{layer}.jacobian.max_norm_{3000}", jac, _jacobian_max(layer),
-         "max over this run's draws (3,000 in full mode), our random layers (sizes not given)")
+    specs = [
+        Compared(
+            f"ch03.{layer}.jacobian.max_norm_{3000}",
+            jac,
+            _jacobian_max(layer),
+            "max over this run's draws (3,000 in full mode), our random layers (sizes not given)",
+        )
         for layer in ("cpl", "sll", "aol")
-    ]  # fmt: skip
+    ]
     cifar = "cifar10_certified"
+    not_run = "cifar10_certified was not run (full mode only)"
     budget = (
         "ours: SLL-code 'small' conv net, Ch03Config.cifar_epochs epochs of Adam, no augmentation "
         "(reduced budget; full mode only)"
     )
     metrics5 = ("clean", "eps36", "eps72", "eps108", "eps255")
     specs += [
-        (f"ch03.sll23.cifar10.small.{m}", cifar, _cifar_percent("sll", m), budget + "; SLL: 1000 epochs")
+        Compared(
+            f"ch03.sll23.cifar10.small.{m}", cifar, _cifar_percent("sll", m), budget + "; SLL: 1000 epochs",
+            not_run=not_run,
+        )
         for m in metrics5
-    ]
+    ]  # fmt: skip
     specs += [
-        (f"ch03.cpl22.cifar10.s.{m}", cifar, _cifar_percent("cpl", m),
-         "ours: the CPL code's default conv net (no S size transcribed); " + budget)
+        Compared(
+            f"ch03.cpl22.cifar10.s.{m}", cifar, _cifar_percent("cpl", m),
+            "ours: the CPL code's default conv net (no S size transcribed); " + budget, not_run=not_run,
+        )
         for m in metrics5[:4]
     ]  # fmt: skip
     specs += [
-        (f"ch03.prach24.cifar10.{layer}.s.{m}", cifar, _cifar_percent(layer, m),
-         budget + "; Prach: their ConvNet-S, 24 h on an A100")
+        Compared(
+            f"ch03.prach24.cifar10.{layer}.s.{m}", cifar, _cifar_percent(layer, m),
+            budget + "; Prach: their ConvNet-S, 24 h on an A100", not_run=not_run,
+        )
         for layer in ("aol", "cpl", "sll")
         for m in ("clean", "eps36")
     ]  # fmt: skip
     specs.append(
-        ("ch03.prach24.throughput_ratio.cpl_over_sll", cifar, _throughput_ratio("cpl", "sll"),
-         "ratio of our training images/s (per-epoch evaluation included), 'small' nets, this device")
+        Compared(
+            "ch03.prach24.throughput_ratio.cpl_over_sll", cifar, _throughput_ratio("cpl", "sll"),
+            "ratio of our training images/s (per-epoch evaluation included), 'small' nets, this device",
+            not_run=not_run,
+        )
     )  # fmt: skip
     return specs
 
@@ -1287,10 +1067,7 @@ def reported_cifar_curves() -> pd.DataFrame:
 def compared_ids(experiment: str | None = None) -> list[str]:
     """Ids of the reported numbers that an experiment of this chapter measures (all, or those of
     ``experiment``), in :func:`~stablecore.chapters.reported_numbers` order."""
-    if experiment is not None and experiment not in EXPERIMENTS:
-        raise ValueError(f"experiment must be None or one of {sorted(EXPERIMENTS)}, got {experiment!r}")
-    wanted = {rid for rid, exp, *_ in _comparison_specs() if experiment is None or exp == experiment}
-    return [rid for rid in reported_numbers(CHAPTER)["id"] if rid in wanted]
+    return common_compared_ids(CHAPTER, EXPERIMENTS, _comparison_specs(), experiment)
 
 
 def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -1308,35 +1085,4 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
         value; ``measured`` still shows ours when we have it). Accuracies are converted to %.
     """
-    results = check_results(results, EXPERIMENTS)
-    specs = {rid: (exp, get, note) for rid, exp, get, note in _comparison_specs()}
-    rows = []
-    for rep in reported_numbers(CHAPTER).itertuples(index=False):
-        exp, get, note = specs.get(rep.id, ("", None, ""))
-        measured = get(results) if get is not None else None
-        if rep.status == "not transcribed":
-            comparison = "not transcribed"
-        elif measured is None:
-            comparison = "not measured"
-            if not exp:
-                note = "no experiment of this notebook measures it"
-            elif exp not in results:
-                note = f"{exp} was not run" + (" (full mode only)" if exp == "cifar10_certified" else "")
-            else:
-                note = f"not in this configuration ({note})" if note else "not in this configuration"
-        else:
-            comparison = "measured"
-        rows.append(
-            {
-                "id": rep.id,
-                "quantity": rep.quantity,
-                "unit": rep.unit,
-                "status": rep.status,
-                "reported": rep.value,
-                "measured": math.nan if measured is None else measured,
-                "measured_by": exp if measured is not None else "",
-                "comparison": comparison,
-                "note": note,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return comparison_table(CHAPTER, EXPERIMENTS, results, _comparison_specs())

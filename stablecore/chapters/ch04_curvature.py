@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -38,8 +37,28 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from stablecore.chapters.common import COMPARISON_COLUMNS, check_results, experiment, resolve_config
-from stablecore.chapters.reported import ReportedNumber, missing, reported_numbers
+from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
+from stablecore.chapters.common import (
+    Compared,
+    Getter,
+    comparison_table,
+    experiment,
+    resolve_config,
+)
+from stablecore.chapters.common import compared_ids as common_compared_ids
+from stablecore.chapters.reported import ReportedNumber, load_reported
+from stablecore.chapters.validate import (
+    check_choice,
+    check_frame,
+    check_int,
+    check_int_tuple,
+    check_ints,
+    check_mode,
+    check_numbers,
+    check_optional_int,
+    check_optional_path,
+    is_number,
+)
 from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
 from stablecore.curvature.callbacks import CurvatureTracker
 from stablecore.data import load_dataset
@@ -52,32 +71,8 @@ CHAPTER: int = 4
 TITLE: str = "Curvature regularisation of the loss: parameter sensitivity, flat minima, activation decay"
 NOTEBOOK: str = "notebooks/ch04_curvature.ipynb"
 
-_m = partial(missing, CHAPTER)
-
-_SOURCE = "thesis curvature chapter (arXiv 2510.25282), content unknown (THESIS.md §5)"
-_NOTE = "regulariser and metric from THESIS.md's reconstruction [I]; model and data set unknown"
-
-_REGULARISERS = (
-    ("none", "no regulariser"),
-    ("weight_decay", "weight decay"),
-    ("activation_decay", "activation decay (penalty on hidden-activation norms, reconstruction)"),
-    ("hutchinson_trace", "Hutchinson Hessian-trace penalty"),
-    ("gradient_norm", "gradient-norm penalty"),
-    ("sam", "SAM"),
-    ("noise_injection", "Gaussian parameter smoothing / noise injection"),
-    ("hessian_bound", "Hessian-bound penalty (curvature upper bound from layer norms)"),
-)
-_METRICS = (
-    ("test_accuracy", "test accuracy", "%"),
-    ("lambda_max", "top Hessian eigenvalue λ_max of the training loss", ""),
-    ("hessian_trace", "Hessian trace of the training loss", ""),
-)
-
-REPORTED: tuple[ReportedNumber, ...] = tuple(
-    _m(f"ch04.thesis.{reg}.{metric}", f"training with {reg_desc}: {desc}", unit, _SOURCE, note=_NOTE)
-    for reg, reg_desc in _REGULARISERS
-    for metric, desc, unit in _METRICS
-)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch04.csv``)."""
 
 
 # =================================================================================== experiments
@@ -178,45 +173,22 @@ class Ch04Config:
     """data root holding ``cifar-10-batches-py`` (default ``$STABLECORE_DATA``); never downloaded."""
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        for name in (
+        check_mode(self.mode)
+        check_ints(self, (
             "batch_size", "hessian_examples", "top_k", "trace_samples", "density_runs", "spectrum_epochs",
             "track_every", "track_trace_samples", "landscape_epochs", "lipschitz_width", "lipschitz_depth",
             "compare_epochs", "n_seeds", "cifar_batch_size",
-        ):  # fmt: skip
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("density_steps", "landscape_steps_1d", "landscape_steps_2d", "flatness_steps"):
-            value = getattr(self, name)
-            if not _positive_int(value) or value < 2:
-                raise ValueError(f"{name} must be an int >= 2, got {value!r}")
-        if self.num_threads is not None and not _positive_int(self.num_threads):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        for name in ("lr", "cifar_lr", "landscape_span", "flatness_radius"):
-            value = getattr(self, name)
-            if not _finite_number(value) or not value > 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if (
-            not isinstance(self.mlp_hidden, tuple)
-            or not self.mlp_hidden
-            or not all(_positive_int(h) for h in self.mlp_hidden)
-        ):
-            raise ValueError(f"mlp_hidden must be a non-empty tuple of ints >= 1, got {self.mlp_hidden!r}")
+        ))  # fmt: skip
+        check_ints(self, ("density_steps", "landscape_steps_1d", "landscape_steps_2d", "flatness_steps"), 2)
+        check_optional_int(self.num_threads, "num_threads")
+        check_numbers(self, ("lr", "cifar_lr", "landscape_span", "flatness_radius"))
+        check_int_tuple(self.mlp_hidden, "mlp_hidden")
         for name in ("activation", "cifar_activation"):
-            if getattr(self, name) not in _ACTIVATIONS:
-                raise ValueError(f"{name} must be one of {_ACTIVATIONS}, got {getattr(self, name)!r}")
-        if self.lipschitz_family not in ("cpl", "sll", "aol", "sr"):
-            raise ValueError(
-                f"lipschitz_family must be one of ('cpl', 'sll', 'aol', 'sr'), got {self.lipschitz_family!r}"
-            )
+            check_choice(getattr(self, name), name, _ACTIVATIONS)
+        check_choice(self.lipschitz_family, "lipschitz_family", ("cpl", "sll", "aol", "sr"))
         if self.lipschitz_width % 2:
             raise ValueError(f"lipschitz_width must be even (MaxMin pairs units), got {self.lipschitz_width}")
-        if self.landscape_regularizer not in _ALL_REGULARISERS:
-            raise ValueError(
-                f"landscape_regularizer must be one of {_ALL_REGULARISERS}, "
-                f"got {self.landscape_regularizer!r}"
-            )
+        check_choice(self.landscape_regularizer, "landscape_regularizer", _ALL_REGULARISERS)
         if (
             not isinstance(self.regularizers, tuple)
             or not self.regularizers
@@ -230,14 +202,10 @@ class Ch04Config:
             isinstance(v, Mapping) for v in self.strengths.values()
         ):
             raise ValueError("strengths must map regulariser names to keyword-argument mappings")
-        if self.compare_dataset not in _COMPARE_DATASETS:
-            raise ValueError(
-                f"compare_dataset must be one of {_COMPARE_DATASETS}, got {self.compare_dataset!r}"
-            )
+        check_choice(self.compare_dataset, "compare_dataset", _COMPARE_DATASETS)
         if self.compare_dataset == "cifar10" and self.mode != "full":
             raise ValueError("compare_dataset='cifar10' needs mode='full' (quick mode never reads CIFAR-10)")
-        if self.cifar_root is not None and not isinstance(self.cifar_root, (str, Path)):
-            raise ValueError(f"cifar_root must be None or a path, got {self.cifar_root!r}")
+        check_optional_path(self.cifar_root, "cifar_root")
 
     @classmethod
     def quick(cls, **overrides: Any) -> Ch04Config:
@@ -300,14 +268,6 @@ SUMMARY_METRICS = ("test_accuracy", "lambda_max", "trace", "flatness", "seconds_
 
 
 # ----------------------------------------------------------------------------------- helpers
-def _finite_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
 def _config(cfg: Ch04Config | None) -> Ch04Config:
     return resolve_config(cfg, Ch04Config)
 
@@ -320,8 +280,7 @@ def hessian_batch(data: Dataset, n: int, *, seed: int) -> tuple[torch.Tensor, to
     a permutation seeded with ``seed`` (the data every curvature number of a run is measured on)."""
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a torch Dataset, got {type(data).__name__}")
-    if not _positive_int(n):
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n")
     if len(data) == 0:  # type: ignore[arg-type]
         raise ValueError("data is empty")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(int(seed)))  # type: ignore[arg-type]
@@ -415,7 +374,7 @@ def resolve_regularizers(
 
 
 def _options_text(options: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if _finite_number(v) else f"{k}={v}" for k, v in sorted(options.items()))
+    return ", ".join(f"{k}={v:g}" if is_number(v) else f"{k}={v}" for k, v in sorted(options.items()))
 
 
 # ----------------------------------------------------------------------------------- Hessian spectrum
@@ -535,7 +494,7 @@ def hessian_spectrum(
 def spectrum_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per stage (``init``, ``trained``) of :func:`hessian_spectrum`: λ_max, λ_min, the trace ±
     its standard error, the ratio λ_max/trace, the density's mass below zero, loss and accuracy."""
-    _require_columns(frame, SPECTRUM_COLUMNS, "hessian_spectrum")
+    check_frame(frame, SPECTRUM_COLUMNS, "hessian_spectrum")
     rows = []
     for stage in ("init", "trained"):
         part = frame[frame["stage"] == stage]
@@ -563,14 +522,6 @@ def spectrum_summary(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _require_columns(frame: Any, columns: Sequence[str], producer: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a DataFrame, got {type(frame).__name__}")
-    missing_cols = [c for c in columns if c not in frame.columns]
-    if missing_cols:
-        raise ValueError(f"frame is missing columns {missing_cols} (expected {producer} output)")
 
 
 # ----------------------------------------------------------------------------------- landscapes
@@ -643,7 +594,7 @@ def landscapes(
 def landscape_of(frame: pd.DataFrame, model: str, dims: int) -> Landscape:
     """The :class:`~stablecore.landscape.Landscape` of ``model`` (``"standard"``, ``"lipschitz"``,
     ``"regularised"``) and ``dims`` (1 or 2) from :func:`landscapes` rows (for the landscape plots)."""
-    _require_columns(frame, LANDSCAPE_COLUMNS, "landscapes")
+    check_frame(frame, LANDSCAPE_COLUMNS, "landscapes")
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 or 2, got {dims!r}")
     part = frame[(frame["model"] == model) & (frame["dims"] == dims)]
@@ -658,7 +609,7 @@ def landscape_of(frame: pd.DataFrame, model: str, dims: int) -> Landscape:
 def landscape_summary(frame: pd.DataFrame, radius: float = 0.5) -> pd.DataFrame:
     """One row per network of :func:`landscapes`: test accuracy, loss at the centre, the 1-D and 2-D
     :func:`landscape_flatness` at ``radius`` and the largest loss on the 2-D plane (``estimate``\\ s)."""
-    _require_columns(frame, LANDSCAPE_COLUMNS, "landscapes")
+    check_frame(frame, LANDSCAPE_COLUMNS, "landscapes")
     rows = []
     for model, part in frame.groupby("model", sort=False):
         two = landscape_of(frame, str(model), 2)
@@ -782,7 +733,7 @@ def comparison_summary(frame: pd.DataFrame, *, formatted: bool = False) -> pd.Da
     :func:`regularizer_comparison`, one row per regulariser (its order kept), with ``time_vs_none`` (mean
     seconds per epoch over that of ``"none"``, NaN without it). ``formatted=True`` gives ``"mean ± std"``
     strings instead (accuracy in %)."""
-    _require_columns(frame, COMPARE_COLUMNS, "regularizer_comparison")
+    check_frame(frame, COMPARE_COLUMNS, "regularizer_comparison")
     if frame.empty:
         raise ValueError("frame is empty")
     rows = []
@@ -827,32 +778,46 @@ _METRIC_COLUMN = {"test_accuracy": ("test_accuracy", 100.0), "lambda_max": ("lam
                   "hessian_trace": ("trace", 1.0)}  # fmt: skip
 
 
-def _comparison_value(results: Mapping[str, pd.DataFrame], reg: str, metric: str) -> tuple[float | None, str]:
-    frame = results.get("regularizer_comparison")
-    if frame is None or not {"regularizer", "dataset"} <= set(frame.columns):
-        return None, ""
-    ours = next((o for o, r in _REPORTED_NAME.items() if r == reg), reg)
-    part = frame[frame["regularizer"] == ours]
-    if part.empty:
-        return None, ""
-    column, scale = _METRIC_COLUMN[metric]
-    values = part[column].to_numpy(float) * scale
-    std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-    where = "digits MLP" if part["dataset"].iloc[0] == "digits" else "ResNet-20 on CIFAR-10"
-    return float(values.mean()), (
-        f"ours: mean over {len(values)} seeds (std {std:.3g}), {where}, {part['epochs'].iloc[0]} epochs, "
-        f"{part['options'].iloc[0] or 'no options'}; " + RECONSTRUCTION_NOTE
-    )
+def _regularizer_mean(reg: str, metric: str) -> Getter:
+    """Our mean over seeds of ``metric`` for the thesis's regulariser ``reg`` (with a note on the run)."""
+
+    def get(results: Mapping[str, pd.DataFrame]) -> tuple[float, str] | None:
+        frame = results.get("regularizer_comparison")
+        if frame is None or not {"regularizer", "dataset"} <= set(frame.columns):
+            return None
+        ours = next((o for o, r in _REPORTED_NAME.items() if r == reg), reg)
+        part = frame[frame["regularizer"] == ours]
+        if part.empty:
+            return None
+        column, scale = _METRIC_COLUMN[metric]
+        values = part[column].to_numpy(float) * scale
+        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        where = "digits MLP" if part["dataset"].iloc[0] == "digits" else "ResNet-20 on CIFAR-10"
+        return float(values.mean()), (
+            f"ours: mean over {len(values)} seeds (std {std:.3g}), {where}, {part['epochs'].iloc[0]} epochs, "
+            f"{part['options'].iloc[0] or 'no options'}; " + RECONSTRUCTION_NOTE
+        )
+
+    return get
+
+
+def _comparison_specs() -> list[Compared]:
+    """Every reported number (all from :func:`regularizer_comparison`): id ``ch04.thesis.<reg>.<metric>``."""
+    return [
+        Compared(
+            rep.id,
+            "regularizer_comparison",
+            _regularizer_mean(*rep.id.split(".")[2:4]),
+            missing="regulariser not in this run's comparison",
+        )
+        for rep in REPORTED
+    ]
 
 
 def compared_ids(experiment: str | None = None) -> list[str]:
     """Ids of the reported numbers an experiment of this chapter measures (all of them come from
     :func:`regularizer_comparison`; every one is ``not transcribed``)."""
-    if experiment is not None and experiment not in EXPERIMENTS:
-        raise ValueError(f"experiment must be None or one of {sorted(EXPERIMENTS)}, got {experiment!r}")
-    if experiment not in (None, "regularizer_comparison"):
-        return []
-    return [rep.id for rep in REPORTED]
+    return common_compared_ids(CHAPTER, EXPERIMENTS, _comparison_specs(), experiment)
 
 
 def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -868,30 +833,4 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Returns:
         Columns :data:`COMPARISON_COLUMNS` (as in the other chapters).
     """
-    results = check_results(results, EXPERIMENTS)
-    rows = []
-    for rep in reported_numbers(CHAPTER).itertuples(index=False):
-        reg, metric = rep.id.split(".")[2:4]
-        measured, note = _comparison_value(results, reg, metric)
-        if measured is None:
-            note = (
-                "regularizer_comparison was not run"
-                if "regularizer_comparison" not in results
-                else "regulariser not in this run's comparison"
-            )
-        rows.append(
-            {
-                "id": rep.id,
-                "quantity": rep.quantity,
-                "unit": rep.unit,
-                "status": rep.status,
-                "reported": rep.value,
-                "measured": math.nan if measured is None else measured,
-                "measured_by": "regularizer_comparison" if measured is not None else "",
-                "comparison": "not transcribed" if rep.status == "not transcribed" else (
-                    "measured" if measured is not None else "not measured"
-                ),
-                "note": note,
-            }
-        )  # fmt: skip
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return comparison_table(CHAPTER, EXPERIMENTS, results, _comparison_specs(), explain_untranscribed=True)

@@ -49,7 +49,21 @@ from torch import nn
 from stablecore.certify.accuracy import certified_accuracy_curve
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import comparison_table, experiment, resolve_config
-from stablecore.chapters.reported import ReportedNumber, missing, number
+from stablecore.chapters.reported import ReportedNumber, load_reported
+from stablecore.chapters.validate import (
+    check_choice,
+    check_choices,
+    check_frame,
+    check_int_tuple,
+    check_ints,
+    check_mode,
+    check_number_tuple,
+    check_numbers,
+    check_optional_int,
+    check_optional_path,
+    check_probability,
+    is_number,
+)
 from stablecore.smoothing import Smooth, certify_from_counts, example_generator, point_logits
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.engine import smoothed_probabilities, votes
@@ -73,123 +87,14 @@ CHAPTER: int = 5
 TITLE: str = "Randomized smoothing I: Weierstrass transform, Lipschitz-variance-margin tradeoff, LVM-RS"
 NOTEBOOK: str = "notebooks/ch05_lvm_rs.ipynb"
 
-_n = partial(number, CHAPTER)
-_m = partial(missing, CHAPTER)
-
-_NUM_ERF = "THESIS.md §6.1 caveat [I, num], closed forms checked by its author"
-_LVMRS = "Delattre et al. ICLR'24 (LVM-RS, arXiv 2309.16883), table not retrieved (THESIS.md §6.2)"
-_CARLINI = "Carlini et al. ICLR'23 (diffusion-denoised smoothing), abstract"
-_CARLINI_2ND = "Carlini et al. ICLR'23 via a secondary note (THESIS.md §6.2)"
-_COHEN = "Cohen et al. 2019, per-image results (CIFAR-10, every 20th test image), recomputed (THESIS.md §9)"
-_COHEN_SETTING = "ResNet-110, train σ = test σ, N0 = 100, N = 100 000, α = 0.001"
-
-_COHEN_RADII = ("0", "0.25", "0.5", "0.75", "1.0", "1.25", "1.5")
-_COHEN_TABLE = {
-    "0.12": ("0.814", "0.586", "0", "0", "0", "0", "0"),
-    "0.25": ("0.748", "0.600", "0.428", "0.266", "0", "0", "0"),
-    "0.50": ("0.652", "0.546", "0.414", "0.320", "0.234", "0.152", "0.094"),
-    "1.00": ("0.472", "0.392", "0.340", "0.278", "0.216", "0.174", "0.140"),
-}
-
 
 def _key(x: str) -> str:
     """``"0.25"`` -> ``"0_25"`` so that numbers do not add dots to ids."""
     return x.replace(".", "_")
 
 
-_lipschitz: list[ReportedNumber] = [
-    _n(
-        "ch05.smoothed_lipschitz.ramp_L2_r1_sigma0_5.exact",
-        "Lipschitz constant of the Gaussian-smoothed L-Lipschitz function with values in [0, r]: exact worst "
-        "case L·erf(r/(2√2·L·σ)) at L = 2, r = 1, σ = 0.5",
-        "0.766",
-        "",
-        _NUM_ERF,
-    ),
-    _n(
-        "ch05.smoothed_lipschitz.ramp_L2_r1_sigma0_5.code_formula",
-        "Lipschitz constant of the Gaussian-smoothed L-Lipschitz function with values in [0, r]: "
-        "bridging_the_gap_rs code formula L·erf(r/(√2·L·σ)) at L = 2, r = 1, σ = 0.5",
-        "1.365",
-        "",
-        _NUM_ERF,
-        note="conservative (valid) for [0, r]; exact for range 2r",
-    ),
-    _n(
-        "ch05.lvmrs_code.n_candidates",
-        "number of (simplex map, temperature, radius type) candidates the LVM-RS code maximises over",
-        "~410",
-        "",
-        "THESIS.md §6.2 statistical caveat [I], from code/core_lvmrs.py",
-        note="approximate; all chosen on the same n samples",
-    ),
-]
-
-_lvmrs: list[ReportedNumber] = [
-    _m(
-        "ch05.lvmrs24.cifar10.certified_accuracy",
-        "LVM-RS certified accuracy on CIFAR-10 at several radii vs Carlini et al. (Table 1)",
-        "%",
-        _LVMRS,
-        note="radii and unit unknown",
-    ),
-    _m(
-        "ch05.lvmrs24.imagenet.certified_accuracy",
-        "LVM-RS certified accuracy on ImageNet at several radii vs Carlini et al. (ImageNet table)",
-        "%",
-        _LVMRS,
-        note="radii and unit unknown",
-    ),
-    _n(
-        "ch05.carlini23.imagenet.r0_5",
-        "diffusion-denoised smoothing, ImageNet: certified accuracy at ℓ₂ radius 0.5",
-        "71",
-        "%",
-        _CARLINI,
-        note="the secondary note gives the same 71",
-    ),
-]
-_lvmrs += [
-    _n(
-        f"ch05.carlini23.{data}.r{_key(r)}",
-        f"diffusion-denoised smoothing, {label}: certified accuracy at ℓ₂ radius {r}",
-        w,
-        "%",
-        _CARLINI_2ND,
-        "recalled",
-        note="secondary, unverified",
-    )
-    for data, label, cells in (
-        ("cifar10", "CIFAR-10", (("0.25", "77"), ("0.5", "63"), ("1.0", "32"))),
-        ("imagenet", "ImageNet", (("1.0", "54"), ("2.0", "30"))),
-    )
-    for r, w in cells
-]
-
-_cohen: list[ReportedNumber] = [
-    _n(
-        f"ch05.cohen19.cifar10.sigma{_key(sigma)}.r{_key(r)}",
-        f"Cohen et al. randomized smoothing, CIFAR-10, σ = {sigma}: certified accuracy at ℓ₂ radius {r}",
-        w,
-        "accuracy",
-        _COHEN,
-        note=_COHEN_SETTING,
-    )
-    for sigma, row in _COHEN_TABLE.items()
-    for r, w in zip(_COHEN_RADII, row)
-]
-_cohen.append(
-    _n(
-        "ch05.cohen19.max_radius_over_sigma",
-        "largest certifiable radius over σ with N = 10⁵, α = 0.001: Φ⁻¹(0.001^(1/N))",
-        "3.81",
-        "σ",
-        "THESIS.md §9 (closed form)",
-        note="approximate ('≈ 3.81σ')",
-    )
-)
-
-REPORTED: tuple[ReportedNumber, ...] = (*_lipschitz, *_lvmrs, *_cohen)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch05.csv``)."""
 
 
 # =================================================================================== experiments
@@ -260,85 +165,40 @@ class Ch05Config:
     """data root holding ``cifar-10-batches-py`` (default ``$STABLECORE_DATA``); never downloaded."""
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        for name in (
-            "batch_size",
-            "moons_samples",
-            "moons_epochs",
-            "boundary_samples",
-            "digits_epochs",
-            "digits_batch_size",
-            "lipschitz_width",
-            "lipschitz_depth",
-            "map_points",
-            "n0",
-            "certify_points",
-            "cifar_epochs",
-            "cifar_batch_size",
-        ):
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("boundary_grid", "map_samples", "n"):
-            if not _positive_int(getattr(self, name)) or getattr(self, name) < 2:
-                raise ValueError(f"{name} must be an int >= 2, got {getattr(self, name)!r}")
+        check_mode(self.mode)
+        check_ints(self, (
+            "batch_size", "moons_samples", "moons_epochs", "boundary_samples", "digits_epochs",
+            "digits_batch_size", "lipschitz_width", "lipschitz_depth", "map_points", "n0", "certify_points",
+            "cifar_epochs", "cifar_batch_size",
+        ))  # fmt: skip
+        check_ints(self, ("boundary_grid", "map_samples", "n"), minimum=2)
         if self.map_samples <= self.n0:
             raise ValueError(f"map_samples must exceed n0 = {self.n0}, got {self.map_samples!r}")
-        if self.num_threads is not None and not _positive_int(self.num_threads):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        for name in ("sigma", "value_range", "digits_lr", "cifar_lr"):
-            if not _positive_number(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
-        for name in ("moons_noise", "moons_train_sigma"):
-            value = getattr(self, name)
-            if not _finite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (_finite(self.alpha) and 0 < self.alpha < 1):
-            raise ValueError(f"alpha must be a number in (0, 1), got {self.alpha!r}")
-        for name, minimum in (
-            ("boundary_sigmas", 0.0),
-            ("lipschitz_values", None),
-            ("lipschitz_sigmas", None),
-            ("temperatures", None),
-            ("bound_variances", None),
-            ("radii", 0.0),
-        ):
-            value = getattr(self, name)
-            ok = isinstance(value, tuple) and value and all(_finite(v) for v in value)
-            ok = ok and all(v >= 0 if minimum is not None else v > 0 for v in value)
-            if not ok:
-                cond = ">= 0" if minimum is not None else "> 0"
-                raise ValueError(f"{name} must be a non-empty tuple of finite numbers {cond}, got {value!r}")
+        check_optional_int(self.num_threads, "num_threads")
+        check_numbers(self, ("sigma", "value_range", "digits_lr", "cifar_lr"))
+        check_numbers(self, ("moons_noise", "moons_train_sigma"), strict=False)
+        check_probability(self.alpha, "alpha")
+        for name in ("boundary_sigmas", "radii"):
+            check_number_tuple(getattr(self, name), name)
+        for name in ("lipschitz_values", "lipschitz_sigmas", "temperatures", "bound_variances"):
+            check_number_tuple(getattr(self, name), name, strict=True)
         if not (
             isinstance(self.bound_ps, tuple)
             and self.bound_ps
-            and all(_finite(p) and 0 < p < 1 for p in self.bound_ps)
+            and all(is_number(p) and 0 < p < 1 for p in self.bound_ps)
         ):
             raise ValueError(
                 f"bound_ps must be a non-empty tuple of numbers in (0, 1), got {self.bound_ps!r}"
             )
-        if not (
-            isinstance(self.bound_ns, tuple)
-            and self.bound_ns
-            and all(_positive_int(v) and v >= 2 for v in self.bound_ns)
-        ):
-            raise ValueError(f"bound_ns must be a non-empty tuple of ints >= 2, got {self.bound_ns!r}")
-        for name in ("moons_hidden", "mlp_hidden"):
-            value = getattr(self, name)
-            if not isinstance(value, tuple) or not value or not all(_positive_int(h) for h in value):
-                raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {value!r}")
-        if not isinstance(self.maps, tuple) or not self.maps or any(m not in MAPS for m in self.maps):
-            raise ValueError(f"maps must be a non-empty tuple of names among {MAPS}, got {self.maps!r}")
-        if self.lipschitz_family not in ("cpl", "sll", "aol", "sr"):
-            raise ValueError(
-                f"lipschitz_family must be one of ('cpl', 'sll', 'aol', 'sr'), got {self.lipschitz_family!r}"
-            )
-        if self.dataset not in _DATASETS:
-            raise ValueError(f"dataset must be one of {_DATASETS}, got {self.dataset!r}")
+        check_int_tuple(self.bound_ns, "bound_ns", minimum=2)
+        check_int_tuple(self.moons_hidden, "moons_hidden")
+        check_int_tuple(self.mlp_hidden, "mlp_hidden")
+        check_choices(self.maps, "maps", MAPS)
+        check_choice(self.lipschitz_family, "lipschitz_family", ("cpl", "sll", "aol", "sr"))
+        check_choice(self.dataset, "dataset", _DATASETS)
         if self.dataset == "cifar10" and self.mode != "full":
             raise ValueError("dataset='cifar10' needs mode='full' (quick mode never reads CIFAR-10)")
-        if self.cifar_root is not None and not isinstance(self.cifar_root, (str, Path)):
-            raise ValueError(f"cifar_root must be None or a path, got {self.cifar_root!r}")
+        check_optional_path(self.cifar_root, "cifar_root")
 
     @classmethod
     def quick(cls, **overrides: Any) -> Ch05Config:
@@ -376,18 +236,6 @@ class Ch05Config:
 
 
 # ----------------------------------------------------------------------------------- helpers
-def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _positive_number(value: Any) -> bool:
-    return _finite(value) and value > 0
-
-
-def _positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
 def _config(cfg: Ch05Config | None) -> Ch05Config:
     return resolve_config(cfg, Ch05Config)
 
@@ -786,8 +634,7 @@ def maps_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0.5))
     counts its radius 0) and certified accuracy at each of ``radii``
     (:func:`stablecore.certify.certified_accuracy_curve`: correct, not abstained, radius ≥ r) of
     :func:`simplex_maps`."""
-    if not isinstance(table, pd.DataFrame) or not set(MAPS_COLUMNS) <= set(table.columns):
-        raise ValueError("table must be the DataFrame returned by simplex_maps")
+    check_frame(table, MAPS_COLUMNS, "simplex_maps", "table")
     g = table.groupby(["model", "map", "temperature"], sort=False)
     out = g.agg(
         margin=("margin", "mean"),
@@ -971,10 +818,7 @@ def certified_curve(table: pd.DataFrame, radii: Sequence[float]) -> pd.DataFrame
     (:func:`stablecore.certify.certified_accuracy_curve`: correct, not abstained, radius ≥ r; r = 0 counts
     the correct, non-abstained points). Columns ``method, radius_kind, radius, certified_accuracy,
     n_points``."""
-    if not isinstance(table, pd.DataFrame) or not {"method", "radius_kind", "radius", "correct"} <= set(
-        table.columns
-    ):
-        raise ValueError("table must be the DataFrame returned by certified_accuracy")
+    check_frame(table, ("method", "radius_kind", "radius", "correct"), "certified_accuracy", "table")
     by = ["method", "radius_kind"]
     curve = certified_accuracy_curve(table, radii, by=by).rename(columns={"eps": "radius"})
     sizes = table.groupby(by, sort=False).size().rename("n_points").reset_index()

@@ -30,7 +30,6 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,20 @@ from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters import ch05_lvm_rs as ch05
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import comparison_table, experiment
-from stablecore.chapters.reported import ReportedNumber, missing, number
+from stablecore.chapters.reported import ReportedNumber, load_reported
+from stablecore.chapters.validate import (
+    check_choice,
+    check_frame,
+    check_int,
+    check_ints,
+    check_mode,
+    check_number_tuple,
+    check_numbers,
+    check_optional_int,
+    check_probability,
+    is_int,
+    is_number,
+)
 from stablecore.smoothing import ABSTAIN, Smooth, certify_from_counts, certify_lvm
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
@@ -62,156 +74,14 @@ CHAPTER: int = 6
 TITLE: str = "Randomized smoothing II: Lipschitz-aware certificates and CPM confidence intervals"
 NOTEBOOK: str = "notebooks/ch06_bridging_rs.ipynb"
 
-_n = partial(number, CHAPTER)
-_m = partial(missing, CHAPTER)
-
-_NUM_RADII = "THESIS.md §7.2(a) R_monoLip table [num], SciPy, σ = 0.5 (not a thesis table)"
-_NUM_ODE = "THESIS.md §7.2(a) R_ode table [I, num], SciPy, σ = 0.5 (not a thesis table)"
-_NUM_LPHI = "THESIS.md §7.2(a) soundness check [I, num], SciPy (not a thesis table)"
-_NUM_COUNTER = "THESIS.md §7.2(c) caveat [num], exact enumeration with SciPy (not a thesis table)"
-_BRIDGING = (
-    "Delattre et al. AISTATS'25 (PMLR 258, arXiv 2504.02412), tables not retrieved (THESIS.md §7.2); "
-    "PMLR PDF delattre25a.pdf"
-)
-
 
 def _key(x: str) -> str:
     """``"0.5"`` -> ``"0_5"`` so that numbers do not add dots to ids."""
     return x.replace(".", "_")
 
 
-# §7.2(a): p_A -> (Cohen σΦ⁻¹(p), R_monoLip at L = 0.5, 1, 2, 10, 100); the R_ode table repeats some cells.
-_MONOLIP_L = ("0.5", "1", "2", "10", "100")
-_MONOLIP = {
-    "0.60": ("0.127", ("0.209", "0.148", "0.132", "0.127", "0.127")),
-    "0.80": ("0.421", ("0.637", "0.487", "0.438", "0.422", "0.421")),
-    "0.90": ("0.641", ("0.898", "0.733", "0.666", "0.642", "0.641")),
-    "0.99": ("1.163", ("1.427", "1.289", "1.206", "1.165", "1.163")),
-}
-_ODE_L = ("0.5", "1")
-_ODE = {"0.80": ("0.679", "0.490"), "0.90": ("0.999", "0.743"), "0.99": ("1.680", "1.331")}
-_LPHI = (("0.51", "1.196"), ("0.9", "1.427"), ("0.99", "1.630"))
-
-_radii: list[ReportedNumber] = []
-for _p, (_cohen, _mono) in _MONOLIP.items():
-    _radii.append(
-        _n(
-            f"ch06.radius.sigma0_5.pA{_key(_p)}.cohen",
-            f"Cohen radius σΦ⁻¹(p_A) at σ = 0.5, p_A = {_p}",
-            _cohen,
-            "",
-            _NUM_RADII,
-            note="also in the R_ode table" if _p in _ODE else "",
-        )
-    )
-    _radii += [
-        _n(
-            f"ch06.radius.sigma0_5.pA{_key(_p)}.monolip.L{_key(lip)}",
-            f"Lipschitz-aware radius R_monoLip at σ = 0.5, p_A = {_p}, base Lipschitz constant L = {lip}",
-            w,
-            "",
-            _NUM_RADII,
-            note="also in the R_ode table" if _p in _ODE and lip in _ODE_L else "",
-        )
-        for lip, w in zip(_MONOLIP_L, _mono)
-    ]
-for _p, _cells in _ODE.items():
-    _radii += [
-        _n(
-            f"ch06.radius.sigma0_5.pA{_key(_p)}.ode.L{_key(lip)}",
-            f"comparison-ODE radius R_ode at σ = 0.5, p_A = {_p}, base Lipschitz constant L = {lip}",
-            w,
-            "",
-            _NUM_ODE,
-        )
-        for lip, w in zip(_ODE_L, _cells)
-    ]
-_radii += [
-    _n(
-        f"ch06.lphi.sigma0_5.L0_5.q{_key(q)}",
-        f"local Lipschitz constant L_Φ(q) of Φ⁻¹∘f̃_c at σ = 0.5, L = 0.5, q = {q}",
-        w,
-        "",
-        _NUM_LPHI,
-    )
-    for q, w in _LPHI
-]
-_radii.append(
-    _n(
-        "ch06.ramp.L0_1.p0_60.s0",
-        "start s₀ of the worst-case ramp solving p = 1 − L·∫_{s₀}^{s₀+1/L} Φ(s/σ) ds at L = 0.1, p = 0.6",
-        "≈ −6.0",
-        "",
-        "THESIS.md §7.2(a) [code compute_rs_lipschitz_radius.py] bracket note",
-        note="σ not stated",
-    )
-)
-
-_counter: list[ReportedNumber] = [
-    _n(
-        "ch06.counter_example.script_value",
-        "counter_example.py, p = (0.5, 0.05, 0.45), n = 10, α = 0.05: the probability the script computes "
-        "(its event never uses the true p, so it is not a coverage)",
-        "0.789",
-        "probability",
-        "bridging_the_gap_rs counter_example.py, via THESIS.md §7.2(c) [num]",
-    ),
-    _n(
-        "ch06.counter_example.p50_05_45.uncorrected_coverage.low",
-        "coverage of the true (p_A, p_B) by uncorrected top-2 Clopper–Pearson intervals, "
-        "p = (0.5, 0.05, 0.45), n = 10, α = 0.05: lower end over the events considered",
-        "0.95",
-        "probability",
-        _NUM_COUNTER,
-        note="range '0.95–0.97 depending on the event'",
-    ),
-    _n(
-        "ch06.counter_example.p50_05_45.uncorrected_coverage.high",
-        "coverage of the true (p_A, p_B) by uncorrected top-2 Clopper–Pearson intervals, "
-        "p = (0.5, 0.05, 0.45), n = 10, α = 0.05: upper end over the events considered",
-        "0.97",
-        "probability",
-        _NUM_COUNTER,
-        note="range '0.95–0.97 depending on the event'",
-    ),
-    _n(
-        "ch06.counter_example.p45_45_10.uncorrected_coverage",
-        "coverage by the uncorrected one-sided Clopper–Pearson pair, p = (0.45, 0.45, 0.10), n = 30, "
-        "α = 0.05; event: lower bound of the top class by counts and upper bound of the runner-up "
-        "cover their true p",
-        "0.904",
-        "probability",
-        _NUM_COUNTER,
-    ),
-    _n(
-        "ch06.counter_example.p45_45_10.bonferroni_coverage",
-        "coverage by the Bonferroni-over-K Clopper–Pearson pair, p = (0.45, 0.45, 0.10), n = 30, α = 0.05; "
-        "same event",
-        "0.960",
-        "probability",
-        _NUM_COUNTER,
-    ),
-]
-
-_tables: list[ReportedNumber] = [
-    _m(
-        f"ch06.aistats25.{data}.{key}",
-        f"{label}: {desc}",
-        "",
-        _BRIDGING,
-        note="table layout (radii, σ, models) and unit unknown",
-    )
-    for data, label in (("cifar10", "CIFAR-10"), ("imagenet", "ImageNet"))
-    for key, desc in (
-        ("cpm_vs_bonferroni", "certified accuracy with CPM vs Bonferroni confidence intervals"),
-        (
-            "lipschitz_radii",
-            "certified accuracy with the Lipschitz-aware radii R_monoLip / R_multiLip vs Cohen",
-        ),
-    )
-]
-
-REPORTED: tuple[ReportedNumber, ...] = (*_radii, *_counter, *_tables)
+REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
+"""The chapter's reported numbers (data file ``stablecore/chapters/reported/ch06.csv``)."""
 
 
 # =================================================================================== experiments
@@ -253,51 +123,30 @@ class Ch06Config:
     eps: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
-        for name in (
-            "batch_size",
-            "synthetic_points",
-            "n0",
-            "digits_points",
-            "digits_epochs",
-            "gap_points",
-            "pgd_steps",
-            "pgd_restarts",
-        ):
-            if not ch05._positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("n", "gap_n"):
-            if not ch05._positive_int(getattr(self, name)) or getattr(self, name) < 2:
-                raise ValueError(f"{name} must be an int >= 2, got {getattr(self, name)!r}")
-        if not ch05._positive_int(self.num_classes) or self.num_classes < 3:
-            raise ValueError(f"num_classes must be an int >= 3, got {self.num_classes!r}")
-        if self.num_threads is not None and not ch05._positive_int(self.num_threads):
-            raise ValueError(f"num_threads must be None or an int >= 1, got {self.num_threads!r}")
-        for name in ("alpha", "counter_alpha"):
-            if not (ch05._finite(getattr(self, name)) and 0 < getattr(self, name) < 1):
-                raise ValueError(f"{name} must be a number in (0, 1), got {getattr(self, name)!r}")
-        for name in ("sigma", "dirichlet", "score_temperature"):
-            if not ch05._positive_number(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        check_mode(self.mode)
+        check_ints(self, (
+            "batch_size", "synthetic_points", "n0", "digits_points", "digits_epochs", "gap_points",
+            "pgd_steps", "pgd_restarts",
+        ))  # fmt: skip
+        check_ints(self, ("n", "gap_n"), minimum=2)
+        check_int(self.num_classes, "num_classes", minimum=3)
+        check_optional_int(self.num_threads, "num_threads")
+        check_probability(self.alpha, "alpha")
+        check_probability(self.counter_alpha, "counter_alpha")
+        check_numbers(self, ("sigma", "dirichlet", "score_temperature"))
         if not (
             isinstance(self.radii_ps, tuple)
             and self.radii_ps
-            and all(ch05._finite(p) and 0.5 < p < 1 for p in self.radii_ps)
+            and all(is_number(p) and 0.5 < p < 1 for p in self.radii_ps)
         ):
             raise ValueError(
                 f"radii_ps must be a non-empty tuple of numbers in (1/2, 1), got {self.radii_ps!r}"
             )
-        for name in ("radii_ls", "radii_sigmas"):
-            v = getattr(self, name)
-            if not (isinstance(v, tuple) and v and all(ch05._positive_number(x) for x in v)):
-                raise ValueError(f"{name} must be a non-empty tuple of finite numbers > 0, got {v!r}")
-        if not (
-            isinstance(self.eps, tuple) and self.eps and all(ch05._finite(e) and e >= 0 for e in self.eps)
-        ):
-            raise ValueError(f"eps must be a non-empty tuple of finite numbers >= 0, got {self.eps!r}")
+        check_number_tuple(self.radii_ls, "radii_ls", strict=True)
+        check_number_tuple(self.radii_sigmas, "radii_sigmas", strict=True)
+        check_number_tuple(self.eps, "eps")
         for i, case in enumerate(self.counter_cases if isinstance(self.counter_cases, tuple) else [None]):
-            ok = isinstance(case, tuple) and len(case) == 2 and ch05._positive_int(case[1])
+            ok = isinstance(case, tuple) and len(case) == 2 and is_int(case[1])
             ok = ok and len(case[0]) >= 2 and abs(sum(case[0]) - 1) < 1e-9 and all(q >= 0 for q in case[0])
             if not ok:
                 raise ValueError(
@@ -378,8 +227,7 @@ def top2_coverage(p: Sequence[float], n: int, alpha: float, alpha_each: float, e
     multinomial pmf over all outcomes (ties broken towards the lower class index).
 
     ``alpha_each = alpha`` is the uncorrected top-2 pair; ``alpha / K`` is Bonferroni over the K classes."""
-    if event not in EVENTS:
-        raise ValueError(f"event must be one of {tuple(EVENTS)}, got {event!r}")
+    check_choice(event, "event", tuple(EVENTS))
     p = np.asarray(p, float)
     counts = _compositions(n, len(p))
     pmf = multinomial.pmf(counts, n, p)
@@ -585,8 +433,7 @@ def interval_summary(table: pd.DataFrame, radii: Sequence[float] = (0.0, 0.25, 0
     """Per (source, method): certified accuracy at each radius (correct and radius > r; correct at r = 0, an
     abstention never being correct), mean radius (an abstention counts its radius 0), empirical coverage
     (synthetic) and mean number of buckets."""
-    if not isinstance(table, pd.DataFrame) or not set(INTERVAL_COLUMNS) <= set(table.columns):
-        raise ValueError("table must be the DataFrame returned by interval_comparison")
+    check_frame(table, INTERVAL_COLUMNS, "interval_comparison", "table")
     rows = []
     for (src, m), d in table.groupby(["source", "method"], sort=False):
         row = {

@@ -1,5 +1,13 @@
 """Reported numbers: the values each chapter sets out to reproduce, with their source and status.
 
+The numbers are data, not code: one CSV file per chapter, ``stablecore/chapters/reported/chNN.csv``
+(shipped as package data), with the columns :data:`DATA_COLUMNS`:
+
+* ``id`` (unique, ``"chNN.<source>.<setting>.<metric>"``), ``quantity``, ``unit``, ``source``;
+* ``value``: the number *as written* in THESIS.md (``"−3.2e-2"``, ``"+0.026"``, ``"1.0000"``,
+  ``"≈0"``), parsed by :func:`parse_written`; empty iff the status is ``"not transcribed"``;
+* ``status`` and ``note`` (caveats; the loader prepends the written form where ``float`` loses it).
+
 The only source is ``shared/THESIS.md``. Its tags map to a status:
 
 * ``[code]``, ``[src]``, ``[num]`` (read in code or a public text, checked numerically) -> ``"transcribed"``;
@@ -14,10 +22,14 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import math
 import numbers
 import re
 from dataclasses import dataclass, fields
+from importlib import resources
 from typing import Literal
 
 import pandas as pd
@@ -26,13 +38,16 @@ Status = Literal["transcribed", "recalled", "not transcribed"]
 STATUSES: tuple[str, ...] = ("transcribed", "recalled", "not transcribed")
 
 __all__ = [
+    "DATA_COLUMNS",
     "STATUSES",
     "ReportedNumber",
     "Status",
     "UnknownReportedNumberError",
     "get_reported",
+    "load_reported",
     "missing",
     "number",
+    "parse_reported",
     "parse_written",
     "reported_numbers",
 ]
@@ -136,10 +151,67 @@ class UnknownReportedNumberError(ValueError, KeyError):
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ReportedNumber))
 
 
-def _all_reported() -> tuple[ReportedNumber, ...]:
-    from stablecore.chapters import CHAPTERS  # lazy: the chapter modules import this module
+#: Columns of a chapter's data file ``reported/chNN.csv``, in this order.
+DATA_COLUMNS: tuple[str, ...] = ("id", "quantity", "unit", "value", "source", "status", "note")
+_DATA_FILE = re.compile(r"^ch(\d{2})\.csv$")
 
-    return tuple(r for module in CHAPTERS.values() for r in module.REPORTED)
+
+@functools.cache
+def _chapters() -> tuple[int, ...]:
+    """The chapter numbers that have a data file, ascending."""
+    names = (f.name for f in resources.files(__package__).joinpath("reported").iterdir())
+    return tuple(sorted(int(m.group(1)) for m in map(_DATA_FILE.match, names) if m))
+
+
+@functools.cache
+def load_reported(chapter: int) -> tuple[ReportedNumber, ...]:
+    """The reported numbers of ``chapter``, read from ``reported/chNN.csv`` in file order.
+
+    Raises:
+        ValueError: ``chapter`` is not an int with a data file, or the file is malformed (see
+            :func:`parse_reported`).
+    """
+    if isinstance(chapter, bool) or not isinstance(chapter, numbers.Integral):
+        raise ValueError(f"chapter must be an int, got {chapter!r}")
+    name = f"ch{int(chapter):02d}.csv"
+    file = resources.files(__package__).joinpath("reported", name)
+    if not file.is_file():
+        raise ValueError(f"no reported-number file {name!r} for chapter {chapter!r}")
+    return parse_reported(file.read_text(encoding="utf-8"), int(chapter), name=name)
+
+
+def parse_reported(text: str, chapter: int, *, name: str = "<text>") -> tuple[ReportedNumber, ...]:
+    """Parse a chapter's CSV ``text`` (columns :data:`DATA_COLUMNS`): each row becomes :func:`number`
+    (``value`` as written) or, for status ``"not transcribed"``, :func:`missing`.
+
+    Raises:
+        ValueError: a wrong header, a duplicate id, an empty value of a transcribed / recalled number,
+            a value given for a not-transcribed one, and whatever :class:`ReportedNumber` refuses.
+    """
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if tuple(reader.fieldnames or ()) != DATA_COLUMNS:
+        raise ValueError(f"{name}: columns must be {DATA_COLUMNS}, got {reader.fieldnames}")
+    rows: list[ReportedNumber] = []
+    for row in reader:
+        where = f"{name}, id {row['id']!r}"
+        if row["status"] == "not transcribed":
+            if row["value"]:
+                raise ValueError(f"{where}: a not-transcribed number has no value, got {row['value']!r}")
+            rows.append(missing(chapter, row["id"], row["quantity"], row["unit"], row["source"], row["note"]))
+        elif not row["value"]:
+            raise ValueError(f"{where}: value is empty but status is {row['status']!r}")
+        else:
+            fields_ = (row["id"], row["quantity"], row["value"], row["unit"], row["source"], row["status"])
+            rows.append(number(chapter, *fields_, note=row["note"]))  # type: ignore[arg-type]
+    ids = [r.id for r in rows]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"{name}: duplicate ids {duplicates}")
+    return tuple(rows)
+
+
+def _all_reported() -> tuple[ReportedNumber, ...]:
+    return tuple(r for chapter in _chapters() for r in load_reported(chapter))
 
 
 def reported_numbers(chapter: int | None = None) -> pd.DataFrame:
@@ -151,13 +223,12 @@ def reported_numbers(chapter: int | None = None) -> pd.DataFrame:
     Raises:
         ValueError: if ``chapter`` is not one of the chapter numbers.
     """
-    from stablecore.chapters import CHAPTERS
-
+    chapters = _chapters()
     if chapter is not None and (
-        isinstance(chapter, bool) or not isinstance(chapter, numbers.Integral) or chapter not in CHAPTERS
+        isinstance(chapter, bool) or not isinstance(chapter, numbers.Integral) or chapter not in chapters
     ):
-        raise ValueError(f"chapter must be None or one of {sorted(CHAPTERS)}, got {chapter!r}")
-    rows = [r for r in _all_reported() if chapter is None or r.chapter == chapter]
+        raise ValueError(f"chapter must be None or one of {list(chapters)}, got {chapter!r}")
+    rows = _all_reported() if chapter is None else load_reported(int(chapter))
     frame = pd.DataFrame([[getattr(r, c) for c in _COLUMNS] for r in rows], columns=list(_COLUMNS))
     return frame.astype({"chapter": "int64", "value": "float64"})
 

@@ -11,17 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.stats import beta, norm
 from torch import nn
 from torch.func import functional_call
 
 from stablecore.certify import certify_model
 from stablecore.chapters import ch01_background as ch01
-from stablecore.spectral import lipschitz_bound
+from stablecore.chapters import ch02_gram_iteration as ch02
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,68 +76,16 @@ def test_experiments_check_cfg_and_seed():
         ch01.deep_linear_looseness(object())
     with pytest.raises(TypeError, match="seed"):
         ch01.deep_linear_looseness(TINY, seed="0")
-    with pytest.raises(ValueError, match="init"):
-        ch01.deep_linear_weights("zeros", 3, 2)
     with pytest.raises(ValueError, match="family"):
         ch01.trained_moons(TINY, "cnn")
 
 
 # ----------------------------------------------------------------------------------- deep linear nets
-def test_deep_linear_weights_distributions():
-    d = 30
-    uni = ch01.deep_linear_weights("uniform", d, 3, seed=1)
-    assert all(w.dtype == torch.float64 and w.shape == (d, d) for w in uni)
-    assert max(float(w.abs().max()) for w in uni) <= 1 / math.sqrt(d)
-    ortho = ch01.deep_linear_weights("orthogonal", d, 3, seed=1)
-    for w in ortho:
-        assert torch.allclose(w.T @ w, torch.eye(d, dtype=torch.float64), atol=1e-12)
-    # the first layers do not depend on the depth, and the seed matters
-    short, long = (ch01.deep_linear_weights("gaussian", d, k, seed=3) for k in (2, 5))
-    assert all(torch.equal(a, b) for a, b in zip(short, long))
-    assert not torch.equal(ch01.deep_linear_weights("gaussian", d, 1, seed=3)[0],
-                           ch01.deep_linear_weights("gaussian", d, 1, seed=4)[0])  # fmt: skip
-
-
-@settings(max_examples=12, deadline=None)
-@given(
-    init=st.sampled_from(ch01.LINEAR_INITS),
-    dim=st.integers(2, 9),
-    depths=st.lists(st.integers(1, 12), min_size=1, max_size=4, unique=True),
-    seed=st.integers(0, 1000),
-)
-def test_deep_linear_looseness_against_numpy(init, dim, depths, seed):
-    cfg = ch01.Ch01Config.quick(linear_dim=dim, linear_depths=tuple(depths), linear_inits=(init,))
-    df = ch01.deep_linear_looseness(cfg, seed=seed)
-    assert sorted(df["depth"]) == sorted(depths) and df["id"].is_unique
-    ws = [w.numpy() for w in ch01.deep_linear_weights(init, dim, max(depths), seed=seed)]
-    for row in df.itertuples():
-        prod = np.eye(dim)
-        for w in ws[: row.depth]:
-            prod = w @ prod
-        true = np.linalg.norm(prod, 2)
-        pub = np.prod([np.linalg.norm(w, 2) for w in ws[: row.depth]])
-        assert row.true_norm == pytest.approx(true, rel=1e-10)
-        assert row.product_exact == pytest.approx(pub, rel=1e-10)
-        assert row.product_exact >= true * (1 - 1e-12)  # a product of norms bounds the norm of the product
-        assert row.product_library >= pub * (1 - 1e-12)  # Gram bounds are upper bounds of exact norms
-        assert row.product_kind == "upper_bound" and row.true_kind == "exact"
-        assert row.ratio == pytest.approx(row.product_exact / row.true_norm)
-        if row.depth == 1 or init == "orthogonal":
-            assert row.ratio == pytest.approx(1.0, abs=1e-10)
-
-
-def test_library_product_is_lipschitz_bound_of_the_network():
-    cfg = ch01.Ch01Config.quick(linear_dim=6, linear_depths=(1, 3), linear_inits=("uniform",))
-    df = ch01.deep_linear_looseness(cfg, seed=2)
-    ws = ch01.deep_linear_weights("uniform", 6, 3, seed=2)
-    for row in df.itertuples():
-        net = ch01.linear_network(ws[: row.depth])
-        assert row.product_library == pytest.approx(lipschitz_bound(net, (6,)).value, rel=1e-12)
-        x = torch.randn(4, 6, dtype=torch.float64)
-        want = x
-        for w in ws[: row.depth]:
-            want = want @ w.T
-        assert torch.allclose(net(x), want)
+def test_deep_linear_looseness_is_chapter_2s_experiment():
+    cfg = ch01.Ch01Config.quick(linear_dim=5, linear_depths=(1, 3), linear_inits=("gaussian", "orthogonal"))
+    df = ch01.deep_linear_looseness(cfg, seed=4)
+    pd.testing.assert_frame_equal(df, ch02.linear_looseness(5, (1, 3), ("gaussian", "orthogonal"), seed=4))
+    assert list(df["out"]) == [5] * 4  # square layers: the tour keeps every layer d × d
 
 
 # ----------------------------------------------------------------------------------- margin certificate

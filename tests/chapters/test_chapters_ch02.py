@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stablecore.chapters import ch02_gram_iteration as ch02
 from stablecore.chapters import reported_numbers
+from stablecore.spectral import lipschitz_bound
 
 TINY = ch02.Ch02Config.quick(
     dense_shapes=((30, 20),),
@@ -179,7 +183,7 @@ def test_special_ids_name_reported_numbers() -> None:
 
 
 def test_comparison_specs_name_reported_numbers() -> None:
-    ids = [rid for rid, *_ in ch02._comparison_specs()]
+    ids = [spec.id for spec in ch02._comparison_specs()]
     assert len(ids) == len(set(ids))
     assert set(ids) <= REPORTED_IDS
     transcribed = set(reported_numbers(2).query("status != 'not transcribed'")["id"])
@@ -220,6 +224,78 @@ def test_network_bound_vs_empirical(network: pd.DataFrame) -> None:
     assert max(values[q] for q in lowers) <= values["bound_exact_layers"]
     assert (network["bound_over_value"] >= 1).all()
     assert network["id"].str.startswith("ch02.digits_convnet.").all()
+
+
+# ----------------------------------------------------------------------------------- deep linear nets (PUB)
+def test_deep_linear_weights_distributions():
+    d = 30
+    uni = ch02.deep_linear_weights("uniform", d, 3, seed=1)
+    assert all(w.dtype == torch.float64 and w.shape == (d, d) for w in uni)
+    assert max(float(w.abs().max()) for w in uni) <= 1 / math.sqrt(d)
+    ortho = ch02.deep_linear_weights("orthogonal", d, 3, seed=1)
+    for w in ortho:
+        assert torch.allclose(w.T @ w, torch.eye(d, dtype=torch.float64), atol=1e-12)
+    # the first layers do not depend on the depth, and the seed matters
+    short, long = (ch02.deep_linear_weights("gaussian", d, k, seed=3) for k in (2, 5))
+    assert all(torch.equal(a, b) for a, b in zip(short, long))
+    assert not torch.equal(ch02.deep_linear_weights("gaussian", d, 1, seed=3)[0],
+                           ch02.deep_linear_weights("gaussian", d, 1, seed=4)[0])  # fmt: skip
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    init=st.sampled_from(ch02.LINEAR_INITS),
+    dim=st.integers(2, 9),
+    out=st.integers(0, 9),
+    depths=st.lists(st.integers(1, 12), min_size=1, max_size=4, unique=True),
+    seed=st.integers(0, 1000),
+)
+def test_linear_looseness_against_numpy(init, dim, out, depths, seed):
+    out = min(out, dim) if out else None
+    df = ch02.linear_looseness(dim, tuple(depths), (init,), out=out, seed=seed)
+    assert sorted(df["depth"]) == sorted(depths) and df["id"].is_unique
+    ws = [w.numpy() for w in ch02.deep_linear_weights(init, dim, max(depths), seed=seed)]
+    for row in df.itertuples():
+        layers = [*ws[: row.depth - 1], ws[-1][:out]]  # the last layer is the same for every depth
+        assert row.out == layers[-1].shape[0] == (out or dim)
+        prod = np.eye(dim)
+        for w in layers:
+            prod = w @ prod
+        true = np.linalg.norm(prod, 2)
+        pub = np.prod([np.linalg.norm(w, 2) for w in layers])
+        assert row.true_norm == pytest.approx(true, rel=1e-10)
+        assert row.product_exact == pytest.approx(pub, rel=1e-10)
+        assert row.product_exact >= true * (1 - 1e-12)  # a product of norms bounds the norm of the product
+        assert row.product_gram >= pub * (1 - 1e-12)  # Gram bounds are upper bounds of exact norms
+        assert row.product_kind == "upper_bound" and row.true_kind == "exact"
+        assert row.ratio == pytest.approx(row.product_exact / row.true_norm)
+        if row.depth == 1 or init == "orthogonal":
+            assert row.ratio == pytest.approx(1.0, abs=1e-10)
+
+
+def test_gram_product_is_lipschitz_bound_of_the_network():
+    df = ch02.linear_looseness(6, (1, 3), ("uniform",), out=2, seed=2)
+    ws = ch02.deep_linear_weights("uniform", 6, 3, seed=2)
+    for row in df.itertuples():
+        layers = ch02.deep_linear_layers(ws, row.depth, 2)
+        net = ch02.linear_network(layers)
+        assert row.product_gram == pytest.approx(lipschitz_bound(net, (6,)).value, rel=1e-12)
+        x = torch.randn(4, 6, dtype=torch.float64)
+        want = x
+        for w in layers:
+            want = want @ w.T
+        assert torch.allclose(net(x), want)
+
+
+def test_linear_looseness_checks_arguments():
+    with pytest.raises(ValueError, match="init"):
+        ch02.deep_linear_weights("zeros", 3, 2)
+    with pytest.raises(ValueError, match="inits"):
+        ch02.linear_looseness(3, (1,), ("zeros",))
+    with pytest.raises(ValueError, match="depths"):
+        ch02.linear_looseness(3, (0,))
+    with pytest.raises(ValueError, match="out"):
+        ch02.linear_looseness(3, (1,), out=0)
 
 
 def test_deep_linear_looseness() -> None:

@@ -372,7 +372,7 @@ def test_jacobian_check(jacobians: pd.DataFrame) -> None:
 
 # ----------------------------------------------------------------------------------- comparison
 def test_comparison_specs_name_reported_numbers() -> None:
-    ids = [rid for rid, *_ in ch03._comparison_specs()]
+    ids = [spec.id for spec in ch03._comparison_specs()]
     assert len(ids) == len(set(ids)) and set(ids) <= REPORTED_IDS
 
 

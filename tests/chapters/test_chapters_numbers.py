@@ -1,19 +1,41 @@
-"""Reported numbers of the chapters: ids, statuses, table shape, and transcription against THESIS.md."""
+"""Reported numbers of the chapters: ids, statuses, table shape, the data files, and transcription against
+THESIS.md."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 import math
 import re
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from stablecore.chapters import CHAPTERS, STATUSES, ReportedNumber, get_reported, reported_numbers
-from stablecore.chapters.reported import number, parse_written
+from stablecore.chapters.reported import (
+    DATA_COLUMNS,
+    load_reported,
+    number,
+    parse_reported,
+    parse_written,
+)
 
 THESIS = Path(__file__).resolve().parents[2].parent / "shared" / "THESIS.md"
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e-?\d+)?")
+
+#: chapter -> (rows, sha256 of ``reported_numbers(chapter)`` as JSON rows, see :func:`_digest`), frozen from
+#: the chapter modules' hand-written ``REPORTED`` tuples before the numbers moved to ``reported/chNN.csv``.
+FROZEN: dict[int, tuple[int, str]] = {
+    1: (1, "d5965b42029aff1b3dad9b9f4603dc4a513d4aad8caab5011235d7c0aceaedb0"),
+    2: (88, "ad00dbfee00c6eddecfc1ef1624be632346896859d1b9927135bb99cf47cef17"),
+    3: (135, "6d072f6244042d7d3ceea1524f6c61c7420ea9545530f225e6e3e0fa646790c0"),
+    4: (24, "a9bde0050b46e69229c5e5fc61a66cb59ec26abc2f9991c4e8149d66ed8db785"),
+    5: (40, "f975266066b383e2dfca8e28c6b851e640c80a0c721b81873d339b521b56cfd7"),
+    6: (43, "d60d9d911e55ddaca97bc1e5482a4311ec4a907c6dfcab3b2c22af82bc1e900d"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +60,21 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
+def _digest(frame: pd.DataFrame) -> str:
+    rows = [
+        [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+        for row in frame.itertuples(index=False)
+    ]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
+
+
+def _data_rows(chapter: int) -> list[dict[str, str]]:
+    text = (
+        resources.files("stablecore.chapters").joinpath("reported", f"ch{chapter:02d}.csv").read_text("utf-8")
+    )
+    return list(csv.DictReader(text.splitlines()))
+
+
 def test_chapter_modules() -> None:
     assert sorted(CHAPTERS) == [1, 2, 3, 4, 5, 6]
     for n, module in CHAPTERS.items():
@@ -50,6 +87,62 @@ def test_chapter_modules() -> None:
         )
         assert isinstance(module.REPORTED, tuple) and module.REPORTED
         assert all(isinstance(r, ReportedNumber) and r.chapter == n for r in module.REPORTED)
+
+
+def test_moved_numbers_equal_the_frozen_code_copy() -> None:
+    """Moving the numbers from code to ``reported/chNN.csv`` changed no field of any row."""
+    assert {n: (len(reported_numbers(n)), _digest(reported_numbers(n))) for n in CHAPTERS} == FROZEN
+
+
+def test_data_files_one_per_chapter_and_valid() -> None:
+    folder = resources.files("stablecore.chapters").joinpath("reported")
+    assert sorted(f.name for f in folder.iterdir() if f.name.endswith(".csv")) == [
+        f"ch{n:02d}.csv" for n in sorted(CHAPTERS)
+    ]
+    ids: list[str] = []
+    for n, module in CHAPTERS.items():
+        rows = _data_rows(n)
+        assert rows and list(rows[0]) == list(DATA_COLUMNS)
+        for row in rows:
+            assert row["status"] in STATUSES, row["id"]
+            if row["status"] == "not transcribed":
+                assert row["value"] == "", row["id"]
+            else:
+                assert math.isfinite(parse_written(row["value"])), row["id"]
+        ids += [row["id"] for row in rows]
+        assert module.REPORTED == load_reported(n)  # the modules read their numbers, they do not hold them
+    assert len(ids) == len(set(ids))
+
+
+_HEADER = ",".join(DATA_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("id,quantity,value\nch02.x,q,1", "columns"),
+        (f"{_HEADER}\nch02.x,q,,1,s,transcribed,\nch02.x,q,,2,s,transcribed,", "duplicate ids"),
+        (f"{_HEADER}\nch02.x,q,,,s,transcribed,", "value is empty"),
+        (f"{_HEADER}\nch02.x,q,,1,s,not transcribed,", "has no value"),
+        (f"{_HEADER}\nch02.x,q,,1,s,guessed,", "status"),
+        (f"{_HEADER}\nch03.x,q,,1,s,transcribed,", "ch02"),
+    ],
+)
+def test_parse_reported_refuses_malformed_files(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_reported(text, 2)
+
+
+def test_parse_reported_keeps_the_written_form() -> None:
+    text = f'{_HEADER}\nch02.x,"q, with comma",%,−3.2e-2,s,recalled,n\nch02.y,q2,,,s2,not transcribed,'
+    x, y = parse_reported(text, 2)
+    assert (x.quantity, x.unit, x.value, x.status, x.note) == ("q, with comma", "%", -0.032, "recalled",
+                                                               'written "−3.2e-2"; n')  # fmt: skip
+    assert (y.value, y.status, y.note) == (None, "not transcribed", "")
+    with pytest.raises(ValueError, match=r"ch09\.csv"):
+        load_reported(9)
+    with pytest.raises(ValueError, match="chapter must be an int"):
+        load_reported(True)
 
 
 def test_ids_unique_and_prefixed(table: pd.DataFrame) -> None:
