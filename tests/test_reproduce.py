@@ -88,7 +88,7 @@ def test_relative_difference_in_table_against_planted_values() -> None:
     """Independent oracle: plant known 'measured' values in a chapter's experiment table."""
     cohen, mono = get_reported(COHEN).value, get_reported(MONO).value
     frame = pd.DataFrame({"id": [COHEN, MONO], "value": [cohen * 1.25, mono * 0.5]})
-    table = rp.summary_table({6: {"lipschitz_radii": frame}}, mode="quick").set_index("id")
+    table = rp.summary_table({6: {"lipschitz_aware_radii": frame}}, mode="quick").set_index("id")
     assert table.loc[COHEN, "ours"] == pytest.approx(cohen * 1.25)
     assert table.loc[COHEN, "rel_diff"] == pytest.approx(0.25)
     assert table.loc[MONO, "rel_diff"] == pytest.approx(-0.5)
@@ -180,18 +180,18 @@ def test_recorder_keeps_top_level_calls_only(monkeypatch, tmp_path: Path) -> Non
     calls = []
     module = CHAPTERS[6]
 
-    def lipschitz_radii(cfg=None, *, seed=0):
+    def lipschitz_aware_radii(cfg=None, *, seed=0):
         calls.append("inner")
         return pd.DataFrame({"id": ["in"], "value": [seed]})
 
     def counter_example(cfg=None, *, seed=0):
         calls.append("outer")
-        module.lipschitz_radii(seed=seed + 1)  # through the module, as the chapter's code would
+        module.lipschitz_aware_radii(seed=seed + 1)  # through the module, as the chapter's code would
         return pd.DataFrame({"id": ["out"], "value": [seed]})
 
     decorate = experiment(ch06.Ch06Config)
     fakes = {}
-    for fn in (counter_example, lipschitz_radii):
+    for fn in (counter_example, lipschitz_aware_radii):
         fn.__module__ = module.__name__
         fakes[fn.__name__] = decorate(fn)
         monkeypatch.setattr(module, fn.__name__, fakes[fn.__name__])

@@ -38,7 +38,13 @@ from torch import nn
 
 from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters.ch02_gram_iteration import LINEAR_INITS, linear_looseness
-from stablecore.chapters.common import COMPARISON_COLUMNS, comparison_table, experiment, resolve_config
+from stablecore.chapters.common import (
+    COMPARISON_COLUMNS,
+    ModeConfig,
+    comparison_table,
+    experiment,
+    resolve_config,
+)
 from stablecore.chapters.common import check_seed as _check_seed
 from stablecore.chapters.reported import ReportedNumber, load_reported
 from stablecore.chapters.validate import (
@@ -55,7 +61,7 @@ from stablecore.chapters.validate import (
     check_optional_int,
     check_probability,
 )
-from stablecore.train import current_mode, eval_mode
+from stablecore.train import eval_mode
 
 CHAPTER: int = 1
 TITLE: str = "Introduction and background: sensitivity, Lipschitz constants, margin certificates, RS basics"
@@ -99,7 +105,7 @@ FAMILIES: tuple[str, ...] = ("mlp", "sll")
 
 # =================================================================================== configuration
 @dataclass(frozen=True)
-class Ch01Config:
+class Ch01Config(ModeConfig):
     """Data sizes, networks, radii and budgets of the chapter's experiments.
 
     Use :meth:`quick` (2-core CPU, the notebook in well under a minute of compute), :meth:`full` (larger
@@ -203,11 +209,6 @@ class Ch01Config:
         )
         return replace(base, **overrides)
 
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch01Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
-
 
 SENSITIVITY_COLUMNS = (
     "id", "model", "perturbation", "method", "scale", "accuracy", "loss", "kind", "n_points", "draws",
@@ -284,6 +285,17 @@ def trained_moons(
     return _TRAINED[key]
 
 
+def _moons_tensors(
+    cfg: Ch01Config, family: str, split: str, *, seed: int, home: str | Path | None
+) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """(:func:`trained_moons` result, inputs, labels) of its ``split`` (``"train"`` or ``"test"``), the
+    tensors on the model's device."""
+    result = trained_moons(cfg, family, seed=seed, home=home)
+    x, y = _tensors(getattr(result.data, split))
+    dev = next(result.model.parameters()).device
+    return result, x.to(dev), y.to(dev)
+
+
 def _accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     with torch.no_grad(), eval_mode(model):
         logits = model(x)
@@ -322,11 +334,8 @@ def moons_sensitivity(
 
     rows: list[dict[str, Any]] = []
     for family in cfg.families:
-        result = trained_moons(cfg, family, seed=seed, home=home)
+        result, x, y = _moons_tensors(cfg, family, "test", seed=seed, home=home)
         model = result.model
-        x, y = _tensors(result.data.test)
-        dev = next(model.parameters()).device
-        x, y = x.to(dev), y.to(dev)
         gen = torch.Generator().manual_seed(seed)
         cert = certify_model(model, (x, y), [max(cfg.input_eps)], last_layer="auto")
         radius, correct = cert["radius"].to_numpy(), cert["correct"].to_numpy()
@@ -334,7 +343,7 @@ def moons_sensitivity(
         for eps in cfg.input_eps:
             accs, losses = [], []
             for _ in range(cfg.noise_draws):
-                u = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(dev)
+                u = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
                 u = u / u.norm(dim=1, keepdim=True)
                 a, l_ = _accuracy_and_loss(model, x + eps * u, y)
                 accs.append(a)
@@ -405,11 +414,8 @@ def margin_certificate(
 
     rows: list[dict[str, Any]] = []
     for family in cfg.families:
-        result = trained_moons(cfg, family, seed=seed, home=home)
+        result, x, y = _moons_tensors(cfg, family, "test", seed=seed, home=home)
         model = result.model
-        x, y = _tensors(result.data.test)
-        dev = next(model.parameters()).device
-        x, y = x.to(dev), y.to(dev)
         with eval_mode(model):
             whole = lipschitz_bound(model, result.data.input_shape)
         lower = lipschitz_lower_bound(model, x, steps=cfg.lower_bound_steps, seed=seed)
@@ -625,10 +631,8 @@ def rs_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 # =================================================================================== 5. curvature basics
 def _train_batch(cfg: Ch01Config, family: str, seed: int, home: str | Path | None) -> tuple[Any, tuple]:
-    result = trained_moons(cfg, family, seed=seed, home=home)
-    x, y = _tensors(result.data.train)
-    dev = next(result.model.parameters()).device
-    return result.model, (x.to(dev), y.to(dev))
+    result, x, y = _moons_tensors(cfg, family, "train", seed=seed, home=home)
+    return result.model, (x, y)
 
 
 @_experiment

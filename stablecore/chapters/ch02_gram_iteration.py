@@ -41,6 +41,7 @@ from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import (
     Compared,
     Getter,
+    ModeConfig,
     cell,
     check_seed,
     comparison_table,
@@ -69,7 +70,6 @@ from stablecore.spectral import (
     matrix_norm,
 )
 from stablecore.spectral.conv import DEFAULT_CONV_GRAM_ITERS
-from stablecore.train import current_mode
 from stablecore.types import Bound, product_bound
 from stablecore.workflows import TrainResult, train_classifier
 
@@ -89,7 +89,7 @@ REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
 
 # =================================================================================== experiments
 @dataclass(frozen=True)
-class Ch02Config:
+class Ch02Config(ModeConfig):
     """Sizes, iteration counts and repeats of the chapter's experiments.
 
     Use :meth:`quick` (2-core CPU, the notebook in well under two minutes) or :meth:`full` (thesis sizes,
@@ -212,11 +212,6 @@ class Ch02Config:
             resnet_power_iters=100,
         )
         return replace(base, **overrides)
-
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch02Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 _RESNET_METHODS = ("gram", "power", "fantastic4", "lipgrid")

@@ -44,6 +44,7 @@ from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import (
     Compared,
     Getter,
+    ModeConfig,
     comparison_table,
     experiment,
     resolve_config,
@@ -74,7 +75,7 @@ from stablecore.layers.reference import (
 )
 from stablecore.models.lipschitz_nets import CONV_SIZES
 from stablecore.spectral import lipschitz_bound, matrix_norm
-from stablecore.train import OffsetCrossEntropy, current_mode, eval_mode
+from stablecore.train import OffsetCrossEntropy, eval_mode
 from stablecore.types import Bound
 from stablecore.workflows import TrainResult, train_classifier
 
@@ -95,7 +96,7 @@ _CIFAR_EPS: tuple[float, ...] = (36 / 255, 72 / 255, 108 / 255, 1.0)
 
 
 @dataclass(frozen=True)
-class Ch03Config:
+class Ch03Config(ModeConfig):
     """Data sizes, networks, epochs and radii of the chapter's experiments.
 
     Use :meth:`quick` (2-core CPU, the notebook in about a minute) or :meth:`full` (longer runs, CIFAR-10
@@ -244,11 +245,6 @@ class Ch03Config:
             jacobian_points=10,
         )
         return replace(base, **overrides)
-
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch03Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 BOUNDARY_COLUMNS = (

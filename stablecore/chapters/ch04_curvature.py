@@ -41,6 +41,7 @@ from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
 from stablecore.chapters.common import (
     Compared,
     Getter,
+    ModeConfig,
     comparison_table,
     experiment,
     resolve_config,
@@ -64,7 +65,7 @@ from stablecore.curvature.callbacks import CurvatureTracker
 from stablecore.data import load_dataset
 from stablecore.landscape import Landscape, landscape_flatness, slice_1d, slice_2d
 from stablecore.models import build_model
-from stablecore.train import current_mode, eval_mode, evaluate
+from stablecore.train import eval_mode, evaluate
 from stablecore.workflows import train_classifier
 
 CHAPTER: int = 4
@@ -113,7 +114,7 @@ _REPORTED_NAME: Mapping[str, str] = MappingProxyType(
 
 
 @dataclass(frozen=True)
-class Ch04Config:
+class Ch04Config(ModeConfig):
     """Networks, data sizes, epochs and curvature-estimator budgets of the chapter's experiments.
 
     Use :meth:`quick` (2-core CPU, the notebook in about a minute) or :meth:`full` (GPU, ResNet-20 on
@@ -244,11 +245,6 @@ class Ch04Config:
             flatness_steps=21,
         )
         return replace(base, **overrides)
-
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch04Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 SPECTRUM_COLUMNS = (

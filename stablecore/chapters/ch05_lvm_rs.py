@@ -15,7 +15,7 @@ returns a tidy DataFrame, see :data:`EXPERIMENTS`):
   and a Lipschitz (SLL) base: margin, Monte-Carlo variance, Poincaré variance bound and certified radius (the
   variance-margin-Lipschitz trade-off);
 * :func:`bernstein_vs_clopper_pearson` -- widths of one-sided confidence bounds vs n, p and variance;
-* :func:`certified_accuracy` -- certified accuracy vs radius, Cohen et al. vs LVM-RS (sound: map and
+* :func:`certified_radii` -- certified radius per test point, Cohen et al. vs LVM-RS (sound: map and
   temperature chosen on the selection samples; and the reference code's best-of-candidates, *not a
   certificate*), on digits (quick) or CIFAR-10 with a noise-trained ResNet-110 (full, GPU);
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
@@ -48,7 +48,7 @@ from torch import nn
 
 from stablecore.certify.accuracy import certified_accuracy_curve
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
-from stablecore.chapters.common import comparison_table, experiment, resolve_config
+from stablecore.chapters.common import ModeConfig, comparison_table, experiment, resolve_config
 from stablecore.chapters.reported import ReportedNumber, load_reported
 from stablecore.chapters.validate import (
     check_choice,
@@ -80,7 +80,6 @@ from stablecore.smoothing.lvm import (
     select_lvm_candidate,
     simplex_map,
 )
-from stablecore.train import current_mode
 from stablecore.types import Bound
 
 CHAPTER: int = 5
@@ -103,7 +102,7 @@ _DATASETS: tuple[str, ...] = ("digits", "cifar10")
 
 
 @dataclass(frozen=True)
-class Ch05Config:
+class Ch05Config(ModeConfig):
     """Data sizes, noise levels, sample counts and training budgets of the chapter's experiments.
 
     Use :meth:`quick` (2-core CPU: two moons and scikit-learn's digits, the notebook in about a minute),
@@ -131,7 +130,7 @@ class Ch05Config:
     lipschitz_values: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
     lipschitz_sigmas: tuple[float, ...] = (0.12, 0.25, 0.5, 1.0)
     value_range: float = 1.0
-    # digits models (simplex_maps, certified_accuracy)
+    # digits models (simplex_maps, certified_radii)
     sigma: float = 0.25
     digits_epochs: int = 15
     digits_lr: float = 1e-2
@@ -149,7 +148,7 @@ class Ch05Config:
     bound_ns: tuple[int, ...] = (100, 1_000, 10_000, 100_000)
     bound_ps: tuple[float, ...] = (0.6, 0.9, 0.99)
     bound_variances: tuple[float, ...] = (0.01, 0.001)
-    # certified_accuracy
+    # certified_radii
     dataset: str = "digits"
     n0: int = 100
     n: int = 10_000
@@ -228,11 +227,6 @@ class Ch05Config:
             radii=(0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
         )
         return replace(base, **overrides)
-
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch05Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -709,7 +703,7 @@ def bernstein_vs_clopper_pearson(cfg: Ch05Config | None = None, *, seed: int = 0
 
 # ----------------------------------------------------------------------------------- certified accuracy
 @_experiment
-def certified_accuracy(
+def certified_radii(
     cfg: Ch05Config | None = None, *, seed: int = 0, home: str | Path | None = None
 ) -> pd.DataFrame:
     r"""Certified radius per test point: Cohen et al. vs LVM-RS, same model, same noise draws.
@@ -814,11 +808,11 @@ def certified_accuracy(
 
 
 def certified_curve(table: pd.DataFrame, radii: Sequence[float]) -> pd.DataFrame:
-    """Certified accuracy per method of :func:`certified_accuracy` at each radius: the library's one rule
+    """Certified accuracy per method of :func:`certified_radii` at each radius: the library's one rule
     (:func:`stablecore.certify.certified_accuracy_curve`: correct, not abstained, radius ≥ r; r = 0 counts
     the correct, non-abstained points). Columns ``method, radius_kind, radius, certified_accuracy,
     n_points``."""
-    check_frame(table, ("method", "radius_kind", "radius", "correct"), "certified_accuracy", "table")
+    check_frame(table, ("method", "radius_kind", "radius", "correct"), "certified_radii", "table")
     by = ["method", "radius_kind"]
     curve = certified_accuracy_curve(table, radii, by=by).rename(columns={"eps": "radius"})
     sizes = table.groupby(by, sort=False).size().rename("n_points").reset_index()
@@ -831,7 +825,7 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "weierstrass_lipschitz": weierstrass_lipschitz,
     "simplex_maps": simplex_maps,
     "bernstein_vs_clopper_pearson": bernstein_vs_clopper_pearson,
-    "certified_accuracy": certified_accuracy,
+    "certified_radii": certified_radii,
 }
 """The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
 
@@ -849,15 +843,15 @@ def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float |
     if rep_id == "ch05.cohen19.max_radius_over_sigma":
         return float(norm.ppf(0.001 ** (1 / 100_000))), "closed form", "Φ⁻¹(α^(1/N)), N = 10⁵, α = 0.001"
     if rep_id.startswith("ch05.cohen19.cifar10."):
-        frame = results.get("certified_accuracy")
+        frame = results.get("certified_radii")
         if frame is None or frame.empty or frame["dataset"].iloc[0] != "cifar10":
-            return None, "", "needs certified_accuracy on CIFAR-10 (full mode)"
+            return None, "", "needs certified_radii on CIFAR-10 (full mode)"
         sigma = float(rep_id.split(".")[3].removeprefix("sigma").replace("_", "."))
         r = float(rep_id.split(".")[4].removeprefix("r").replace("_", "."))
         if abs(sigma - float(frame["sigma"].iloc[0])) > 1e-12:
             return None, "", f"this run certified at σ = {frame['sigma'].iloc[0]:g}"
         curve = certified_curve(frame[frame["method"] == "cohen"], [r])
-        return float(curve["certified_accuracy"].iloc[0]), "certified_accuracy", "our ResNet-110, cohen"
+        return float(curve["certified_accuracy"].iloc[0]), "certified_radii", "our ResNet-110, cohen"
     return None, "", "no matching experiment (other method or data set)"
 
 

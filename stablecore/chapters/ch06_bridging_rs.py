@@ -7,8 +7,8 @@ Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, 
 
 * :func:`counter_example` -- exact coverage of uncorrected top-2 vs Bonferroni Clopper–Pearson intervals by
   enumeration of every multinomial outcome (THESIS.md §7.2c), with the event stated;
-* :func:`lipschitz_radii` -- Cohen's radius, R_monoLip, R_multiLip and the comparison-ODE radius R_ode over
-  (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary;
+* :func:`lipschitz_aware_radii` -- Cohen's radius, R_monoLip, R_multiLip and the comparison-ODE radius R_ode
+  over (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary;
 * :func:`interval_comparison` -- CPM vs Bonferroni vs top-1 Clopper–Pearson re-certification of logged
   count vectors (synthetic multinomial counts with known truth, and digits counts of a noise-trained MLP);
 * :func:`lipschitz_gap` -- a Lipschitz (SLL) base on digits: certified accuracy (Cohen, soft-score, R_monoLip,
@@ -41,7 +41,7 @@ from scipy.stats import multinomial
 from stablecore.certify.accuracy import certified_mask
 from stablecore.chapters import ch05_lvm_rs as ch05
 from stablecore.chapters.common import COMPARISON_COLUMNS as COMPARISON_COLUMNS
-from stablecore.chapters.common import comparison_table, experiment
+from stablecore.chapters.common import ModeConfig, comparison_table, experiment
 from stablecore.chapters.reported import ReportedNumber, load_reported
 from stablecore.chapters.validate import (
     check_choice,
@@ -68,7 +68,6 @@ from stablecore.smoothing.lipschitz import (
     ramp_start,
     score_lipschitz,
 )
-from stablecore.train import current_mode
 
 CHAPTER: int = 6
 TITLE: str = "Randomized smoothing II: Lipschitz-aware certificates and CPM confidence intervals"
@@ -86,7 +85,7 @@ REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
 
 # =================================================================================== experiments
 @dataclass(frozen=True)
-class Ch06Config:
+class Ch06Config(ModeConfig):
     """Settings of the chapter's experiments: :meth:`quick` (2-core CPU, digits), :meth:`full` (GPU, larger
     budgets) or :meth:`for_mode`; change single fields with :func:`dataclasses.replace`."""
 
@@ -100,7 +99,7 @@ class Ch06Config:
         ((0.5, 0.05, 0.45), 10),
     )
     counter_alpha: float = 0.05
-    # lipschitz_radii
+    # lipschitz_aware_radii
     radii_ps: tuple[float, ...] = (0.6, 0.8, 0.9, 0.99)
     radii_ls: tuple[float, ...] = (0.5, 1.0, 2.0, 10.0, 100.0)
     radii_sigmas: tuple[float, ...] = (0.25, 0.5, 1.0)
@@ -177,11 +176,6 @@ class Ch06Config:
             pgd_restarts=5,
         )
         return replace(base, **overrides)
-
-    @classmethod
-    def for_mode(cls, mode: str | None = None, **overrides: Any) -> Ch06Config:
-        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
-        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 COUNTER_COLUMNS = ("id", "p", "n", "alpha", "method", "event", "alpha_each", "coverage", "target", "passes")
@@ -278,7 +272,7 @@ def counter_example(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataF
 
 # ----------------------------------------------------------------------------------- Lipschitz-aware radii
 @_experiment
-def lipschitz_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+def lipschitz_aware_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
     r"""Radii over (σ, L, p), from :mod:`stablecore.smoothing.lipschitz`: ``cohen`` σΦ⁻¹(p)
     (:func:`~stablecore.smoothing.lipschitz.cohen_radius`), ``monolip``
     (:func:`~stablecore.smoothing.lipschitz.monolip_radius`), ``multilip`` with p̄_B = 1 − p
@@ -549,7 +543,7 @@ def lipschitz_gap(
 # ----------------------------------------------------------------------------------- comparison
 EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "counter_example": counter_example,
-    "lipschitz_radii": lipschitz_radii,
+    "lipschitz_aware_radii": lipschitz_aware_radii,
     "interval_comparison": interval_comparison,
     "lipschitz_gap": lipschitz_gap,
 }
@@ -558,9 +552,9 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
 
 def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float | None, str, str]:
     if rep_id.startswith(("ch06.radius.", "ch06.lphi.")):
-        frame = results.get("lipschitz_radii")
+        frame = results.get("lipschitz_aware_radii")
         if frame is None:
-            return None, "", "lipschitz_radii was not run"
+            return None, "", "lipschitz_aware_radii was not run"
         key = rep_id
         if rep_id.startswith("ch06.lphi."):  # ch06.lphi.sigma0_5.L0_5.q0_9 -> radius table id
             _, _, sig, lip, q = rep_id.split(".")
@@ -568,12 +562,16 @@ def _measured(results: Mapping[str, pd.DataFrame], rep_id: str) -> tuple[float |
             key = f"ch06.radius.{sig}.pA{_key(f'{qv:.2f}')}.lphi.{lip}"
         hit = frame.loc[frame["id"] == key, "value"]
         if len(hit):
-            return float(hit.iloc[0]), "lipschitz_radii", ""
+            return float(hit.iloc[0]), "lipschitz_aware_radii", ""
         if rep_id.startswith("ch06.lphi."):
             sig, lip = rep_id.split(".")[2:4]
             s = float(sig.removeprefix("sigma").replace("_", "."))
             lv = float(lip.removeprefix("L").replace("_", "."))
-            return phi_lipschitz(qv, lv, s), "phi_lipschitz (closed form)", "not on the lipschitz_radii grid"
+            return (
+                phi_lipschitz(qv, lv, s),
+                "phi_lipschitz (closed form)",
+                "not on the lipschitz_aware_radii grid",
+            )
         return None, "", "(p, L, σ) not on this run's grid"
     if rep_id == "ch06.ramp.L0_1.p0_60.s0":
         return ramp_start(0.6, 0.1, 0.5), "ramp_start (closed form)", "σ = 0.5 assumed (not stated)"

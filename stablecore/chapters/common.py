@@ -18,9 +18,12 @@ from typing import Any, TypeVar
 import pandas as pd
 import torch
 
+from stablecore.train import current_mode
+
 __all__ = [
     "COMPARISON_COLUMNS",
     "Compared",
+    "ModeConfig",
     "cell",
     "check_results",
     "check_seed",
@@ -33,6 +36,27 @@ __all__ = [
 ]
 
 C = TypeVar("C")
+M = TypeVar("M", bound="ModeConfig")
+
+
+class ModeConfig:
+    """Base of the chapter configs (frozen dataclasses): each chapter's :meth:`quick` and :meth:`full`
+    hold its sizes for the two modes of ``STABLECORE_MODE``; :meth:`for_mode` picks one."""
+
+    @classmethod
+    def quick(cls: type[M], **overrides: Any) -> M:
+        """CPU sizes (``STABLECORE_MODE=quick``); every chapter defines its own."""
+        raise NotImplementedError(f"{cls.__name__} must define quick()")
+
+    @classmethod
+    def full(cls: type[M], **overrides: Any) -> M:
+        """Thesis sizes (``STABLECORE_MODE=full``); every chapter defines its own."""
+        raise NotImplementedError(f"{cls.__name__} must define full()")
+
+    @classmethod
+    def for_mode(cls: type[M], mode: str | None = None, **overrides: Any) -> M:
+        """:meth:`quick` or :meth:`full` for ``mode`` (default ``$STABLECORE_MODE``, else quick)."""
+        return cls.full(**overrides) if current_mode(mode) == "full" else cls.quick(**overrides)
 
 
 def check_seed(seed: Any) -> int:

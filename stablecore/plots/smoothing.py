@@ -239,7 +239,8 @@ def certified_curves_plot(
 
 
 def lipschitz_radii_plot(table: pd.DataFrame, *, sigma: float = 0.5, title: str | None = None) -> go.Figure:
-    """``ch06.lipschitz_radii`` at one σ: radius vs base L (log), one panel per p; Cohen's radius dashed."""
+    """``ch06.lipschitz_aware_radii`` at one σ: radius vs base L (log), one panel per p; Cohen's radius
+    dashed."""
     require(table, ("sigma", "L", "p", "radius", "value"), "table")
     t = table[(table["sigma"] - sigma).abs() < 1e-12]
     if t.empty:

@@ -131,7 +131,7 @@ def maps_table(home):
 
 @pytest.fixture(scope="module")
 def certified_table(home):
-    return ch05.certified_accuracy(TINY, seed=0, home=home)
+    return ch05.certified_radii(TINY, seed=0, home=home)
 
 
 def _redrawn_logits(family: str, index: int, num: int, seed: int, home) -> tuple[np.ndarray, int]:
@@ -206,7 +206,7 @@ def test_certified_accuracy_methods(home, certified_table):
     assert curve.groupby("method")["certified_accuracy"].apply(lambda s: s.is_monotonic_decreasing).all()
     at0 = curve[curve["radius"] == 0.0].set_index("method")["certified_accuracy"]
     assert (at0 == df.groupby("method")["correct"].mean()[at0.index]).all()
-    again = ch05.certified_accuracy(TINY, seed=0, home=home)
+    again = ch05.certified_radii(TINY, seed=0, home=home)
     pd.testing.assert_frame_equal(df.drop(columns="seconds"), again.drop(columns="seconds"))
 
 

@@ -109,7 +109,7 @@ def _smoothed_ramp(x, s0, lip, sigma):
 
 
 def test_lipschitz_radii_table_equals_the_library():
-    df = ch06.lipschitz_radii(TINY)
+    df = ch06.lipschitz_aware_radii(TINY)
     assert list(df.columns) == list(ch06.RADII_COLUMNS)
     library = {
         "cohen": lambda p, lip, s: cohen_radius(p, s).radius,
@@ -137,7 +137,7 @@ def _ramp_distance_oracle(p: float, lip: float, sigma: float) -> float:
 
 
 def test_ramp_distance_rows_are_the_smoothed_ramps_boundary_distance():
-    df = ch06.lipschitz_radii(TINY)
+    df = ch06.lipschitz_aware_radii(TINY)
     ramp = df[(df["radius"] == "ramp_distance") & (df["p"] == max(TINY.radii_ps))]  # every L, one p (time)
     assert len(ramp) == len(TINY.radii_ls) * len(TINY.radii_sigmas)
     for row in ramp.itertuples():
@@ -225,8 +225,8 @@ def test_gap_smoothed_rows_equal_the_library_on_the_same_draws(home):
 
 
 def test_reported_comparison_reproduces_the_num_tables():
-    table = ch06.reported_comparison({"lipschitz_radii": ch06.lipschitz_radii(ch06.Ch06Config.quick(
-        radii_ps=(0.6, 0.8, 0.9, 0.99), radii_sigmas=(0.5,)))})  # fmt: skip
+    cfg = ch06.Ch06Config.quick(radii_ps=(0.6, 0.8, 0.9, 0.99), radii_sigmas=(0.5,))
+    table = ch06.reported_comparison({"lipschitz_aware_radii": ch06.lipschitz_aware_radii(cfg)})
     assert list(table.columns) == list(ch06.COMPARISON_COLUMNS)
     radii = table[table["id"].str.startswith("ch06.radius.")]
     assert (radii["comparison"] == "measured").all()

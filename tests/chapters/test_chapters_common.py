@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ import stablecore.chapters.reported as reported
 from stablecore.chapters.common import (
     COMPARISON_COLUMNS,
     Compared,
+    ModeConfig,
     cell,
     compared_ids,
     comparison_table,
@@ -102,3 +104,39 @@ def test_compared_ids(fake_reported) -> None:
     assert compared_ids(9, EXPERIMENTS, SPECS, "other") == ["r.untranscribed"]
     with pytest.raises(ValueError, match="experiment"):
         compared_ids(9, EXPERIMENTS, SPECS, "nope")
+
+
+@dataclass(frozen=True)
+class _Cfg(ModeConfig):
+    mode: str = "quick"
+    size: int = 1
+
+    @classmethod
+    def quick(cls, **overrides):
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def full(cls, **overrides):
+        return replace(cls(mode="full", size=100), **overrides)
+
+
+def test_mode_config_for_mode_picks_quick_or_full(monkeypatch):
+    assert _Cfg.for_mode("quick", size=3) == _Cfg(size=3)
+    assert _Cfg.for_mode("full") == _Cfg(mode="full", size=100)
+    monkeypatch.setenv("STABLECORE_MODE", "full")
+    assert _Cfg.for_mode().size == 100
+    monkeypatch.delenv("STABLECORE_MODE")
+    assert _Cfg.for_mode() == _Cfg()
+    with pytest.raises(ValueError):
+        _Cfg.for_mode("medium")
+    with pytest.raises(NotImplementedError, match="quick"):
+        ModeConfig.for_mode("quick")
+
+
+def test_every_chapter_config_shares_for_mode():
+    from stablecore.chapters import CHAPTERS
+
+    for module in CHAPTERS.values():
+        configs = [v for k, v in vars(module).items() if k.startswith("Ch") and k.endswith("Config")]
+        assert len(configs) == 1, module.__name__
+        assert issubclass(configs[0], ModeConfig) and "for_mode" not in vars(configs[0])

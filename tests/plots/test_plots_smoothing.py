@@ -76,7 +76,7 @@ def test_certified_curves_plot_and_facets():
 
 
 def test_lipschitz_radii_and_counter_example_plots():
-    radii = ch06.lipschitz_radii(CFG6)
+    radii = ch06.lipschitz_aware_radii(CFG6)
     fig = plots.lipschitz_radii_plot(radii, sigma=0.5)
     ode = [t for t in fig.data if t.name == "ode"]
     assert len(ode) == 2
