@@ -7,7 +7,7 @@ PGD maximises a loss ℓ(f(x + δ), y) over the ball ‖δ‖ ≤ ε by projecte
 
 then clips x + δ to the input box (pixels in [0, 1] by default; clipping a point towards x keeps it in the
 ball). An attack only ever shows *non*-robustness: a certified radius r must resist PGD at every ε < r,
-which is how the tests check :mod:`stablecore.certify.lipschitz` (THESIS.md §2, SLL issue #2). The
+which is how the tests check :mod:`stablecore.certify.lipschitz` (docs/chapters/ch01.md §2, SLL issue #2). The
 Lipschitz lower bounds built on attacks and pairs live in :mod:`stablecore.certify.empirical`.
 """
 

@@ -1,6 +1,7 @@
 r"""Deterministic ℓ2 certificates from a Lipschitz bound and the logit margin.
 
-Two certificates (THESIS.md §2), both stated in the space the model is fed (pixels, ARCHITECTURE.md):
+Two certificates (docs/chapters/ch01.md §2), both stated in the space the model is fed (pixels,
+ARCHITECTURE.md):
 
 * **global** (Tsuzuku et al. 2018, "Lipschitz-Margin Training"): if the logit map f is L-Lipschitz in
   ℓ2, every logit difference f_y − f_j is √2·L-Lipschitz, so the prediction y is constant on B(x, r) for

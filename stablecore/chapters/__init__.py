@@ -1,7 +1,7 @@
 """One module per thesis chapter: its reported numbers (and, later, its experiments).
 
-``CHAPTERS`` maps the chapter number (THESIS.md §1, proposed map) to its module; each module defines
-``CHAPTER``, ``TITLE``, ``NOTEBOOK`` and ``REPORTED``.
+``CHAPTERS`` maps the chapter number (docs/chapters/ch01.md §1, proposed map) to its module; each module
+defines ``CHAPTER``, ``TITLE``, ``NOTEBOOK`` and ``REPORTED``.
 """
 
 from __future__ import annotations

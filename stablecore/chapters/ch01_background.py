@@ -1,7 +1,8 @@
 """Chapter 1: introduction and background (sensitivity, Lipschitz constants, margin certificates, RS basics).
 
-Reported numbers (THESIS.md §2): one, a lower bound from a GitHub issue. The settings of §2 (radii 36/255 ...,
-n₀, n, α) are configuration, not numbers to reproduce; Cohen et al.'s certified accuracies live in chapter 5.
+Reported numbers (docs/chapters/ch01.md §2): one, a lower bound from a GitHub issue. The settings of §2 (radii
+36/255 ..., n₀, n, α) are configuration, not numbers to reproduce; Cohen et al.'s certified accuracies live in
+chapter 5.
 
 Experiments (functions of a :class:`Ch01Config`, ``quick`` on a 2-core CPU or ``full``; each returns a tidy
 DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chapters build on.
@@ -9,13 +10,14 @@ DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chap
 * :func:`moons_sensitivity` -- input and parameter sensitivity of a standard MLP and a Lipschitz (SLL) network
   on two moons: accuracy under random input noise, under ℓ₂ PGD and certified, for growing ‖δ‖; loss and
   accuracy under random relative parameter perturbations (chapters 3 and 4);
-* :func:`margin_certificate` -- the Lipschitz margin certificate (Tsuzuku et al. 2018, THESIS.md §2), global
-  :math:`M/(\\sqrt2 L)` vs pairwise (LLN), with the network's Lipschitz upper bound and an empirical lower
-  bound (chapter 3);
+* :func:`margin_certificate` -- the Lipschitz margin certificate (Tsuzuku et al. 2018,
+  docs/chapters/ch01.md §2), global :math:`M/(\\sqrt2 L)` vs pairwise (LLN), with the network's Lipschitz
+  upper bound and an empirical lower bound (chapter 3);
 * :func:`deep_linear_looseness` -- the product of layer norms vs the norm of the product of a deep linear
-  net as depth grows, float64 SVDs (THESIS.md §2 "PUB"; chapter 2's experiment with three initialisations);
-* :func:`randomized_smoothing` -- Cohen et al.'s CERTIFY on digits (THESIS.md §2, chapters 5 and 6), next to
-  the base network's deterministic margin certificate;
+  net as depth grows, float64 SVDs (docs/chapters/ch01.md §2 "PUB"; chapter 2's experiment with three
+  initialisations);
+* :func:`randomized_smoothing` -- Cohen et al.'s CERTIFY on digits (docs/chapters/ch01.md §2, chapters 5 and
+  6), next to the base network's deterministic margin certificate;
 * :func:`hessian_top` and :func:`landscape_1d` -- loss-curvature basics: the top Hessian eigenvalues and the
   1-D loss along the top eigenvector and a random direction, with the quadratic model (chapter 4);
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`; :func:`chapter_map` links the tour to
@@ -395,8 +397,8 @@ def margin_certificate(
 
     With :math:`M(x) = f_y(x) - \max_{j\ne y} f_j(x)` and an ``upper_bound`` L of the logits' ℓ₂ Lipschitz
     constant (:func:`stablecore.spectral.lipschitz_bound`), the prediction is constant on :math:`B(x, r)`
-    for :math:`r = M/(\sqrt2 L)` (``global``; Tsuzuku et al. 2018, THESIS.md §2); with the last layer
-    :math:`W` apart and :math:`L_\text{body}` the bound of the rest,
+    for :math:`r = M/(\sqrt2 L)` (``global``; Tsuzuku et al. 2018, docs/chapters/ch01.md §2); with the
+    last layer :math:`W` apart and :math:`L_\text{body}` the bound of the rest,
     :math:`r=\min_{j\ne y}(f_y-f_j)/(L_\text{body}\|w_y-w_j\|)` (``pairwise``, the LLN certificate), never
     smaller. ``lipschitz`` is the bound the certificate used (whole network or body), ``lipschitz_whole``
     the bound of the whole network, ``lipschitz_lower`` an empirical ``lower_bound`` of the *whole*
@@ -478,7 +480,8 @@ def deep_linear_looseness(cfg: Ch01Config | None = None, *, seed: int = 0) -> pd
 def max_cohen_radius(sigma: float, n: int, alpha: float) -> float:
     r"""The largest radius CERTIFY can return with ``n`` estimation samples at level α: all n votes for
     :math:`\hat c_A` give :math:`\underline p_A = \alpha^{1/n}` (Clopper–Pearson), so
-    :math:`R_\max = \sigma\Phi^{-1}(\alpha^{1/n})` (≈ 3.81σ at n = 10⁵, α = 0.001; THESIS.md §9)."""
+    :math:`R_\max = \sigma\Phi^{-1}(\alpha^{1/n})` (≈ 3.81σ at n = 10⁵, α = 0.001; docs/chapters/ch05.md
+    §9)."""
     check_number(sigma, "sigma")
     check_int(n, "n")
     check_probability(alpha, "alpha")
@@ -521,8 +524,8 @@ def _rs_model(cfg: Ch01Config, sigma: float, seed: int, home: str | Path | None)
 def randomized_smoothing(
     cfg: Ch01Config | None = None, *, seed: int = 0, home: str | Path | None = None
 ) -> pd.DataFrame:
-    r"""Cohen et al.'s CERTIFY (THESIS.md §2) on ``cfg.rs_points`` digits test points, for each σ of
-    ``cfg.rs_sigmas``, with a ReLU MLP (``cfg.rs_hidden``) trained with Gaussian noise augmentation at σ.
+    r"""Cohen et al.'s CERTIFY (docs/chapters/ch01.md §2) on ``cfg.rs_points`` digits test points, for each σ
+    of ``cfg.rs_sigmas``, with a ReLU MLP (``cfg.rs_hidden``) trained with Gaussian noise augmentation at σ.
 
     :class:`stablecore.smoothing.Smooth`: ``selected`` :math:`\hat c_A` = the top class of n₀ selection
     draws; :math:`\underline p_A` = the one-sided Clopper–Pearson lower bound (level α) of its

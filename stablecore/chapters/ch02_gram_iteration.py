@@ -1,8 +1,9 @@
 """Chapter 2: spectral norms of dense and convolutional layers (Gram iteration, paddings, spectral rescaling).
 
-Reported numbers (THESIS.md §3; papers: Delattre et al. ICML'23, arXiv 2305.16173, and arXiv 2402.00240)
-and the chapter's experiments. ``[num]`` values were computed by THESIS.md's author on random matrices or
-kernels whose seed is not given: an experiment reproduces them in distribution, not digit for digit.
+Reported numbers (docs/chapters/ch02.md §3; papers: Delattre et al. ICML'23, arXiv 2305.16173, and arXiv
+2402.00240) and the chapter's experiments. ``[num]`` values were computed for the chapter notes on random
+matrices or kernels whose seed is not given: an experiment reproduces them in distribution, not digit for
+digit.
 
 Experiments (functions of a :class:`Ch02Config`, ``quick`` on a 2-core CPU or ``full`` on a GPU; each
 returns a tidy DataFrame whose ``id`` column names the matching reported number where one exists):
@@ -14,8 +15,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
   explicit matrix;
 * :func:`network_bound_vs_empirical` -- Lipschitz bound of a trained digits ConvNet vs gradient and
   Jacobian lower bounds;
-* :func:`deep_linear_looseness` -- product of layer norms vs the norm of the product (THESIS.md §2, PUB;
-  :func:`linear_looseness`, also chapter 1's tour);
+* :func:`deep_linear_looseness` -- product of layer norms vs the norm of the product (docs/chapters/ch01.md
+  §2, PUB; :func:`linear_looseness`, also chapter 1's tour);
 * :func:`lipschitz_regularized_training` -- the Gram-iteration Lipschitz penalty on digits;
 * :func:`resnet18_shapes` -- layer-wise bounds on random kernels with ResNet-18 shapes;
 * :func:`reported_comparison` -- measured values next to :data:`REPORTED`.
@@ -77,7 +78,8 @@ CHAPTER: int = 2
 TITLE: str = "Spectral norms of dense and convolutional layers: Gram iteration, circular and zero padding"
 NOTEBOOK: str = "notebooks/ch02_gram_iteration.ipynb"
 
-# the settings of THESIS.md §3.1(a) and (c) that the comparison specs iterate over (values in the data file)
+# the settings of docs/chapters/ch02.md §3.1(a) and (c) that the comparison specs iterate over (values in the
+# data file)
 _GI_DENSE_T = ("1", "3", "5", "7", "9", "10")  # Gram iteration T
 _PI_DENSE_IT = ("10", "100", "1000")  # power iterations
 _ZERO_CASES = ("c4x3_k3_n8", "c5x5_k3_n6")  # zero-padded kernels, norm2toep bounds T = 1.._ZERO_T
@@ -319,7 +321,8 @@ def _rel(value: float, reference: float) -> float:
 # ----------------------------------------------------------------------------------- dense
 @_experiment
 def dense_convergence(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    r"""Gram iteration vs power iteration on standard Gaussian matrices (float64; THESIS.md §3.1a).
+    r"""Gram iteration vs power iteration on standard Gaussian matrices (float64; docs/chapters/ch02.md
+    §3.1(a)).
 
     Gram iteration :math:`G_{t+1} = G_t^\top G_t` gives :math:`\sigma_1(W) \le \|G_t\|_F^{2^{-t}}` at
     every :math:`t` (``upper_bound``); power iteration gives :math:`\|Wv_t\| \le \sigma_1(W)`
@@ -457,7 +460,8 @@ def zero_vs_circular(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.Data
       convolution on :math:`\ell_2(\mathbb Z^2)` that holds for every input size; one row per
       iteration count :math:`T = 1..T_\text{case}` (``time_ms`` on the last);
     * ``circular_embedding``: the zero-padded conv on :math:`n\times n` is a block of the circular conv on
-      :math:`(n+k-1)\times(n+k-1)`, so :math:`\|T_\text{zero}\| \le \|C_{n+k-1}\|` (THESIS.md §3.1c);
+      :math:`(n+k-1)\times(n+k-1)`, so :math:`\|T_\text{zero}\| \le \|C_{n+k-1}\|` (docs/chapters/ch02.md
+      §3.1(c));
     * ``gram``: what :func:`~stablecore.spectral.conv_norm` returns, the smaller of the two (``winner``);
     * ``power``: power iteration on the zero-padded operator (Ryu et al. 2019), ``lower_bound``;
     * ``exact``: SVD of the explicit matrix, when ``c·n² ≤ cfg.explicit_max_dim``;
@@ -465,8 +469,8 @@ def zero_vs_circular(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.Data
       :math:`\sup_\omega\sigma_1(\hat K(\omega))`, the limit of ``norm2toep`` as :math:`T\to\infty`
       (kind ``estimate``: it is no bound of the zero-padded norm).
 
-    ``exact`` (column) is the explicit-matrix norm (NaN when too large). Ids follow THESIS.md §3.1c
-    (``ch02.zero.c4x3_k3_n8.norm2toep_t2``, ``.circ_n10``, ``.sup_freq``) and the lip4conv notebook
+    ``exact`` (column) is the explicit-matrix norm (NaN when too large). Ids follow docs/chapters/ch02.md
+    §3.1(c) (``ch02.zero.c4x3_k3_n8.norm2toep_t2``, ``.circ_n10``, ``.sup_freq``) and the lip4conv notebook
     (``ch02.lip4conv.conv64_k5_n12.ryu100`` / ``.norm2toep5`` when 100 power / 5 Gram iterations).
     """
     rows: list[dict[str, Any]] = []
@@ -589,7 +593,8 @@ def deep_linear_weights(init: str, dim: int, depth: int, *, seed: int = 0) -> li
     r"""``depth`` float64 ``dim × dim`` matrices :math:`W_1, \dots, W_L` (seeded, CPU).
 
     * ``"uniform"`` -- :math:`\mathcal U(-1/\sqrt d, 1/\sqrt d)` entries, PyTorch's default ``nn.Linear``
-      initialisation (the Bridging repository's ``example_linear_bad_pub_estimation.py``, THESIS.md §2);
+      initialisation (the Bridging repository's ``example_linear_bad_pub_estimation.py``,
+      docs/chapters/ch01.md §2);
     * ``"gaussian"`` -- :math:`\mathcal N(0, 1/d)` entries (spectral norm ≈ 2);
     * ``"orthogonal"`` -- Haar-random orthogonal matrices (QR of a Gaussian, signs fixed): every product is
       orthogonal, so the product of norms is tight.
@@ -643,7 +648,8 @@ def linear_looseness(
     seed: int = 0,
 ) -> pd.DataFrame:
     r"""How loose the product of layer norms is on a deep linear net :math:`x\mapsto W_L\cdots W_1x`
-    (THESIS.md §2, "PUB"; the protocol of the Bridging repository's ``example_linear_bad_pub_estimation.py``).
+    (docs/chapters/ch01.md §2, "PUB"; the protocol of the Bridging repository's
+    ``example_linear_bad_pub_estimation.py``).
 
     For each initialisation of ``inits`` (:func:`deep_linear_weights`, width ``dim``) and each depth L of
     ``depths``, the net :func:`deep_linear_layers`: L − 1 square layers (shared between depths) and a last
@@ -884,7 +890,7 @@ def _comparison_specs() -> list[Compared]:
     """Every reported number an experiment measures: where its value is and how ours was obtained."""
     dense, circ, zero = "dense_convergence", "circular_conv_comparison", "zero_vs_circular"
     g = "ch02.gi_dense.gauss500x400"
-    other_draw = "another draw of the same Gaussian matrix / kernel distribution (THESIS.md gives no seed)"
+    other_draw = "another draw of the same Gaussian matrix / kernel distribution (the seed is not given)"
     specs: list[Compared] = [Compared(f"{g}.sigma1", dense, cell(dense, f"{g}.gi_t1", "exact"), other_draw)]
     for t in _GI_DENSE_T:
         specs.append(
@@ -940,7 +946,7 @@ def _comparison_specs() -> list[Compared]:
                 circ,
                 cell(circ, label, "time_ms", 1e-3),
                 "k = 3 assumed; torch on this run's device "
-                "(THESIS.md: numpy, 2-core CPU); exact = FFT + eigvalsh of the Gram blocks",
+                "(docs/chapters/ch02.md: numpy, 2-core CPU); exact = FFT + eigvalsh of the Gram blocks",
             )
         )
     for key in _ZERO_CASES:
@@ -1019,7 +1025,7 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         ``id, quantity, unit, status, reported, measured, measured_by, comparison, note``. ``status`` is
         the reported number's own (``transcribed`` / ``recalled`` / ``not transcribed``);
         ``comparison`` is ``"measured"`` (both values), ``"not measured"`` (no experiment of this
-        notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
-        value). Measured times are converted to the reported unit.
+        notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (the chapter
+        note gives no value). Measured times are converted to the reported unit.
     """
     return comparison_table(CHAPTER, EXPERIMENTS, results, _comparison_specs())

@@ -1,8 +1,8 @@
 """Chapter 3: Lipschitz-by-design layers: CPL (ICML'22, dynamical systems) and SLL/AOL (ICLR'23, SDP view).
 
-Reported numbers (THESIS.md §4) and the chapter's experiments. Accuracies are percentages on the test set;
-certified accuracy at an ℓ₂ radius ε (in [0, 1] pixel space) uses the last-layer-normalised (LLN) margin
-certificate.
+Reported numbers (docs/chapters/ch03.md §4) and the chapter's experiments. Accuracies are percentages on the
+test set; certified accuracy at an ℓ₂ radius ε (in [0, 1] pixel space) uses the last-layer-normalised (LLN)
+margin certificate.
 
 Experiments (functions of a :class:`Ch03Config`, ``quick`` on a 2-core CPU or ``full`` on a GPU; each
 returns a tidy DataFrame whose ``id`` column names the matching reported number where one exists):
@@ -18,9 +18,10 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
   ‖W‖₂ (so its layer, :class:`stablecore.layers.reference.ReferenceCPLLinear`, is not provably
   1-Lipschitz), Gram iteration does not
   (:func:`power_iteration_summary` condenses it);
-* :func:`jacobian_check` -- largest Jacobian norm of random CPL/SLL/AOL/SR layers (THESIS.md §4 [num]);
-* :func:`reported_comparison` -- measured values next to :data:`REPORTED` (THESIS.md, Prach et al.);
-  :func:`reported_cifar_curves` -- the reported CIFAR-10 certified accuracies as curves.
+* :func:`jacobian_check` -- largest Jacobian norm of random CPL/SLL/AOL/SR layers
+  (docs/chapters/ch03.md §4 [num]);
+* :func:`reported_comparison` -- measured values next to :data:`REPORTED` (docs/chapters/ch03.md,
+  Prach et al.); :func:`reported_cifar_curves` -- the reported CIFAR-10 certified accuracies as curves.
 """
 
 from __future__ import annotations
@@ -218,8 +219,8 @@ class Ch03Config(ModeConfig):
     @classmethod
     def full(cls, **overrides: Any) -> Ch03Config:
         """Longer runs on a GPU (CPU if none): 100 epochs on moons and digits, bigger dense nets, 3,000
-        Jacobian draws (300 layers × 10 inputs, THESIS.md §4 [num]), and CIFAR-10 with the SLL code's
-        ``"small"`` conv nets for ``cifar_epochs`` epochs (a reduced budget: the papers train 200 (CPL)
+        Jacobian draws (300 layers × 10 inputs, docs/chapters/ch03.md §4 [num]), and CIFAR-10 with the SLL
+        code's ``"small"`` conv nets for ``cifar_epochs`` epochs (a reduced budget: the papers train 200 (CPL)
         to 1000 (SLL) epochs)."""
         base = cls(
             mode="full",
@@ -875,7 +876,8 @@ def _random_layer(name: str, features: int, gen: torch.Generator) -> nn.Module:
 
 @_experiment
 def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    r"""Largest Jacobian spectral norm of random CPL, SLL, AOL and SR dense layers (THESIS.md §4 [num]).
+    r"""Largest Jacobian spectral norm of random CPL, SLL, AOL and SR dense layers (docs/chapters/ch03.md §4
+    [num]).
 
     For each layer of ``cfg.jacobian_layers``, ``cfg.jacobian_draws`` random layers of
     ``cfg.jacobian_features`` features in float64 whose parameters (weights, bias, SLL's
@@ -1040,7 +1042,7 @@ _CURVES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 def reported_cifar_curves() -> pd.DataFrame:
     """The reported CIFAR-10 certified accuracies as curves (``label, id, eps, value, status``; ``value``
     a fraction, ε in pixel units: 36/255 ...), for :func:`stablecore.plots.certified_accuracy_plot`'s
-    ``reported`` overlay. Numbers THESIS.md does not give are left out."""
+    ``reported`` overlay. Numbers the chapter note does not give are left out."""
     table = reported_numbers(CHAPTER).set_index("id")
     rows = []
     for label, prefix, metrics in _CURVES:
@@ -1078,7 +1080,7 @@ def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         ``id, quantity, unit, status, reported, measured, measured_by, comparison, note``. ``status`` is
         the reported number's own (``transcribed`` / ``recalled`` / ``not transcribed``);
         ``comparison`` is ``"measured"`` (both values), ``"not measured"`` (no experiment of this
-        notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (THESIS.md gives no
-        value; ``measured`` still shows ours when we have it). Accuracies are converted to %.
+        notebook, or not in this mode: ``note`` says which) or ``"not transcribed"`` (the chapter
+        note gives no value; ``measured`` still shows ours when we have it). Accuracies are converted to %.
     """
     return comparison_table(CHAPTER, EXPERIMENTS, results, _comparison_specs())

@@ -1,11 +1,11 @@
 """Chapter 4: curvature regularisation of the loss (parameter sensitivity), incl. "activation decay".
 
-**This chapter is a documented RECONSTRUCTION.** THESIS.md §5: the thesis's curvature chapter is known only
-from its abstract and a secondary summary (flat minima, noise injection, activation decay, Weierstrass
-transform, "Hessian-bounded loss regularization"); no paper or code describes its method and THESIS.md gives
-no number. Every reported row is therefore "not transcribed". The regularisers, networks, strengths and
-metrics below are THESIS.md's reconstruction [I] (its candidate list and suggested notebook), **not the
-thesis's own method or tables**; align them once the PDF is read.
+**This chapter is a documented RECONSTRUCTION.** docs/chapters/ch04.md §5: the thesis's curvature chapter is
+known only from its abstract and a secondary summary (flat minima, noise injection, activation decay,
+Weierstrass transform, "Hessian-bounded loss regularization"); no paper or code describes its method and the
+chapter note gives no number. Every reported row is therefore "not transcribed". The regularisers, networks,
+strengths and metrics below are the note's reconstruction [I] (its candidate list and suggested notebook),
+**not the thesis's own method or tables**; align them once the PDF is read.
 
 Experiments (functions of a :class:`Ch04Config`, ``quick`` on a 2-core CPU or ``full`` on a GPU; each
 returns a tidy DataFrame; every curvature number is labelled ``estimate``):
@@ -77,13 +77,14 @@ REPORTED: tuple[ReportedNumber, ...] = load_reported(CHAPTER)
 
 
 # =================================================================================== experiments
-# Everything below is a RECONSTRUCTION (THESIS.md §5): the thesis's curvature chapter is known only from its
-# abstract and a secondary summary, so the regularisers, models, strengths and metrics here are our reading
-# of its candidate list and suggested notebook, NOT the thesis's method or its tables.
+# Everything below is a RECONSTRUCTION (docs/chapters/ch04.md §5): the thesis's curvature chapter is known
+# only from its abstract and a secondary summary, so the regularisers, models, strengths and metrics here are
+# our reading of its candidate list and suggested notebook, NOT the thesis's method or its tables.
 
 RECONSTRUCTION_NOTE: str = (
-    "RECONSTRUCTION (THESIS.md §5): the thesis's curvature chapter is known only from its abstract and a "
-    "secondary summary; these regularisers, models and metrics are our reading, not the thesis's method"
+    "RECONSTRUCTION (docs/chapters/ch04.md §5): the thesis's curvature chapter is known only from its "
+    "abstract and a secondary summary; these regularisers, models and metrics are our reading, not the "
+    "thesis's method"
 )
 
 _COMPARE_DATASETS: tuple[str, ...] = ("digits", "cifar10")
@@ -531,7 +532,7 @@ def landscapes(
     the landscapes show one loss): ``"standard"`` (the MLP), ``"lipschitz"`` (``cfg.lipschitz_family``,
     e.g. SLL, ``cfg.lipschitz_width`` × ``cfg.lipschitz_depth`` with an LLN head; 1-Lipschitz by design,
     chapter 3) and ``"regularised"`` (the MLP trained with ``cfg.landscape_regularizer``, default the
-    Hessian-bound penalty: a RECONSTRUCTION of THESIS.md §5 (vi)). Around each trained network,
+    Hessian-bound penalty: a RECONSTRUCTION of docs/chapters/ch04.md §5 (vi)). Around each trained network,
     :func:`~stablecore.landscape.slice_1d` and :func:`~stablecore.landscape.slice_2d` of the training loss
     on the :func:`hessian_batch` examples, along filter-normalised random directions (Li et al. 2018)
     drawn with ``seed``, over ``[-cfg.landscape_span, cfg.landscape_span]``.
@@ -637,9 +638,10 @@ def regularizer_comparison(
 ) -> pd.DataFrame:
     r"""Train the same network with each curvature regulariser over ``cfg.n_seeds`` seeds and measure it.
 
-    RECONSTRUCTION (THESIS.md §5): the candidate regularisers of :mod:`stablecore.curvature.regularizers`
-    (none, weight decay, activation decay, Hutchinson trace, gradient norm, SAM, noise injection, the
-    Hessian-bound penalty) at the strengths of ``cfg.strengths`` -- our choices, not the thesis's.
+    RECONSTRUCTION (docs/chapters/ch04.md §5): the candidate regularisers of
+    :mod:`stablecore.curvature.regularizers` (none, weight decay, activation decay, Hutchinson trace, gradient
+    norm, SAM, noise injection, the Hessian-bound penalty) at the strengths of ``cfg.strengths`` -- our
+    choices, not the thesis's.
 
     Network: quick, the digits MLP (``cfg.mlp_hidden``, ``cfg.activation``; Adam, ``cfg.lr``, batch
     ``cfg.batch_size``); full, ResNet-20 on CIFAR-10 (SGD ``cfg.cifar_lr``, momentum 0.9, cosine, batch
@@ -819,9 +821,10 @@ def compared_ids(experiment: str | None = None) -> list[str]:
 def reported_comparison(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Every reported number of the chapter next to the value our reconstruction measured.
 
-    THESIS.md gives no number for this chapter, so every row is ``"not transcribed"``; ``measured`` still
-    shows our mean over seeds from :func:`regularizer_comparison` (test accuracy in %, λ_max, trace), with
-    a note saying it is our reconstruction's value, not a thesis number to compare against.
+    docs/chapters/ch04.md gives no number for this chapter, so every row is ``"not transcribed"``;
+    ``measured`` still shows our mean over seeds from :func:`regularizer_comparison` (test accuracy in %,
+    λ_max, trace), with a note saying it is our reconstruction's value, not a thesis number to compare
+    against.
 
     Args:
         results: experiment name (a key of :data:`EXPERIMENTS`) -> the DataFrame it returned.

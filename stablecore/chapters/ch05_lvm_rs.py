@@ -1,7 +1,8 @@
 """Chapter 5: randomized smoothing I: Weierstrass-transform view, Lipschitz-variance-margin, LVM-RS (ICLR'24).
 
-Reported numbers (THESIS.md §6 and §9): Cohen et al.'s certified accuracies (the baseline of chapters 5 and 6)
-are fractions of the evaluated images (unit ``"accuracy"``); Carlini et al.'s are percentages.
+Reported numbers (docs/chapters/ch05.md §6 and §9): Cohen et al.'s certified accuracies (the baseline of
+chapters 5 and 6) are fractions of the evaluated images (unit ``"accuracy"``); Carlini et al.'s are
+percentages.
 
 Experiments (functions of a :class:`Ch05Config`, ``quick`` on a 2-core CPU or ``full`` on a GPU; each
 returns a tidy DataFrame, see :data:`EXPERIMENTS`):

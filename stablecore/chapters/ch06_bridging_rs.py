@@ -1,12 +1,12 @@
 """Chapter 6: randomized smoothing II: Lipschitz-aware radii and CPM confidence intervals (AISTATS'25).
 
-Reported numbers (THESIS.md §7): radii are ℓ₂ radii at σ = 0.5 for a base score f_c: ℝᵈ → [0, 1] that is
-L-Lipschitz; p_A is the (lower bound on the) smoothed top-class probability.
+Reported numbers (docs/chapters/ch06.md §7): radii are ℓ₂ radii at σ = 0.5 for a base score f_c: ℝᵈ → [0, 1]
+that is L-Lipschitz; p_A is the (lower bound on the) smoothed top-class probability.
 
 Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, see :data:`EXPERIMENTS`):
 
 * :func:`counter_example` -- exact coverage of uncorrected top-2 vs Bonferroni Clopper–Pearson intervals by
-  enumeration of every multinomial outcome (THESIS.md §7.2c), with the event stated;
+  enumeration of every multinomial outcome (docs/chapters/ch06.md §7.2(c)), with the event stated;
 * :func:`lipschitz_aware_radii` -- Cohen's radius, R_monoLip, R_multiLip and the comparison-ODE radius R_ode
   over (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary;
 * :func:`interval_comparison` -- CPM vs Bonferroni vs top-1 Clopper–Pearson re-certification of logged
@@ -16,7 +16,7 @@ Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, 
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
 
 The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): the Lipschitz-aware radii
-of THESIS.md §7.2a (:func:`~stablecore.smoothing.lipschitz.ramp_start`,
+of docs/chapters/ch06.md §7.2(a) (:func:`~stablecore.smoothing.lipschitz.ramp_start`,
 :func:`~stablecore.smoothing.lipschitz.phi_lipschitz`, :func:`~stablecore.smoothing.lipschitz.monolip_radius`,
 :func:`~stablecore.smoothing.lipschitz.multilip_radius`, :func:`~stablecore.smoothing.lipschitz.ode_radius`),
 the interval methods, the certificates and the noisy logits
@@ -243,8 +243,8 @@ def top2_coverage(p: Sequence[float], n: int, alpha: float, alpha_each: float, e
 def counter_example(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
     """Exact coverage of top-2 Clopper–Pearson intervals, uncorrected (α each) vs Bonferroni (α/K each), for
     each (p, n) of ``cfg.counter_cases`` at α = ``cfg.counter_alpha`` and each event of :data:`EVENTS`
-    (THESIS.md §7.2c). ``passes`` is coverage ≥ 1 − α. One sample of n draws selects and estimates, as in
-    the reference script. ``seed`` unused (exact)."""
+    (docs/chapters/ch06.md §7.2(c)). ``passes`` is coverage ≥ 1 − α. One sample of n draws selects and
+    estimates, as in the reference script. ``seed`` unused (exact)."""
     alpha = cfg.counter_alpha
     rows = []
     for p, n in cfg.counter_cases:

@@ -239,8 +239,8 @@ def comparison_table(
     explain_untranscribed: bool = False,
 ) -> pd.DataFrame:
     """One row per reported number of ``chapter`` (:data:`COMPARISON_COLUMNS`): the thesis's value beside
-    ours. ``comparison`` is ``"not transcribed"`` where THESIS.md gives no value (``measured`` still shows
-    ours), else ``"measured"`` or ``"not measured"``.
+    ours. ``comparison`` is ``"not transcribed"`` where the chapter note gives no value (``measured`` still
+    shows ours), else ``"measured"`` or ``"not measured"``.
 
     ``measure`` is a function ``(results, id) -> (value or None, measured_by, note)`` or a sequence of
     :class:`Compared` specs; with specs, an unmeasured number's note says why (:meth:`Compared.explain`;

@@ -4,15 +4,16 @@ The numbers are data, not code: one CSV file per chapter, ``stablecore/chapters/
 (shipped as package data), with the columns :data:`DATA_COLUMNS`:
 
 * ``id`` (unique, ``"chNN.<source>.<setting>.<metric>"``), ``quantity``, ``unit``, ``source``;
-* ``value``: the number *as written* in THESIS.md (``"−3.2e-2"``, ``"+0.026"``, ``"1.0000"``,
+* ``value``: the number *as written* in the chapter note (``"−3.2e-2"``, ``"+0.026"``, ``"1.0000"``,
   ``"≈0"``), parsed by :func:`parse_written`; empty iff the status is ``"not transcribed"``;
 * ``status`` and ``note`` (caveats; the loader prepends the written form where ``float`` loses it).
 
-The only source is ``shared/THESIS.md``. Its tags map to a status:
+The sources are the project's chapter notes ``docs/chapters/chNN.md`` (in the repository; each names the
+paper, table or code a number comes from). Their tags map to a status:
 
 * ``[code]``, ``[src]``, ``[num]`` (read in code or a public text, checked numerically) -> ``"transcribed"``;
 * ``[R]`` (recalled) and unverified secondary notes -> ``"recalled"`` (check before quoting);
-* tables that THESIS.md names but does not give -> ``"not transcribed"``, with ``value=None``.
+* tables that a note names but does not give -> ``"not transcribed"``, with ``value=None``.
 
 Example:
     >>> from stablecore.chapters import get_reported
@@ -61,7 +62,7 @@ class ReportedNumber:
 
     Args:
         id: stable unique id, ``"chNN.<source>.<setting>.<metric>"``; ``NN`` is ``chapter``.
-        chapter: chapter number (THESIS.md §1 map).
+        chapter: chapter number (the chapter map of docs/chapters/ch01.md §1).
         quantity: what is measured: setting, model, data set, metric.
         value: the number as written (``None`` iff ``status == "not transcribed"``).
         unit: ``""`` (pure number), ``"%"``, ``"accuracy"`` (fraction), ``"ms"``, ``"s"``, ...
@@ -110,7 +111,7 @@ class ReportedNumber:
 
 
 def parse_written(written: str) -> float:
-    """Parse a number as THESIS.md writes it (``"−3.2e-2"``, ``"+0.026"``, ``"1.0000"``, ``"≈0"``)."""
+    """Parse a number as the chapter notes write it (``"−3.2e-2"``, ``"+0.026"``, ``"1.0000"``, ``"≈0"``)."""
     text = written.strip().replace("−", "-").replace("≈", "").replace("~", "").replace("+", "", 1)
     return float(text)
 
@@ -125,7 +126,7 @@ def number(
     status: Literal["transcribed", "recalled"] = "transcribed",
     note: str = "",
 ) -> ReportedNumber:
-    """Build a :class:`ReportedNumber` from the text ``written`` in THESIS.md.
+    """Build a :class:`ReportedNumber` from the text ``written`` in the chapter note.
 
     When ``float`` would lose how the number is written (sign, trailing zeros, ``≈``, exponent), the
     note records the written form, so the digits as written are never lost.
@@ -137,7 +138,7 @@ def number(
 
 
 def missing(chapter: int, id: str, quantity: str, unit: str, source: str, note: str = "") -> ReportedNumber:
-    """A quantity THESIS.md names but does not give: ``value=None``, status ``"not transcribed"``."""
+    """A quantity the chapter note names but does not give: ``value=None``, status ``"not transcribed"``."""
     return ReportedNumber(id, chapter, quantity, None, unit, source, "not transcribed", note)
 
 

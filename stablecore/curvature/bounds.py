@@ -1,4 +1,4 @@
-r"""Curvature *upper bounds* from layer norms -- a documented RECONSTRUCTION (THESIS.md §5 (vi)).
+r"""Curvature *upper bounds* from layer norms -- a documented RECONSTRUCTION (docs/chapters/ch04.md §5 (vi)).
 
 The thesis's curvature chapter is known only from its abstract and a secondary summary ("Hessian-bounded
 loss regularization"); what follows is our reconstruction of such a bound, **not** the thesis's exact
@@ -82,7 +82,8 @@ The ``*_tensor`` functions compute the same bounds as differentiable tensors (fo
 train mode counts as ``1/(1-p)``; BatchNorm in train mode is refused).
 
 References:
-    B. Delattre. PhD thesis, 2025 (curvature chapter; this module is a reconstruction, THESIS.md §5).
+    B. Delattre. PhD thesis, 2025, https://arxiv.org/abs/2510.25282 (curvature chapter; this module is a
+    reconstruction, docs/chapters/ch04.md §5).
     S. Srinivas, K. Matoba, H. Lakkaraju, F. Fleuret. *Efficient Training of Low-Curvature Neural
     Networks.* NeurIPS 2022 (curvature composition rule).
     B. Delattre, Q. Barthélemy, A. Araujo, A. Allauzen. *Efficient Bound of Lipschitz Constant for
@@ -372,7 +373,8 @@ def _compose(inner: tuple[Any, Any], outer: tuple[Any, Any], up: Any = _same) ->
 
 # ----------------------------------------------------------------------------------- (a) input Hessian
 def input_hessian_bound(model: nn.Module, input_shape: Any, *, n_iter: int | None = None) -> Bound:
-    r"""Upper bound on :math:`\sup_x\|D^2_x f(x)\|` of a smooth network (RECONSTRUCTION, THESIS §5 (vi)).
+    r"""Upper bound on :math:`\sup_x\|D^2_x f(x)\|` of a smooth network (RECONSTRUCTION, docs/chapters/ch04.md
+    §5 (vi)).
 
     .. math::
 
@@ -453,7 +455,7 @@ def _leaf_tensor_constants(
 
 
 def input_hessian_bound_tensor(model: nn.Module, input_shape: Any, *, n_iter: int = 6) -> torch.Tensor:
-    r"""Differentiable version of :func:`input_hessian_bound` (RECONSTRUCTION, THESIS §5 (vi)).
+    r"""Differentiable version of :func:`input_hessian_bound` (RECONSTRUCTION, docs/chapters/ch04.md §5 (vi)).
 
     The same chain rule (Srinivas et al., NeurIPS 2022) with differentiable Gram bounds
     (:func:`stablecore.spectral.layer_gram_bound`, ``n_iter`` iterations) in the model's current mode;
@@ -529,7 +531,7 @@ def loss_derivative_bounds(
     :math:`1-p_j = -\operatorname{expm1}(\log p_j)`, accurate near saturation); ``local=False``:
     :math:`c_i = 1/2`, :math:`g_i = \sqrt2`. MSE (mean over the :math:`m` entries of each example and the
     batch), per example :math:`\ell_i = \|o_i-y_i\|^2/m`: :math:`c_i = 2/m`, :math:`g_i = 2\|o_i-y_i\|/m`
-    (local only). Part of the RECONSTRUCTION of THESIS §5 (vi).
+    (local only). Part of the RECONSTRUCTION of docs/chapters/ch04.md §5 (vi).
 
     Args:
         outputs: logits ``(B, K)`` (MSE: any ``(B, ...)``).
@@ -663,8 +665,8 @@ def parameter_hessian_bounds(
     n_iter: int | None = None,
 ) -> dict[str, Bound]:
     r"""Upper bounds on :math:`\|\nabla^2_{\theta_l}\mathcal L\|_2` for each Linear/Conv2d layer's
-    (weight, bias) diagonal block of the loss Hessian on the batch ``(x, y)`` (RECONSTRUCTION, THESIS
-    §5 (vi)).
+    (weight, bias) diagonal block of the loss Hessian on the batch ``(x, y)`` (RECONSTRUCTION,
+    docs/chapters/ch04.md §5 (vi)).
 
     .. math::
 
@@ -759,7 +761,8 @@ def parameter_hessian_bound_tensors(
     inputs: Mapping[str, torch.Tensor] | None = None,
     outputs: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    r"""Differentiable version of :func:`parameter_hessian_bounds` (RECONSTRUCTION, THESIS §5 (vi)).
+    r"""Differentiable version of :func:`parameter_hessian_bounds` (RECONSTRUCTION, docs/chapters/ch04.md §5
+    (vi)).
 
     .. math::
 

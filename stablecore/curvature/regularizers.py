@@ -1,4 +1,4 @@
-r"""Curvature regularizers for the Trainer -- a documented RECONSTRUCTION (THESIS.md §5 (i)–(vi)).
+r"""Curvature regularizers for the Trainer -- a documented RECONSTRUCTION (docs/chapters/ch04.md §5 (i)–(vi)).
 
 The thesis's curvature chapter is known only from its abstract and a secondary summary (flat minima,
 noise injection, activation decay, Weierstrass transform, Hessian-bounded regularization). These are the
@@ -26,7 +26,8 @@ Second-order penalties (trace, gradient norm) differentiate through a gradient b
 ``create_graph=True`` (double backprop, Drucker & LeCun 1992); their cost is about 2–4 backward passes.
 
 References:
-    B. Delattre. PhD thesis, 2025 (curvature chapter; reconstruction, THESIS.md §5).
+    B. Delattre. PhD thesis, 2025, https://arxiv.org/abs/2510.25282 (curvature chapter; reconstruction,
+    docs/chapters/ch04.md §5).
     M. F. Hutchinson. *A stochastic estimator of the trace of the influence matrix for Laplacian
     smoothing splines.* Commun. Stat. Simul. Comput., 1989.
     P. Foret, A. Kleiner, H. Mobahi, B. Neyshabur. *Sharpness-Aware Minimization for Efficiently
@@ -173,8 +174,8 @@ class WeightDecay:
 class ActivationDecay:
     r"""Activation decay :math:`\lambda\sum_l\frac1B\sum_i\|a_{l,i}\|_2^2` over hooked hidden activations.
 
-    RECONSTRUCTION of THESIS §5 (v) ("activation decay" known by name only): by analogy with weight decay.
-    Rationale: the Gauss–Newton block of layer :math:`l` is
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (v) ("activation decay" known by name only): by analogy with
+    weight decay. Rationale: the Gauss–Newton block of layer :math:`l` is
     :math:`\mathbb E[(a_{l-1}a_{l-1}^\top)\otimes(J_l^\top\nabla^2_z\ell\,J_l)]`, whose trace and norm
     scale with :math:`\|a_{l-1}\|^2` (see the parameter bound of :mod:`stablecore.curvature.bounds`).
 
@@ -235,10 +236,10 @@ def hidden_activation_modules(model: nn.Module) -> list[str]:
 class HutchinsonTracePenalty:
     r"""Hutchinson trace penalty :math:`\lambda\,\frac1S\sum_{s=1}^S v_s^\top\nabla^2_\theta\mathcal L\,v_s`.
 
-    RECONSTRUCTION of THESIS §5 (i). Rademacher probes :math:`v_s` make each term an unbiased estimate of
-    :math:`\operatorname{tr}\nabla^2_\theta\mathcal L` (Hutchinson 1989). :math:`Hv` is a double backward
-    (Pearlmutter 1994) kept in the graph, so the penalty's gradient (third derivatives) is exact for the
-    drawn probes.
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (i). Rademacher probes :math:`v_s` make each term an unbiased
+    estimate of :math:`\operatorname{tr}\nabla^2_\theta\mathcal L` (Hutchinson 1989). :math:`Hv` is a double
+    backward (Pearlmutter 1994) kept in the graph, so the penalty's gradient (third derivatives) is exact for
+    the drawn probes.
 
     Args:
         weight: :math:`\lambda \ge 0`.
@@ -325,8 +326,8 @@ class HutchinsonTracePenalty:
 class GradientNormPenalty:
     r"""Gradient-norm penalty :math:`\lambda\|\nabla_\theta\mathcal L(\theta)\|_2^2` (double backprop).
 
-    RECONSTRUCTION of THESIS §5 (ii). Its gradient :math:`2\lambda H\nabla\mathcal L` is what SAM's
-    first-order expansion approximates (Zhao et al., ICML 2022; Drucker & LeCun 1992).
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (ii). Its gradient :math:`2\lambda H\nabla\mathcal L` is what
+    SAM's first-order expansion approximates (Zhao et al., ICML 2022; Drucker & LeCun 1992).
 
     Args:
         weight: :math:`\lambda \ge 0`.
@@ -360,9 +361,9 @@ class GradientNormPenalty:
 class HessianBoundPenalty:
     r"""Hessian-bounded penalty :math:`\lambda\sum_l B_l(\theta)` (or :math:`\lambda\,C(f)`).
 
-    RECONSTRUCTION of THESIS §5 (vi): penalise a differentiable *upper bound* of the curvature, built from
-    Gram bounds of the layers and the activations' derivative bounds (composition rule of Srinivas et al.,
-    NeurIPS 2022; derivation in :mod:`stablecore.curvature.bounds`).
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (vi): penalise a differentiable *upper bound* of the curvature,
+    built from Gram bounds of the layers and the activations' derivative bounds (composition rule of Srinivas
+    et al., NeurIPS 2022; derivation in :mod:`stablecore.curvature.bounds`).
 
     * ``target="parameter"`` (default): the sum over Linear/Conv2d layers of the bounds on the diagonal
       blocks of the loss Hessian on the batch
@@ -440,8 +441,8 @@ def _trainable(model: nn.Module, param_filter: ParamFilter = None) -> list[torch
 class SAM:
     r"""Sharpness-aware minimisation as a Trainer step strategy (Foret et al., ICLR 2021).
 
-    RECONSTRUCTION of THESIS §5 (iii) (a candidate regularizer). With :math:`g = \nabla\mathcal L(\theta)`
-    (task loss + penalties, as the Trainer's ``compute_loss``):
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (iii) (a candidate regularizer). With :math:`g = \nabla\mathcal
+    L(\theta)` (task loss + penalties, as the Trainer's ``compute_loss``):
 
     .. math::
 
@@ -511,7 +512,7 @@ class SAM:
 class NoiseInjection:
     r"""Gaussian parameter smoothing (Weierstrass transform in parameter space) as a step strategy.
 
-    RECONSTRUCTION of THESIS §5 (iv) ("noise injection", "Weierstrass transform"): descend
+    RECONSTRUCTION of docs/chapters/ch04.md §5 (iv) ("noise injection", "Weierstrass transform"): descend
 
     .. math::
 
@@ -609,7 +610,7 @@ class Regularizer:
 
 
 def build_regularizer(name: str, *, model: nn.Module | None = None, **kwargs: Any) -> Regularizer:
-    r"""A regularizer by name (RECONSTRUCTIONS of THESIS §5, see the module table).
+    r"""A regularizer by name (RECONSTRUCTIONS of docs/chapters/ch04.md §5, see the module table).
 
     ========================= =====================================================================
     name                      keyword arguments (defaults)

@@ -6,7 +6,7 @@ records the spec and ``explore_key``, a hash of the spec's canonical JSON) and l
 one with :func:`stablecore.workflows.train_classifier` and stores it there; a second call, in the same
 process or another, loads the stored model instead of training again.
 
-Families (THESIS.md §4 for CPL / SLL / AOL; Cohen et al. 2019 for noise training):
+Families (docs/chapters/ch03.md §4 for CPL / SLL / AOL; Cohen et al. 2019 for noise training):
 
 * ``mlp``: a ReLU MLP (``hidden = (width,) * depth``), cross-entropy (offset cross-entropy when
   ``offset > 0``);

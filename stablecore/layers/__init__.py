@@ -6,7 +6,7 @@ built from them.
 
 * :mod:`~stablecore.layers.aol` -- :class:`AOLLinear`, :class:`AOLConv2d` (Prach & Lampert 2022).
 * :mod:`~stablecore.layers.sll` -- :class:`SLLLinear`, :class:`SLLConv2d` (Araujo et al. 2023) and
-  :class:`SLLGramLinear`, :class:`SLLGramConv2d` (SLL with Gram rescaling, THESIS.md §3.1d).
+  :class:`SLLGramLinear`, :class:`SLLGramConv2d` (SLL with Gram rescaling, docs/chapters/ch02.md §3.1(d)).
 * :mod:`~stablecore.layers.cpl` -- :class:`CPLLinear`, :class:`CPLConv2d` (Meunier et al. 2022).
 * :mod:`~stablecore.layers.normalized` -- :class:`SpectralNormLinear`, :class:`SpectralNormConv2d`
   (weight divided by a Gram upper bound of the operator norm).

@@ -1,4 +1,5 @@
-r"""Spectral rescaling SR of depth ``T`` (Delattre et al. 2024, arXiv 2402.00240; THESIS.md §3.1d).
+r"""Spectral rescaling SR of depth ``T`` (Delattre et al. 2024, arXiv 2402.00240; docs/chapters/ch02.md
+§3.1(d)).
 
 .. math::
 

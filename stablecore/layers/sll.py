@@ -207,7 +207,8 @@ register_layer(SLLConv2d, _sll_bound)
 
 # ------------------------------------------------------------------------------ SLL with Gram rescaling
 def sll_gram_inverse_diagonal(weight: torch.Tensor, log_q: torch.Tensor, depth: int) -> torch.Tensor:
-    r""":math:`T^{-1}` of SLL with Gram rescaling of depth ``k`` (THESIS.md §3.1d), ``0`` where ``T_i = 0``.
+    r""":math:`T^{-1}` of SLL with Gram rescaling of depth ``k`` (docs/chapters/ch02.md §3.1(d)), ``0`` where
+    ``T_i = 0``.
 
     .. math::
 

@@ -8,7 +8,7 @@
   / ``CPLLinear(width, dense_inner)`` (each 1-Lipschitz; ``dense_inner`` defaults to ``width``). The lift
   is ``lift="aol"`` (default: a learned 1-Lipschitz ``AOLLinear(features, width)``) or ``lift="pad"``
   (``ChannelPad(width)``: zero features appended, an isometry, as the ``PaddingChannels`` first layer of
-  the CPL/SLL reference networks, THESIS.md §4.1–4.2; needs ``width >= features``).
+  the CPL/SLL reference networks, docs/chapters/ch03.md §4.1–4.2; needs ``width >= features``).
 
   ``lift="pad"`` with many thin blocks (digits: ``width=128, depth=18, dense_inner=32``, 76k parameters)
   is the layout ``benchmarks/bench_layers.py`` part (b) uses: with the same parameter count and training
@@ -18,7 +18,7 @@
   SLL on digits, mean of 3 seeds, certified accuracy at ε = 0.1 / 0.3: 0.973 / 0.889 against
   0.959 / 0.856.
 
-``layout="conv"``: the CPL/SLL reference layout (THESIS.md §4.1–4.2, ``LipschitzNetwork``)::
+``layout="conv"``: the CPL/SLL reference layout (docs/chapters/ch03.md §4.1–4.2, ``LipschitzNetwork``)::
 
     Normalize → ChannelPad(width) → depth × conv block → AvgPool2d(pool, divisor_override=pool)
     → Flatten → dense_depth × dense block → head
@@ -30,8 +30,8 @@ The pooling sums ``pool × pool`` windows divided by ``pool``: an exact 1-Lipsch
 
 Sizes (``size=``, conv layout): ``"quick"`` (CPU-sized, ours) and the SLL reference code's
 ``"small"`` (conv 20, dense 7, width 45, dense inner 2048), ``"medium"`` (30, 10, 60, 2048),
-``"large"`` (50, 10, 90, 2048), ``"xlarge"`` (70, 15, 120, 2048) (THESIS.md §4.2, ``main.py``). For
-``"cpl"``, ``"small"`` is the CPL code's default network (conv 20, dense 7, width 30, 2048; §4.1); its
+``"large"`` (50, 10, 90, 2048), ``"xlarge"`` (70, 15, 120, 2048) (docs/chapters/ch03.md §4.2, ``main.py``).
+For ``"cpl"``, ``"small"`` is the CPL code's default network (conv 20, dense 7, width 30, 2048; §4.1); its
 S/M/L/XL paper sizes are not transcribed, so the larger names are refused for ``"cpl"``; ``"aol"`` and
 ``"sr"`` round an odd width up to even (MaxMin pairs channels: ``"small"`` has 46 channels). The conv layers'
 inner width defaults to ``width`` (the reference's ``conv_inner_dim`` is not transcribed with certainty).

@@ -18,7 +18,7 @@ the reason kept, when a module has no registered bound), the Jacobian and logit-
 (:func:`stablecore.certify.pgd`, Madry et al. 2018; :func:`stablecore.certify.pgd_lower_bound`) and by
 gradient ascent on pairs (:func:`stablecore.certify.lipschitz_lower_bound`), all ``lower_bound``\ s.
 ``upper / max(lower)`` bounds how much the upper bound can overstate :math:`L` (Szegedy et al. 2014;
-THESIS.md §2).
+docs/chapters/ch01.md §2).
 
 **Parameter sensitivity** of the training loss on the first ``train_points`` training examples: top
 Hessian eigenvalues (Lanczos), Hutchinson trace, SLQ density (:mod:`stablecore.curvature`; Ghorbani et

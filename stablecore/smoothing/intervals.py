@@ -7,9 +7,9 @@ probability, holding *jointly* with probability ≥ 1 − α:
 
 * ``"bonferroni"``: Clopper–Pearson at :math:`\alpha/K` for ``A`` and for each of the other ``K − 1``
   classes (union bound over ``K`` events).
-* ``"cpm"``: the Class Partitioning Method of Delattre et al. (AISTATS 2025, THESIS.md §7.2b): ``A`` and
-  the runner-up by selection counts get their own buckets; while the remaining classes together have more
-  selection counts than the runner-up, the largest moves to its own bucket; the rest is one aggregated
+* ``"cpm"``: the Class Partitioning Method of Delattre et al. (AISTATS 2025, docs/chapters/ch06.md §7.2(b)):
+  ``A`` and the runner-up by selection counts get their own buckets; while the remaining classes together have
+  more selection counts than the runner-up, the largest moves to its own bucket; the rest is one aggregated
   bucket. Clopper–Pearson at :math:`\alpha/(\#\text{buckets})` on each bucket's estimation count; the
   upper bound of the aggregated bucket bounds every class in it. Buckets depend only on the selection
   sample, so the union bound over buckets is valid.

@@ -1,4 +1,5 @@
-r"""Lipschitz constants of smoothed scores and Lipschitz-aware certified radii (THESIS.md §6.1, §7.2a).
+r"""Lipschitz constants of smoothed scores and Lipschitz-aware certified radii (docs/chapters/ch05.md §6.1,
+docs/chapters/ch06.md §7.2(a)).
 
 Setting: a base score :math:`f_c:\mathbb R^d\to[0,1]` (a vote, or :math:`s_c(z(x))` with
 :math:`s = \mathrm{softmax}(z/T)` of the logits :math:`z`), its Gaussian smoothing (Weierstrass transform)
@@ -20,7 +21,7 @@ smoothed argmax. ``lipschitz`` is always the ℓ₂ Lipschitz constant of each b
   :math:`\frac\sigma2(\Phi^{-1}(\underline p_A)-\Phi^{-1}(\overline p_B))` (Cohen et al. 2019; Salman et
   al. 2019), :func:`margin_radius` :math:`(\underline p_A-\overline p_B)/(2L(\tilde f))`,
   :func:`monolip_radius`, :func:`multilip_radius` (Delattre et al. AISTATS 2025), :func:`ode_radius`,
-  :func:`multi_ode_radius` (comparison ODE, THESIS.md §7.2a), with :func:`ramp_start` and
+  :func:`multi_ode_radius` (comparison ODE, docs/chapters/ch06.md §7.2(a)), with :func:`ramp_start` and
   :func:`phi_lipschitz` (:math:`L_\Phi`).
 
 **Abstain convention.** Every radius function returns :class:`Radius` ``(radius, abstain)``: ``radius`` is
@@ -31,9 +32,9 @@ al.'s Theorem 1); :func:`multilip_radius` abstains iff :math:`\underline p_A \le
 below needs it). :math:`\underline p_A = 1` (or :math:`\overline p_B = 0` in the multi-class forms of Cohen)
 gives ``inf``. Inputs broadcast; scalars in, Python scalars out.
 
-**Why the Lipschitz-aware radii are sound** (THESIS.md §7.2a). For an L-Lipschitz :math:`f:\mathbb
-R^d\to[0,1]` the gradient of :math:`\Phi^{-1}\circ\tilde f` at a point where :math:`\tilde f = q` is at
-most :math:`L_\Phi(q)`, attained by the ramp of slope L (Delattre et al. 2025); :math:`L_\Phi(q) =
+**Why the Lipschitz-aware radii are sound** (docs/chapters/ch06.md §7.2(a)). For an L-Lipschitz
+:math:`f:\mathbb R^d\to[0,1]` the gradient of :math:`\Phi^{-1}\circ\tilde f` at a point where :math:`\tilde f
+= q` is at most :math:`L_\Phi(q)`, attained by the ramp of slope L (Delattre et al. 2025); :math:`L_\Phi(q) =
 L_\Phi(1-q)` and it increases on (1/2, 1). Along a segment, :math:`g = \Phi^{-1}(\tilde f_A)` obeys
 :math:`|\dot g| \le L_\Phi(\Phi(g))`, so :math:`\tilde f_A` cannot reach 1/2 before
 :math:`R_{ode} = T(\Phi^{-1}(\underline p_A))`, :math:`T(g) = \int_0^g du/L_\Phi(\Phi(u))` (exact on the
@@ -140,7 +141,7 @@ def _is_scalar(*values: Any) -> bool:
 # ------------------------------------------------------------------------------- smoothed constants
 def smoothed_lipschitz(lipschitz: Any, sigma: Any, value_range: Any = 1.0) -> Any:
     r"""Tight Lipschitz constant of the Gaussian smoothing of an L-Lipschitz function with values in an
-    interval of width ``value_range`` (THESIS.md §6.1):
+    interval of width ``value_range`` (docs/chapters/ch05.md §6.1):
 
     .. math:: L(\tilde f) = L\,\mathrm{erf}\Bigl(\frac{r}{2\sqrt2\,L\sigma}\Bigr)
        \;\xrightarrow[L\to\infty]{}\; \frac{r}{\sigma\sqrt{2\pi}}.
@@ -183,7 +184,8 @@ def smoothed_ramp_slope(x: Any, lipschitz: Any, sigma: Any, value_range: Any = 1
 
     Its maximum over ``x`` (at :math:`x = r/(2L)`) is :func:`smoothed_lipschitz`
     :math:`L\,\mathrm{erf}(r/(2\sqrt2 L\sigma))`: the ramp is the worst case that makes that constant
-    tight (THESIS.md §6.1). ``lipschitz``, ``sigma``, ``value_range``: finite and > 0. Returns an array."""
+    tight (docs/chapters/ch05.md §6.1). ``lipschitz``, ``sigma``, ``value_range``: finite and > 0. Returns an
+    array."""
     lip = _positive(lipschitz, "lipschitz")
     sig = _positive(sigma, "sigma")
     r = _positive(value_range, "value_range")
@@ -385,9 +387,9 @@ def _ramp_midpoint(g: float, lip: float, sig: float) -> float:
     r"""Midpoint m ≤ 0 of the worst-case ramp (slope L, 0 → 1 over [m − 1/(2L), m + 1/(2L)]) whose
     smoothing at 0 equals :math:`\Phi(g)`, g ≥ 0: solves :math:`\mathrm{mean}_{[m\mp 1/(2L)]/\sigma}\Phi =
     \Phi(-g)` (brentq). The true root lies in :math:`[-\sigma g - 1/(2L), -\sigma g + 1/(2L)]` because the
-    ramp lies between the steps at its two ends; the bracket adds σ either side (THESIS.md §7.2a's
-    note: the start :math:`s_0 = m - 1/(2L)` is about :math:`\sigma\Phi^{-1}(1-p) - 1/(2L)`, far left for
-    small L)."""
+    ramp lies between the steps at its two ends; the bracket adds σ either side (docs/chapters/ch06.md
+    §7.2(a)'s note: the start :math:`s_0 = m - 1/(2L)` is about :math:`\sigma\Phi^{-1}(1-p) - 1/(2L)`, far
+    left for small L)."""
     q = _cdf(-g)
     h = 0.5 / lip
     if g == 0.0:
@@ -433,7 +435,7 @@ def _lip_sigma(lipschitz: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def ramp_start(p: Any, lipschitz: Any, sigma: Any) -> Any:
     r"""Start :math:`s_0` of the worst-case 1-D ramp :math:`t\mapsto\mathrm{clip}(L(t-s_0), 0, 1)` whose
-    Gaussian smoothing at 0 equals ``p`` (THESIS.md §7.2a; Delattre et al. AISTATS 2025):
+    Gaussian smoothing at 0 equals ``p`` (docs/chapters/ch06.md §7.2(a); Delattre et al. AISTATS 2025):
 
     .. math:: p = 1 - L\int_{s_0}^{s_0+1/L}\Phi(s/\sigma)\,ds.
 
@@ -502,8 +504,8 @@ def _monolip_value(p: float, lip: float, sig: float) -> float:
 
 def monolip_radius(p_lower: Any, lipschitz: Any, sigma: Any) -> Radius:
     r""":math:`R_{monoLip} = \Phi^{-1}(\underline p_A)/L_\Phi(\underline p_A)` (Delattre et al. AISTATS
-    2025, THESIS.md §7.2a, the local constant at x): sound because :math:`L_\Phi` increases on (1/2, 1),
-    ≤ :func:`ode_radius`, ≥ :func:`cohen_radius`. Abstain iff :math:`\underline p_A \le 1/2`.
+    2025, docs/chapters/ch06.md §7.2(a), the local constant at x): sound because :math:`L_\Phi` increases on
+    (1/2, 1), ≤ :func:`ode_radius`, ≥ :func:`cohen_radius`. Abstain iff :math:`\underline p_A \le 1/2`.
 
     Example:
         >>> round(monolip_radius(0.9, 0.5, 0.5).radius, 3)
@@ -543,7 +545,7 @@ def multilip_radius(p_lower: Any, p_upper: Any, lipschitz: Any, sigma: Any) -> R
 
 
 def ode_radius(p_lower: Any, lipschitz: Any, sigma: Any) -> Radius:
-    r"""Comparison-ODE radius (THESIS.md §7.2a):
+    r"""Comparison-ODE radius (docs/chapters/ch06.md §7.2(a)):
 
     .. math:: R_{ode} = \int_0^{\Phi^{-1}(\underline p_A)} \frac{dg}{L_\Phi(\Phi(g))}
 
@@ -573,7 +575,7 @@ def multi_ode_radius(p_lower: Any, p_upper: Any, lipschitz: Any, sigma: Any) -> 
     :math:`\Phi^{-1}(v)` while ``A`` came down from :math:`\ge\Phi^{-1}(\underline p_A)`. Sound for any
     :math:`\underline p_A > \overline p_B` (abstain otherwise); ≥ :func:`multilip_radius`; equals
     :func:`ode_radius` for :math:`\overline p_B = 1 - \underline p_A`; ``lipschitz=inf`` gives
-    :func:`cohen_multi_radius`. (Our extension of THESIS.md §7.2a's R_ode, not in the paper.)"""
+    :func:`cohen_multi_radius`. (Our extension of docs/chapters/ch06.md §7.2(a)'s R_ode, not in the paper.)"""
     scalar = _is_scalar(p_lower, p_upper, lipschitz, sigma)
     pa, pb = _prob(p_lower, "p_lower"), _prob(p_upper, "p_upper")
     lip, sig = _lip_sigma(lipschitz, sigma)

@@ -1,4 +1,5 @@
-r"""LVM-RS: randomized smoothing of simplex-mapped logits (Delattre et al., ICLR 2024, THESIS.md §6.2).
+r"""LVM-RS: randomized smoothing of simplex-mapped logits (Delattre et al., ICLR 2024, docs/chapters/ch05.md
+§6.2).
 
 Instead of one-hot votes, smooth a probability vector :math:`p = m(z(x+\delta)/T)` of the base classifier's
 logits z, with a simplex map m ∈ {sparsemax, softmax, hardmax} and a temperature T:
@@ -517,7 +518,8 @@ def lvm_best_of_candidates_uncertified(
     mode: str = "multi",
     soft_bound: str = "empirical_bernstein",
 ) -> LVMCertificate:
-    r"""The reference code's LVM-RS (``core_lvmrs.certify_ours``, THESIS.md §6.2) — **NOT a certificate**.
+    r"""The reference code's LVM-RS (``core_lvmrs.certify_ours``, docs/chapters/ch05.md §6.2) — **NOT a
+    certificate**.
 
     On the *same* ``n`` samples, for every candidate (map, T): per-class bounds at α/K (multi) or α
     (mono), A = the class with the largest lower bound, the radius as in :func:`certify_lvm`; return the

@@ -10,7 +10,7 @@ containers and asks a registry for each leaf module: ``register(module_type)(fn)
 ``fn(module, input_shape, **options) -> (Bound, output_shape)``; ``input_shape`` is the per-example
 shape (no batch dimension). Lookup is by exact type: a subclass with its own ``forward`` could compute
 anything, so it must be registered explicitly. A module with no entry is refused with its path and
-type; nothing is guessed. Reference: Szegedy et al. 2014 (layer-wise product); THESIS.md §2.
+type; nothing is guessed. Reference: Szegedy et al. 2014 (layer-wise product); docs/chapters/ch01.md §2.
 """
 
 from __future__ import annotations

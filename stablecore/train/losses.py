@@ -1,7 +1,7 @@
 """Training losses: cross-entropy, and the margin losses of Lipschitz networks (offset/temperature
 cross-entropy, multi-class hinge, hinge–KR).
 
-Offset cross-entropy (Prach & Lampert 2022; SLL reference code, THESIS.md §4.2):
+Offset cross-entropy (Prach & Lampert 2022; SLL reference code, docs/chapters/ch03.md §4.2):
 
 .. math::
 
@@ -59,8 +59,8 @@ class OffsetCrossEntropy(nn.Module):
 class MultiMarginHinge(nn.Module):
     """Multi-class hinge ``mean_j≠y max(0, margin − (z_y − z_j)) / K`` (``F.multi_margin_loss``, p = 1).
 
-    The CPL reference trains with ``margin = 0.7`` (THESIS.md §4.1): the loss vanishes once the true
-    logit wins by the margin, which for an L-Lipschitz network certifies radius margin/(√2·L).
+    The CPL reference trains with ``margin = 0.7`` (docs/chapters/ch03.md §4.1): the loss vanishes once the
+    true logit wins by the margin, which for an L-Lipschitz network certifies radius margin/(√2·L).
     """
 
     def __init__(self, margin: float = 0.7) -> None:

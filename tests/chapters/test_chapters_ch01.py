@@ -196,7 +196,7 @@ def test_sensitivity_soundness_and_clean_values(sensitivity, margin, home):
 
 # ----------------------------------------------------------------------------------- randomized smoothing
 def test_max_cohen_radius():
-    # THESIS.md §9: with N = 10⁵ and α = 0.001 the largest possible radius is ≈ 3.81σ
+    # docs/chapters/ch05.md §9: with N = 10⁵ and α = 0.001 the largest possible radius is ≈ 3.81σ
     assert ch01.max_cohen_radius(1.0, 100_000, 0.001) == pytest.approx(3.81, abs=0.005)
     assert ch01.max_cohen_radius(0.5, 100_000, 0.001) == pytest.approx(0.5 * norm.ppf(0.001**1e-5))
     with pytest.raises(ValueError, match="sigma"):

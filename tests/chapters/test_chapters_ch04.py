@@ -372,7 +372,7 @@ def test_reported_comparison() -> None:
     table = ch04.reported_comparison({"regularizer_comparison": frame})
     assert list(table.columns) == list(ch04.COMPARISON_COLUMNS)
     assert list(table["id"]) == list(reported_numbers(4)["id"])
-    assert set(table["comparison"]) == {"not transcribed"}  # THESIS.md gives no number for chapter 4
+    assert set(table["comparison"]) == {"not transcribed"}  # docs/chapters/ch04.md gives no number
     row = table.set_index("id").loc["ch04.thesis.sam.test_accuracy"]
     assert row["measured"] == pytest.approx(
         100 * frame.loc[frame["regularizer"] == "sam", "test_accuracy"].mean()

@@ -1,5 +1,5 @@
-"""Curvature upper bounds (reconstruction of THESIS §5 (vi)) against dense float64 values: the input
-Hessian at many random points (``torch.autograd.functional.hessian``) and each layer's parameter block
+"""Curvature upper bounds (reconstruction of docs/chapters/ch04.md §5 (vi)) against dense float64 values: the
+input Hessian at many random points (``torch.autograd.functional.hessian``) and each layer's parameter block
 (``HessianOperator(..., param_filter=layer).dense()``), on random small smooth nets (hypothesis); closed
 cases where the bound is attained; activation constants against a fine grid; refusals and bad input."""
 

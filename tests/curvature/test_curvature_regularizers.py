@@ -1,6 +1,7 @@
-"""Curvature regularizers (reconstructions of THESIS §5): each penalty equals a direct computation and its
-gradient matches central finite differences on a tiny float64 model; SAM and noise injection equal
-hand-computed steps and never leave the weights perturbed; every regularizer trains through the Trainer."""
+"""Curvature regularizers (reconstructions of docs/chapters/ch04.md §5): each penalty equals a direct
+computation and its gradient matches central finite differences on a tiny float64 model; SAM and noise
+injection equal hand-computed steps and never leave the weights perturbed; every regularizer trains through
+the Trainer."""
 
 from __future__ import annotations
 

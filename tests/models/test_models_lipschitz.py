@@ -74,7 +74,8 @@ def test_conv_layout_bound_dominates_jacobians_and_rebuilds(family):
 
 
 def test_paper_sizes_match_reference_parameter_counts():
-    # SLL "small" on CIFAR-10: 41M parameters (Araujo et al. 2023, THESIS.md §4.2: "SLL Small (41M)")
+    # SLL "small" on CIFAR-10: 41M parameters (Araujo et al. 2023, docs/chapters/ch03.md §4.2:
+    # "SLL Small (41M)")
     model = build_model("sll", input_shape=(3, 32, 32), num_classes=10, layout="conv", size="small")
     n = sum(p.numel() for p in model.parameters())
     assert 40.5e6 < n < 42.5e6

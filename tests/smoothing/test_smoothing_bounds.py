@@ -142,9 +142,9 @@ def _joint_coverage(p: np.ndarray, n: int, alpha: float, method: str, n0: int | 
 
 
 def test_uncorrected_top2_fails_while_bonferroni_and_cpm_hold():
-    """THESIS §7.2c: p = (0.45, 0.45, 0.10), n = 30, α = 0.05. Event: the lower bound of the class chosen
-    by the counts covers its true probability AND the upper bound of the rest covers the largest other
-    class (bucket). Uncorrected top-2 Clopper–Pearson fails; Bonferroni and CPM hold."""
+    """docs/chapters/ch06.md §7.2(c): p = (0.45, 0.45, 0.10), n = 30, α = 0.05. Event: the lower bound of the
+    class chosen by the counts covers its true probability AND the upper bound of the rest covers the largest
+    other class (bucket). Uncorrected top-2 Clopper–Pearson fails; Bonferroni and CPM hold."""
     p, n, alpha = np.array([0.45, 0.45, 0.10]), 30, 0.05
     top2 = _joint_coverage(p, n, alpha, "top2")
     assert top2 < 1 - alpha

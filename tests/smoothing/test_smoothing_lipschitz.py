@@ -1,6 +1,6 @@
 """stablecore.smoothing.lipschitz: the smoothed constant vs the exact smoothed ramp, the softmax-score
-constant vs autograd, logits-Bound handling, THESIS.md §7.2a's [num] tables, and soundness of every radius
-against the true distance to the smoothed decision boundary of 1-D ramp and step classifiers."""
+constant vs autograd, logits-Bound handling, docs/chapters/ch06.md §7.2(a)'s [num] tables, and soundness of
+every radius against the true distance to the smoothed decision boundary of 1-D ramp and step classifiers."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_smoothed_lipschitz_is_the_max_slope_of_the_smoothed_ramp(lip, sigma, r)
 
 
 def test_smoothed_lipschitz_caveat_numbers_limits_and_broadcasting():
-    assert smoothed_lipschitz(2.0, 0.5) == pytest.approx(0.766, abs=5e-4)  # THESIS §6.1 caveat
+    assert smoothed_lipschitz(2.0, 0.5) == pytest.approx(0.766, abs=5e-4)  # docs/chapters/ch05.md §6.1 caveat
     assert smoothed_lipschitz(2.0, 0.5, value_range=2.0) == pytest.approx(1.365, abs=5e-4)  # code formula
     assert smoothed_lipschitz(1e-6, 1.0) == pytest.approx(1e-6, rel=1e-9)  # → L as L → 0
     assert smoothed_lipschitz(1e9, 0.5) == pytest.approx(1 / (0.5 * math.sqrt(2 * math.pi)), rel=1e-9)
@@ -187,8 +187,8 @@ def test_score_lipschitz_composes_with_a_network_bound_and_refuses_estimates():
         score_lipschitz(logits, 1.0, map="hardmax")
 
 
-# ------------------------------------------------------------------------------- THESIS [num] tables
-MONOLIP = {  # THESIS.md §7.2a, σ = 0.5: p -> (Cohen, L = 0.5, 1, 2, 10, 100)
+# ----------------------------------------------------------------- docs/chapters/ch06.md §7.2(a) [num] tables
+MONOLIP = {  # docs/chapters/ch06.md §7.2(a), σ = 0.5: p -> (Cohen, L = 0.5, 1, 2, 10, 100)
     0.60: (0.127, 0.209, 0.148, 0.132, 0.127, 0.127),
     0.80: (0.421, 0.637, 0.487, 0.438, 0.422, 0.421),
     0.90: (0.641, 0.898, 0.733, 0.666, 0.642, 0.641),
@@ -210,7 +210,7 @@ def test_thesis_tables_to_three_decimals():
 
 
 def test_ramp_start_bracket_reaches_far_for_small_lipschitz():
-    # THESIS §7.2a note: L = 0.1, p = 0.6, σ = 0.5 has s₀ ≈ σΦ⁻¹(1−p) − 1/(2L) ≈ −6.0
+    # docs/chapters/ch06.md §7.2(a) note: L = 0.1, p = 0.6, σ = 0.5 has s₀ ≈ σΦ⁻¹(1−p) − 1/(2L) ≈ −6.0
     assert ramp_start(0.6, 0.1, 0.5) == pytest.approx(-6.0, abs=1e-6)
     for p, lip, sigma in [(0.6, 0.01, 0.5), (0.999, 0.02, 2.0), (0.3, 0.05, 0.1), (0.9999, 500.0, 0.5)]:
         s0 = ramp_start(p, lip, sigma)

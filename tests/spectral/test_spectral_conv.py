@@ -198,8 +198,8 @@ def test_screening_keeps_the_maximum_when_all_frequencies_tie():
 
 
 def test_zero_padding_bounds_follow_the_thesis_examples():
-    # THESIS §3.1c: c_out=4, c_in=3, k=3, n=8; the kernel-space bound decreases with T and stays
-    # above the exact zero-padded norm, which is at most the circular norm on n + k - 1.
+    # docs/chapters/ch02.md §3.1(c): c_out=4, c_in=3, k=3, n=8; the kernel-space bound decreases with T and
+    # stays above the exact zero-padded norm, which is at most the circular norm on n + k - 1.
     kernel = _kernel((4, 3, 3, 3), 0)
     exact = _oracle(kernel, 8, padding="zeros")
     toep = conv_norm(kernel, None, padding="zeros", method="norm2toep", n_iter=4)

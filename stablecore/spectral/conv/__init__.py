@@ -34,9 +34,10 @@ blocks at once, with a per-frequency log-scale, and takes the maximum over frequ
 
 **Zero padding** (``padding="zeros"``). Two bounds, the smaller is returned (``details["winner"]``):
 
-1. *Circular embedding* (THESIS §3.1c). Zero-pad the input to :math:`N = s(H_\text{out}-1)+k` (for
-   stride 1 and ``"same"`` padding with odd :math:`k`: :math:`N = n + k - 1`); the rows of the zero-padded
-   convolution are then rows of the circular convolution on :math:`N`, which reads no wrapped entry:
+1. *Circular embedding* (docs/chapters/ch02.md §3.1(c)). Zero-pad the input to
+   :math:`N = s(H_\text{out}-1)+k` (for stride 1 and ``"same"`` padding with odd :math:`k`:
+   :math:`N = n + k - 1`); the rows of the zero-padded convolution are then rows of the circular convolution
+   on :math:`N`, which reads no wrapped entry:
    :math:`T = P\,C_N\,E` with a row selection :math:`P` and a zero-extension :math:`E`, so
    :math:`\|T\| \le \|C_N\|`, bounded by Gram iteration as above. Valid for every stride.
 2. *Kernel-space Gram iteration* ``"norm2toep"`` (Delattre et al. 2024). The zero-padded convolution

@@ -150,6 +150,6 @@ def _grouped(kernel: torch.Tensor, groups: int) -> torch.Tensor:
 def embedding_size(geom: ConvGeometry) -> tuple[int, int]:
     r"""Torus of the circular embedding of a zero-padded conv, :math:`N = s(n_\text{out} - 1) + k` per
     dimension: its valid rows are the conv's rows and read no wrapped entry, so
-    :math:`\|T\| \le \|C_N\|` (THESIS §3.1c; :math:`N = n + 2p` for stride 1)."""
+    :math:`\|T\| \le \|C_N\|` (docs/chapters/ch02.md §3.1(c); :math:`N = n + 2p` for stride 1)."""
     assert geom.output_size is not None
     return tuple(s * (o - 1) + k for s, o, k in zip(geom.stride, geom.output_size, geom.kernel_size))  # type: ignore[return-value]
