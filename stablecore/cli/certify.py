@@ -17,41 +17,27 @@ example and the noise draw (a non-finite output is never a vote).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from stablecore.cli.common import CLIError, add_common_options, positive_int, print_table
+from stablecore.cli.common import (
+    CLIError,
+    add_common_options,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    print_table,
+)
 
 HELP = "randomized-smoothing certificates (Cohen, LVM-RS, Lipschitz-aware) of a run's model, resumable"
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _radius(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite radius >= 0, got {text!r}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("certify", help=HELP, description=HELP)
     p.add_argument("--run", required=True, metavar="RUN", help="run directory (runs/<experiment>/<id>)")
-    p.add_argument("--sigma", type=_positive_float, required=True, help="noise level σ (pixel space)")
+    p.add_argument("--sigma", type=positive_float, required=True, help="noise level σ (pixel space)")
     p.add_argument("--n0", type=positive_int, default=100, help="selection samples (default 100)")
     p.add_argument("--n", type=positive_int, default=100_000, help="estimation samples (default 100000)")
-    p.add_argument("--alpha", type=_positive_float, default=0.001, help="failure probability (default 0.001)")
+    p.add_argument("--alpha", type=positive_float, default=0.001, help="failure probability (default 0.001)")
     p.add_argument("--batch-size", type=positive_int, default=1000)
     p.add_argument("--every", type=positive_int, default=1, help="certify every k-th test example")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N test examples")
@@ -65,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="softmax temperature of the score for --method lipschitz (default 1)",
     )
@@ -79,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", default=None, metavar="i/n", help="certify shard i of n")
     p.add_argument(
         "--radii",
-        type=_radius,
+        type=non_negative_float,
         nargs="+",
         default=[0.0, 0.25, 0.5, 0.75, 1.0],
         help="radii of the printed certified accuracy (correct, not abstained, radius >= r)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ __all__ = [
     "CLIError",
     "add_common_options",
     "device_option",
+    "finite_float",
+    "non_negative_float",
     "non_negative_int",
     "output_dir",
     "positive_float",
@@ -59,15 +62,26 @@ def seed_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (``inf`` and ``nan`` are refused)."""
+def finite_float(text: str, expected: str, accept: Callable[[float], bool]) -> float:
+    """``float(text)`` when it is finite and ``accept``-ed, else an argparse error saying ``expected``
+    (argparse's ``float`` alone accepts ``nan`` and ``inf``)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not (math.isfinite(value) and accept(value)):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``inf`` and ``nan`` are refused)."""
+    return finite_float(text, "a finite number > 0", lambda v: v > 0)
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (``inf`` and ``nan`` are refused)."""
+    return finite_float(text, "a finite number >= 0", lambda v: v >= 0)
 
 
 def _first_existing(path: Path) -> Path | None:

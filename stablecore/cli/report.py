@@ -10,38 +10,24 @@ landscape). The model is a run's (``--run``, default output ``<run>/report.html`
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from stablecore.cli.common import CLIError, add_common_options, positive_int
+from stablecore.cli.common import (
+    CLIError,
+    add_common_options,
+    finite_float,
+    non_negative_float,
+    positive_int,
+)
 
 HELP = "self-contained HTML sensitivity report: Lipschitz bounds vs lower bounds, certificates, Hessian"
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def _non_negative_float(text: str) -> float:
-    """A finite number ``>= 0`` (argparse's ``float`` alone accepts ``nan`` and ``inf``)."""
-    value = _number(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     """A finite number ``> 0``; σ = 0 would be no smoothing at all: ``--smoothing never`` says that."""
-    value = _number(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number > 0 (to leave randomized smoothing out use --smoothing never), "
-            f"got {text!r}"
-        )
-    return value
+    return finite_float(
+        text, "a finite number > 0 (to leave randomized smoothing out use --smoothing never)", lambda v: v > 0
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,9 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="output .html (default: <run>/report.html)")
     p.add_argument("--test-points", type=positive_int, default=None, metavar="N", help="sampled test points")
     p.add_argument("--train-points", type=positive_int, default=None, metavar="N", help="loss on first N")
-    p.add_argument(
-        "--radii", type=_non_negative_float, nargs="+", default=None, help="ℓ2 radii of the curves"
-    )
+    p.add_argument("--radii", type=non_negative_float, nargs="+", default=None, help="ℓ2 radii of the curves")
     p.add_argument("--smoothing", choices=SMOOTHING_CHOICES, default=None, help="randomized smoothing: auto")
     p.add_argument("--sigma", type=_positive_float, default=None, help="smoothing noise σ > 0 (default 0.25)")
     p.add_argument("--no-progress", action="store_true")
