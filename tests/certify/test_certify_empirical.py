@@ -14,14 +14,7 @@ from stablecore.certify import empirical_lipschitz, input_jacobians, lipschitz_l
 from stablecore.layers import SLLLinear
 from stablecore.models import build_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on the shared cores (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_input_jacobians_against_autograd() -> None:

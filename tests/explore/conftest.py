@@ -1,7 +1,6 @@
 """Shared tiny models for the stablecore.explore tests (trained once per module, in a tmp run store)."""
 
 import pytest
-import torch
 
 from stablecore.explore import ModelSpec, train_or_load
 
@@ -9,12 +8,8 @@ TINY = ModelSpec("moons", "mlp", epochs=3, n_samples=80, width=8, depth=1)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest and avoids oversubscribing a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every explore test: one torch thread (tiny models)."""
 
 
 @pytest.fixture(scope="module")

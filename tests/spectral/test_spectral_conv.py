@@ -23,14 +23,7 @@ from stablecore.spectral.oracle import (
     dense_spectral_norm,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are small: OpenMP threads only add synchronisation (slow on a shared 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 UPPER = ("gram", "norm2toep", "fantastic4", "lipgrid")

@@ -10,14 +10,7 @@ from hypothesis import strategies as st
 
 from stablecore.spectral.dense import gram_norm_dense, gram_rounding_margin, matrix_norm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are small: OpenMP threads only add synchronisation (slow on a shared 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _svd64(w: torch.Tensor) -> float:

@@ -18,13 +18,7 @@ from stablecore.spectral.conv import geometry as conv_geometry_module
 from stablecore.spectral.dense import gram_norm_dense, matrix_norm
 from stablecore.spectral.oracle import conv_operator_matrix, dense_spectral_norm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _exponent(x: torch.Tensor) -> int:
