@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from figure_checks import check_table_refusals, check_trace_count
 
 from stablecore import plots
 from stablecore.plots import radii_plot, radius_histogram_plot
@@ -61,24 +62,12 @@ CASES = [
 
 @pytest.mark.parametrize("fn, make, traces", CASES, ids=[c[0].__name__ for c in CASES])
 def test_trace_counts(fn, make, traces) -> None:
-    frame = make()
-    copy = frame.copy()
-    fig = fn(frame)
-    assert isinstance(fig, go.Figure)
-    assert len(fig.data) == traces
-    pd.testing.assert_frame_equal(frame, copy)  # input untouched
+    check_trace_count(fn, make, traces)
 
 
 @pytest.mark.parametrize("fn, make, traces", CASES, ids=[c[0].__name__ for c in CASES])
 def test_missing_columns_rejected(fn, make, traces) -> None:
-    frame = make()
-    dropped = frame.columns[-1]
-    with pytest.raises(ValueError, match=f"missing columns.*{dropped}"):
-        fn(frame.drop(columns=[dropped]))
-    with pytest.raises(TypeError, match="DataFrame"):
-        fn(frame.to_dict())
-    with pytest.raises(ValueError, match="empty"):
-        fn(frame.iloc[0:0])
+    check_table_refusals(fn, make)
 
 
 def test_disks_have_the_certified_radius() -> None:
