@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from stablecore.explore import (
+    EMBEDDED_MODELS,
     FAMILY_LABELS,
+    VIEW_PARAMS,
     ExploreModel,
     ModelSpec,
     certified_curves,
@@ -42,17 +44,14 @@ NOTEBOOKS = REPO / "notebooks"
 torch.set_num_threads(int(os.environ.get("STABLECORE_DASHBOARD_THREADS", "1")))
 
 #: Models the pages can train on demand (the embedded default needs no download and no stored run).
-EMBEDDED: dict[str, ModelSpec] = {
-    "moons-mlp": ModelSpec("moons", "mlp"),
-    "moons-sll": ModelSpec("moons", "sll", offset=1.0),
-    "moons-noise": ModelSpec("moons", "noise", sigma=0.25),
-    "digits-mlp": ModelSpec("digits", "mlp", epochs=8, width=32, depth=1),
-}
+EMBEDDED: dict[str, ModelSpec] = EMBEDDED_MODELS
 #: The model every page opens with (boundaries: the default widgets; landscape, spectral: the first
 #: option, ``embedded:moons-mlp``), which :func:`warm_up` trains or loads before the server starts.
 DEFAULT_SPEC = ModelSpec()
 #: Default smoothing settings of the boundaries page (σ, noise samples n, LVM-RS on).
-BOUNDARY_DEFAULTS: dict[str, Any] = {"sigma": 0.25, "n": 500, "lvm": True}
+BOUNDARY_DEFAULTS: dict[str, Any] = {
+    p.key: p.default for p in VIEW_PARAMS["boundaries"] if p.key in ("sigma", "n", "lvm")
+}
 #: The disk choices of the boundaries page and their radius columns.
 RADIUS_LABELS = {"Lipschitz margin": "radius_lipschitz", "Cohen RS": "radius_cohen", "LVM-RS": "radius_lvm"}
 
@@ -72,6 +71,16 @@ def state(key: str, default: Any, options: Sequence[Any] | None = None, *, lo: f
         return
     value = param_value(key, st.query_params.get(key), default, options, lo=lo, hi=hi)
     st.session_state[key] = list(value) if isinstance(value, tuple) else value
+
+
+def view_state(view: str, skip: Sequence[str] = (), **options: Sequence[Any]) -> None:
+    """:func:`state` for every query parameter of ``view`` declared in
+    :data:`stablecore.explore.VIEW_PARAMS` (the one home of defaults, choices and ranges, which
+    :func:`stablecore.explore.dashboard_url` links also obey), except ``skip``; ``options`` gives the
+    choices known only at run time (model pickers), by key."""
+    for p in VIEW_PARAMS[view]:
+        if p.key not in skip:
+            state(p.key, p.default, options.get(p.key, p.options), lo=p.lo, hi=p.hi)
 
 
 def sync(keys: Sequence[str]) -> None:

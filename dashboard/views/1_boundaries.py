@@ -5,29 +5,29 @@ from __future__ import annotations
 
 import streamlit as st
 from app_common import (
-    BOUNDARY_DEFAULTS,
     RADIUS_LABELS,
     boundary_figures,
     boundary_tables,
     get_model,
     header,
-    state,
     sync,
+    view_state,
 )
 
 from stablecore.explore import (
     FAMILIES,
     FAMILY_LABELS,
+    VIEW_PARAMS,
     ModelSpec,
     certified_curves,
     cli_command,
+    view_keys,
 )
 from stablecore.plots import certified_accuracy_plot
 
-DATASETS_2D = ("moons", "circles", "spirals", "blobs")
-CERTIFICATES = ("Lipschitz margin", "Cohen RS", "LVM-RS")
-N_CHOICES = (200, 500, 1000, 5000)
-KEYS = ("dataset", "family", "epochs", "offset", "train_sigma", "seed", "sigma", "n", "lvm", "disks")
+PARAMS = {p.key: p for p in VIEW_PARAMS["boundaries"]}
+DATASETS_2D, CERTIFICATES, N_CHOICES = (PARAMS[k].options for k in ("dataset", "disks", "n"))
+KEYS = view_keys("boundaries")
 
 header(
     "Decision boundaries & certified radii",
@@ -44,16 +44,7 @@ st.caption(
     "Randomized smoothing in depth: `notebooks/ch05_lvm_rs.ipynb`, `notebooks/ch06_bridging_rs.ipynb`."
 )
 
-state("dataset", "moons", DATASETS_2D)
-state("family", "mlp", FAMILIES)
-state("epochs", 15, lo=1, hi=60)
-state("offset", 0.0, lo=0.0, hi=3.0)
-state("train_sigma", 0.25, lo=0.05, hi=1.0)
-state("seed", 0, lo=0, hi=9999)
-state("sigma", BOUNDARY_DEFAULTS["sigma"], lo=0.05, hi=1.0)
-state("n", BOUNDARY_DEFAULTS["n"], N_CHOICES)
-state("lvm", BOUNDARY_DEFAULTS["lvm"])
-state("disks", "Lipschitz margin", CERTIFICATES)
+view_state("boundaries")
 
 with st.sidebar:
     st.subheader("Model")

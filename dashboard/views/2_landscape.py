@@ -4,9 +4,9 @@ along training when checkpoints exist, and two runs side by side."""
 from __future__ import annotations
 
 import streamlit as st
-from app_common import cached, header, load_run_model, model_choices, resolve_choice, state, sync
+from app_common import cached, header, load_run_model, model_choices, resolve_choice, sync, view_state
 
-from stablecore.explore import cli_command
+from stablecore.explore import cli_command, view_keys
 from stablecore.explore import curvature as xc
 from stablecore.plots import (
     hessian_spectrum_plot,
@@ -16,8 +16,7 @@ from stablecore.plots import (
     landscape_surface_plot,
 )
 
-KEYS = ("ls_model", "ls_compare", "ls_path", "ls_dims", "ls_view", "ls_steps", "ls_span", "ls_log", "ls_seed",
-        "ls_hessian", "ls_k", "ls_along")  # fmt: skip
+KEYS = view_keys("landscape")
 NONE = "(none)"
 
 header(
@@ -34,18 +33,7 @@ header(
 
 choices = model_choices()
 options = list(choices)
-state("ls_model", options[0], options)
-state("ls_compare", NONE, [NONE, *options])
-state("ls_path", "")
-state("ls_dims", "1-D", ("1-D", "2-D"))
-state("ls_view", "contour", ("contour", "surface"))
-state("ls_steps", 21, lo=5, hi=61)
-state("ls_span", 1.0, lo=0.1, hi=5.0)
-state("ls_log", False)
-state("ls_seed", 0, lo=0, hi=9999)
-state("ls_hessian", True)
-state("ls_k", 3, lo=1, hi=10)
-state("ls_along", False)
+view_state("landscape", ls_model=options, ls_compare=[NONE, *options])
 
 with st.sidebar:
     st.subheader("Model")

@@ -4,14 +4,14 @@ network's Lipschitz bound."""
 from __future__ import annotations
 
 import streamlit as st
-from app_common import cached, header, load_run_model, model_choices, resolve_choice, state, sync
+from app_common import cached, header, load_run_model, model_choices, resolve_choice, sync, view_state
 
-from stablecore.explore import cli_command
+from stablecore.explore import cli_command, view_keys
 from stablecore.explore import spectral as xs
 from stablecore.plots import convergence_plot, layer_norms_plot
 from stablecore.results import load_run
 
-KEYS = ("sp_model", "sp_path", "sp_iters", "sp_power")
+KEYS = view_keys("spectral")
 
 header(
     "Spectral norms",
@@ -25,10 +25,7 @@ header(
 
 choices = model_choices()
 options = list(choices)
-state("sp_model", options[0], options)
-state("sp_path", "")
-state("sp_iters", 8, lo=1, hi=15)
-state("sp_power", 30, lo=1, hi=200)
+view_state("spectral", sp_model=options)
 with st.sidebar:
     st.subheader("Model")
     st.selectbox("Run or model", options, key="sp_model", format_func=lambda o: choices.get(o, o))

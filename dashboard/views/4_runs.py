@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from app_common import header, home, state, sync
+from app_common import header, home, state, sync, view_state
 
-from stablecore.explore import cli_command, confine, run_details, runs_table
+from stablecore.explore import VIEW_PARAMS, cli_command, confine, run_details, runs_table, view_keys
 from stablecore.plots import training_curves
 
-KEYS = ("runs_filter", "runs_status", "runs_sort", "runs_desc", "runs_run", "runs_path")
-STATUSES = ("completed", "running", "failed", "interrupted", "incomplete")
-SORTS = ("start_time", "experiment", "status", "dataset", "model", "test_accuracy")
+KEYS = view_keys("runs")
+PARAMS = {p.key: p for p in VIEW_PARAMS["runs"]}
+STATUSES, SORTS = PARAMS["runs_status"].options, PARAMS["runs_sort"].options
 
 header(
     "Runs",
@@ -49,11 +49,7 @@ def _latest_reproduction() -> None:
     st.dataframe(loaded.tables["summary"], key="reproduction_table", hide_index=True)
 
 
-state("runs_filter", "")
-state("runs_status", list(STATUSES), STATUSES)
-state("runs_sort", "start_time", SORTS)
-state("runs_desc", True)
-state("runs_path", "")
+view_state("runs", skip=("runs_run",))  # the run picker is initialised once runs are listed
 
 table = runs_table(home())
 with st.sidebar:

@@ -10,11 +10,24 @@
 * :mod:`~stablecore.explore.runs` -- the run store as a table, run details, paths confined to the store.
 * :mod:`~stablecore.explore.commands` -- the CLI command to copy for the full-size computation.
 * :mod:`~stablecore.explore.params` -- typed, validated values of URL query parameters.
+* :mod:`~stablecore.explore.links` -- every view's URL state (:data:`VIEW_PARAMS`) and links to a view
+  with its state prefilled (:func:`dashboard_url`).
+* :mod:`~stablecore.explore.example` -- one example, up close: margin, Lipschitz and smoothing radii,
+  the closest PGD adversarial, noisy draws.
 """
 
 from stablecore.explore.commands import cli_command
+from stablecore.explore.links import (
+    DASHBOARD_URL,
+    VIEW_PARAMS,
+    ViewParam,
+    dashboard_url,
+    parse_dashboard_url,
+    view_keys,
+)
 from stablecore.explore.models import (
     DATASETS,
+    EMBEDDED_MODELS,
     FAMILIES,
     FAMILY_LABELS,
     ExploreModel,
@@ -36,23 +49,29 @@ from stablecore.explore.radii import (
 from stablecore.explore.runs import RunDetails, confine, model_runs, relative, run_details, runs_table
 
 __all__ = [
+    "DASHBOARD_URL",
     "DATASETS",
+    "EMBEDDED_MODELS",
     "FAMILIES",
     "FAMILY_LABELS",
     "MAX_INT",
     "RADIUS_COLUMNS",
+    "VIEW_PARAMS",
     "ExploreModel",
     "ModelSpec",
     "RunDetails",
+    "ViewParam",
     "certified_curves",
     "cli_command",
     "confine",
+    "dashboard_url",
     "decision_grid",
     "find_run",
     "grid_axes",
     "lipschitz_margin_radii",
     "model_runs",
     "param_value",
+    "parse_dashboard_url",
     "parse_param",
     "relative",
     "run_details",
@@ -61,4 +80,5 @@ __all__ = [
     "snapshot_epochs",
     "spec_data",
     "train_or_load",
+    "view_keys",
 ]

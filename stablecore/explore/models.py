@@ -38,6 +38,7 @@ from stablecore.train import GaussianNoise
 
 __all__ = [
     "DATASETS",
+    "EMBEDDED_MODELS",
     "EXPERIMENT",
     "FAMILIES",
     "FAMILY_LABELS",
@@ -148,6 +149,16 @@ class ModelSpec:
         extra = f", σ={self.sigma:g}" if self.family == "noise" else ""
         offset = f", offset {self.offset:g}" if self.offset > 0 else ""
         return f"{self.family} on {self.dataset} ({self.epochs} epochs{offset}{extra}, seed {self.seed})"
+
+
+#: The models the dashboard can train on demand and its pickers offer first (``embedded:<name>``): no
+#: download and no stored run needed.
+EMBEDDED_MODELS: dict[str, ModelSpec] = {
+    "moons-mlp": ModelSpec("moons", "mlp"),
+    "moons-sll": ModelSpec("moons", "sll", offset=1.0),
+    "moons-noise": ModelSpec("moons", "noise", sigma=0.25),
+    "digits-mlp": ModelSpec("digits", "mlp", epochs=8, width=32, depth=1),
+}
 
 
 @dataclass(frozen=True)

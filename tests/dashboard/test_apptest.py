@@ -286,3 +286,19 @@ def test_landscape_and_spectral_non_finite_query_values_fall_back(home, bad):
     assert sp.slider(key="sp_iters").value == 8 and sp.slider(key="sp_power").value == 30
     last = sp.dataframe[1].value
     assert set(last[last["method"] == "gram"]["iteration"]) == {8}
+
+
+def test_a_dashboard_url_link_opens_the_view_with_its_state(home):
+    """A link made by stablecore.explore.dashboard_url (as the notebooks print) sets the page's widgets."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from stablecore.explore import dashboard_url
+
+    url = dashboard_url("spectral", sp_model="embedded:moons-mlp", sp_iters=3, sp_power=7)
+    at = _app().run()  # the home page (boundaries) first; then the link's page with the link's query
+    at.query_params.clear()
+    at.query_params.update(dict(parse_qsl(urlsplit(url).query)))
+    at.switch_page("views/3_spectral.py").run()
+    _ok(at)
+    assert at.selectbox(key="sp_model").value == "embedded:moons-mlp"
+    assert at.slider(key="sp_iters").value == 3 and at.slider(key="sp_power").value == 7
