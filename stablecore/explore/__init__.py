@@ -17,6 +17,7 @@
 """
 
 from stablecore.explore.commands import cli_command
+from stablecore.explore.example import ExampleCloseUp, example_close_up
 from stablecore.explore.links import (
     DASHBOARD_URL,
     VIEW_PARAMS,
@@ -57,6 +58,7 @@ __all__ = [
     "MAX_INT",
     "RADIUS_COLUMNS",
     "VIEW_PARAMS",
+    "ExampleCloseUp",
     "ExploreModel",
     "ModelSpec",
     "RunDetails",
@@ -66,6 +68,7 @@ __all__ = [
     "confine",
     "dashboard_url",
     "decision_grid",
+    "example_close_up",
     "find_run",
     "grid_axes",
     "lipschitz_margin_radii",

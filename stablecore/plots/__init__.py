@@ -17,6 +17,7 @@ from __future__ import annotations
 from stablecore.plots.certify import (
     certified_accuracy_plot,
     decision_boundary_plot,
+    example_close_up_plot,
     offset_tradeoff_plot,
     radii_plot,
     radius_histogram_plot,
@@ -68,6 +69,7 @@ __all__ = [
     "counter_example_plot",
     "curvature_slice_plot",
     "decision_boundary_plot",
+    "example_close_up_plot",
     "hessian_spectrum_plot",
     "hessian_summary_plot",
     "jacobian_norm_plot",

@@ -4,6 +4,7 @@ beside attacks (upper bounds of the robust accuracy), radius histograms and the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,6 +17,7 @@ from stablecore.plots._common import FILLS, TEMPLATE, palette_color, require
 __all__ = [
     "certified_accuracy_plot",
     "decision_boundary_plot",
+    "example_close_up_plot",
     "offset_tradeoff_plot",
     "radii_plot",
     "radius_histogram_plot",
@@ -401,4 +403,81 @@ def sensitivity_plot(
     fig.update_xaxes(title_text="ρ", row=1, col=2)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02])
     fig.update_layout(title=title, template=TEMPLATE)
+    return fig
+
+
+def _as_image(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.asarray(values, dtype=float).reshape(shape)
+
+
+def example_close_up_plot(example: object, *, image_shape: tuple[int, int] | None = None) -> go.Figure:
+    r"""One example up close (:func:`stablecore.explore.example_close_up`): the input, the closest PGD
+    adversarial and the noisy draws as grey images (same colour range, ``[0, 1]`` clipped for display),
+    each titled with the base classifier's prediction, and the logits as bars (the label's bar and the
+    runner-up's coloured). The title gives the margin, the Lipschitz-margin radius (a certificate of the
+    base classifier), the PGD distance (an upper bound on the distance to the boundary) and the smoothing
+    radius (a certificate of the smoothed classifier, with probability 1 − α).
+
+    Args:
+        example: an :class:`~stablecore.explore.ExampleCloseUp`.
+        image_shape: (height, width) of a flat input (e.g. ``(8, 8)`` for digits); default: the input's own
+            2-D shape (channels first with one channel), or a square if its size is a perfect square.
+
+    Raises:
+        TypeError: ``example`` lacks the fields of an ExampleCloseUp. ValueError: no image shape fits.
+    """
+    needed = ("image", "label", "prediction", "logits", "margin", "runner_up", "lipschitz_radius",
+              "adversarial", "adversarial_distance", "adversarial_prediction", "smoothing_radius",
+              "smoothing_prediction", "sigma", "noisy_draws", "noisy_predictions")  # fmt: skip
+    missing = [f for f in needed if not hasattr(example, f)]
+    if missing:
+        raise TypeError(f"example must be an ExampleCloseUp; missing fields {missing}")
+    image = np.asarray(example.image, dtype=float)
+    size = image.size
+    if image_shape is None:
+        squeezed = image.squeeze()
+        if squeezed.ndim == 2:
+            image_shape = squeezed.shape
+        elif round(math.isqrt(size)) ** 2 == size:
+            image_shape = (math.isqrt(size), math.isqrt(size))
+        else:
+            raise ValueError(f"image_shape is needed for an input of shape {image.shape}")
+    h, w = (int(v) for v in image_shape)
+    if h * w != size:
+        raise ValueError(f"image_shape {image_shape} does not hold an input of {size} values")
+    panels = [(_as_image(image, (h, w)), f"input · label {example.label} · pred {example.prediction}")]
+    if example.adversarial is not None:
+        panels.append((
+            _as_image(example.adversarial, (h, w)),
+            f"PGD ‖δ‖₂={example.adversarial_distance:.3g} · pred {example.adversarial_prediction}",
+        ))  # fmt: skip
+    for draw, pred in zip(example.noisy_draws, example.noisy_predictions, strict=True):
+        panels.append((_as_image(draw, (h, w)), f"x + σε · pred {int(pred)}"))
+    cols = len(panels) + 1
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=[t for _, t in panels] + ["logits f(x)"])
+    for i, (img, _) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Heatmap(z=np.clip(img, 0.0, 1.0), zmin=0.0, zmax=1.0, colorscale="gray_r", showscale=False,
+                       hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+            row=1, col=i,
+        )  # fmt: skip
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", showticklabels=False,
+                         row=1, col=i)  # fmt: skip
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+    logits = np.asarray(example.logits, dtype=float)
+    colors = [palette_color(7)] * len(logits)
+    colors[example.runner_up] = palette_color(1)
+    colors[example.label] = palette_color(0)
+    fig.add_trace(go.Bar(x=list(range(len(logits))), y=logits, marker_color=colors, showlegend=False,
+                         hovertemplate="class %{x}: %{y:.3g}<extra></extra>"), row=1, col=cols)  # fmt: skip
+    fig.update_xaxes(title_text="class", dtick=1, row=1, col=cols)
+    parts = [f"margin {example.margin:.3g}"]
+    if example.lipschitz_radius == example.lipschitz_radius:  # not NaN
+        parts.append(f"Lipschitz radius {example.lipschitz_radius:.3g}")
+    parts.append(f"PGD distance {example.adversarial_distance:.3g}")
+    if example.sigma is not None:
+        smoothed = "abstain" if example.smoothing_prediction < 0 else f"class {example.smoothing_prediction}"
+        parts.append(f"smoothing (σ={example.sigma:g}) {smoothed}, radius {example.smoothing_radius:.3g}")
+    fig.update_layout(template=TEMPLATE, title=" · ".join(parts), height=300, width=max(600, 190 * cols),
+                      margin={"t": 90})  # fmt: skip
     return fig
