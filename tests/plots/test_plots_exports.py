@@ -64,7 +64,7 @@ def test_every_used_figure_is_exported() -> None:
 
 
 def test_all_is_exactly_the_topic_modules_figures() -> None:
-    assert len(plots.__all__) == len(set(plots.__all__)) == 34
+    assert len(plots.__all__) == len(set(plots.__all__)) == 35
     topics = [m.name for m in pkgutil.iter_modules(plots.__path__) if not m.name.startswith("_")]
     assert set(topics) == {"training", "spectral", "certify", "curvature", "landscape", "smoothing"}
     from_topics: list[str] = []
