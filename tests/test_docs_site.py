@@ -21,6 +21,7 @@ API_PACKAGES = [
     "models",
     "train",
     "results",
+    "explore",
     "plots",
     "data",
     "limits",
