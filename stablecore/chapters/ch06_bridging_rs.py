@@ -7,8 +7,9 @@ Experiments (functions of a :class:`Ch06Config`; each returns a tidy DataFrame, 
 
 * :func:`counter_example` -- exact coverage of uncorrected top-2 vs Bonferroni Clopper–Pearson intervals by
   enumeration of every multinomial outcome (docs/chapters/ch06.md §7.2(c)), with the event stated;
-* :func:`lipschitz_aware_radii` -- Cohen's radius, R_monoLip, R_multiLip and the comparison-ODE radius R_ode
-  over (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary;
+* :func:`lipschitz_aware_radii` -- Cohen's radius, R_monoLip and the comparison-ODE radius R_ode over
+  (p, L, σ), with the worst-case ramp's true distance to the smoothed decision boundary; and the multi-class
+  forms (Cohen's multi-class radius, R_multiLip, the multi-class ODE radius) for a runner-up p̄_B < 1 − p;
 * :func:`interval_comparison` -- CPM vs Bonferroni vs top-1 Clopper–Pearson re-certification of logged
   count vectors (synthetic multinomial counts with known truth, and digits counts of a noise-trained MLP);
 * :func:`lipschitz_gap` -- a Lipschitz (SLL) base on digits: certified accuracy (Cohen, soft-score, R_monoLip,
@@ -60,8 +61,10 @@ from stablecore.smoothing import ABSTAIN, Smooth, certify_from_counts, certify_l
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
 from stablecore.smoothing.lipschitz import (
+    cohen_multi_radius,
     cohen_radius,
     monolip_radius,
+    multi_ode_radius,
     multilip_radius,
     ode_radius,
     phi_lipschitz,
@@ -103,6 +106,7 @@ class Ch06Config(ModeConfig):
     radii_ps: tuple[float, ...] = (0.6, 0.8, 0.9, 0.99)
     radii_ls: tuple[float, ...] = (0.5, 1.0, 2.0, 10.0, 100.0)
     radii_sigmas: tuple[float, ...] = (0.25, 0.5, 1.0)
+    radii_pb_share: float = 0.5  # multi-class rows: p̄_B = radii_pb_share · (1 − p)
     # interval_comparison
     num_classes: int = 10
     synthetic_points: int = 300
@@ -141,6 +145,8 @@ class Ch06Config(ModeConfig):
             raise ValueError(
                 f"radii_ps must be a non-empty tuple of numbers in (1/2, 1), got {self.radii_ps!r}"
             )
+        if not (is_number(self.radii_pb_share) and 0 < self.radii_pb_share <= 1):
+            raise ValueError(f"radii_pb_share must be a number in (0, 1], got {self.radii_pb_share!r}")
         check_number_tuple(self.radii_ls, "radii_ls", strict=True)
         check_number_tuple(self.radii_sigmas, "radii_sigmas", strict=True)
         check_number_tuple(self.eps, "eps")
@@ -179,7 +185,7 @@ class Ch06Config(ModeConfig):
 
 
 COUNTER_COLUMNS = ("id", "p", "n", "alpha", "method", "event", "alpha_each", "coverage", "target", "passes")
-RADII_COLUMNS = ("id", "sigma", "L", "p", "radius", "value", "kind")
+RADII_COLUMNS = ("id", "sigma", "L", "p", "p_upper", "radius", "value", "kind")
 INTERVAL_COLUMNS = (
     "id",
     "source",
@@ -273,52 +279,60 @@ def counter_example(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataF
 # ----------------------------------------------------------------------------------- Lipschitz-aware radii
 @_experiment
 def lipschitz_aware_radii(cfg: Ch06Config | None = None, *, seed: int = 0) -> pd.DataFrame:
-    r"""Radii over (σ, L, p), from :mod:`stablecore.smoothing.lipschitz`: ``cohen`` σΦ⁻¹(p)
-    (:func:`~stablecore.smoothing.lipschitz.cohen_radius`), ``monolip``
-    (:func:`~stablecore.smoothing.lipschitz.monolip_radius`), ``multilip`` with p̄_B = 1 − p
-    (:func:`~stablecore.smoothing.lipschitz.multilip_radius`), ``ode``
+    r"""Radii over (σ, L, p), from :mod:`stablecore.smoothing.lipschitz`. p plays p̲_A (``cfg.radii_ps`` > 1/2,
+    so no radius abstains).
+
+    Two-class ("mono") rows, ``p_upper`` NaN: ``cohen`` σΦ⁻¹(p) (:func:`~stablecore.smoothing.lipschitz.
+    cohen_radius`, ``L`` = inf), ``monolip`` (:func:`~stablecore.smoothing.lipschitz.monolip_radius`), ``ode``
     (:func:`~stablecore.smoothing.lipschitz.ode_radius`) and ``ramp_distance``, the worst-case ramp's true
     distance :math:`|s_0 + 1/(2L)|` to the smoothed decision boundary (:func:`~stablecore.smoothing.lipschitz.
-    ramp_start`; an upper limit for every sound radius); plus ``lphi`` rows
-    (:func:`~stablecore.smoothing.lipschitz.phi_lipschitz`). p plays p̲_A (``cfg.radii_ps`` > 1/2, so no
-    radius abstains). Ids follow :data:`REPORTED` (``ch06.radius.sigma0_5.pA0_80.monolip.L0_5``). Closed
-    forms and quadrature; ``seed`` unused."""
+    ramp_start`; an upper limit for every sound two-class radius); plus ``lphi`` rows
+    (:func:`~stablecore.smoothing.lipschitz.phi_lipschitz` at p).
+
+    Multi-class rows, with a runner-up bound ``p_upper`` :math:`\overline p_B` =
+    ``cfg.radii_pb_share`` · (1 − p) (share 1 is the two-class case): ``cohen_multi``
+    :math:`\frac\sigma2(\Phi^{-1}(p)-\Phi^{-1}(\overline p_B))`
+    (:func:`~stablecore.smoothing.lipschitz.cohen_multi_radius`, ``L`` = inf), ``multilip``
+    (:func:`~stablecore.smoothing.lipschitz.multilip_radius`) and ``multi_ode``
+    (:func:`~stablecore.smoothing.lipschitz.multi_ode_radius`). Proven orderings (module docstring of
+    :mod:`stablecore.smoothing.lipschitz`): cohen ≤ monolip ≤ ode = ramp_distance and cohen_multi ≤
+    multilip ≤ multi_ode, ode ≤ multi_ode. ``multilip`` ≥ ``monolip`` is **not** a theorem (R_monoLip is not
+    monotone in p for small Lσ).
+
+    Ids follow :data:`REPORTED` (``ch06.radius.sigma0_5.pA0_80.monolip.L0_5``). Closed forms and quadrature;
+    ``seed`` unused."""
+    share = float(cfg.radii_pb_share)
     rows = []
+
+    def add(pre: str, name: str, sigma: float, lip: float, p: float, pb: float, value: float) -> None:
+        kind = {"ramp_distance": "exact", "lphi": "upper_bound"}.get(name, "certified")
+        suffix = "" if math.isinf(lip) else f".L{_key(f'{lip:g}')}"
+        rows.append(
+            {
+                "id": f"{pre}.{name}{suffix}",
+                "sigma": sigma,
+                "L": lip,
+                "p": p,
+                "p_upper": pb,
+                "radius": name,
+                "value": float(value),
+                "kind": kind,
+            }
+        )
+
     for sigma in cfg.radii_sigmas:
         for p in cfg.radii_ps:
             pre = f"ch06.radius.sigma{_key(f'{sigma:g}')}.pA{_key(f'{p:.2f}')}"
-            rows.append(
-                {
-                    "id": f"{pre}.cohen",
-                    "sigma": sigma,
-                    "L": math.inf,
-                    "p": p,
-                    "radius": "cohen",
-                    "value": cohen_radius(p, sigma).radius,
-                    "kind": "certified",
-                }
-            )
+            pb = share * (1 - p)
+            add(pre, "cohen", sigma, math.inf, p, math.nan, cohen_radius(p, sigma).radius)
+            add(pre, "cohen_multi", sigma, math.inf, p, pb, cohen_multi_radius(p, pb, sigma).radius)
             for lip in cfg.radii_ls:
-                vals = {
-                    "monolip": monolip_radius(p, lip, sigma).radius,
-                    "multilip": multilip_radius(p, 1 - p, lip, sigma).radius,
-                    "ode": ode_radius(p, lip, sigma).radius,
-                    "ramp_distance": abs(ramp_start(p, lip, sigma) + 0.5 / lip),
-                    "lphi": phi_lipschitz(p, lip, sigma),
-                }
-                for name, v in vals.items():
-                    kind = {"ramp_distance": "exact", "lphi": "upper_bound"}.get(name, "certified")
-                    rows.append(
-                        {
-                            "id": f"{pre}.{name}.L{_key(f'{lip:g}')}",
-                            "sigma": sigma,
-                            "L": lip,
-                            "p": p,
-                            "radius": name,
-                            "value": float(v),
-                            "kind": kind,
-                        }
-                    )
+                add(pre, "monolip", sigma, lip, p, math.nan, monolip_radius(p, lip, sigma).radius)
+                add(pre, "multilip", sigma, lip, p, pb, multilip_radius(p, pb, lip, sigma).radius)
+                add(pre, "ode", sigma, lip, p, math.nan, ode_radius(p, lip, sigma).radius)
+                add(pre, "multi_ode", sigma, lip, p, pb, multi_ode_radius(p, pb, lip, sigma).radius)
+                add(pre, "ramp_distance", sigma, lip, p, math.nan, abs(ramp_start(p, lip, sigma) + 0.5 / lip))
+                add(pre, "lphi", sigma, lip, p, math.nan, phi_lipschitz(p, lip, sigma))
     return pd.DataFrame(rows, columns=list(RADII_COLUMNS))
 
 

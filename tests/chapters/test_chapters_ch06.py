@@ -30,7 +30,7 @@ from stablecore.smoothing import (
     score_lipschitz,
 )
 from stablecore.smoothing.intervals import multiclass_interval, smoothing_radius
-from stablecore.smoothing.lipschitz import phi_lipschitz
+from stablecore.smoothing.lipschitz import cohen_multi_radius, multi_ode_radius, phi_lipschitz
 
 TINY = ch06.Ch06Config.quick(
     radii_ps=(0.7, 0.95), radii_ls=(0.5, 5.0), radii_sigmas=(0.5,), synthetic_points=30, n0=30, n=400,
@@ -41,7 +41,8 @@ TINY = ch06.Ch06Config.quick(
 @pytest.mark.parametrize(
     "field, value",
     [("alpha", 0.0), ("n", 1), ("num_classes", 2), ("radii_ps", (0.4,)), ("sigma", -1.0), ("eps", (-0.1,)),
-     ("counter_cases", (((0.5, 0.6), 10),)), ("mode", "slow")],
+     ("counter_cases", (((0.5, 0.6), 10),)), ("mode", "slow"), ("radii_pb_share", 0.0),
+     ("radii_pb_share", 1.5)],
 )  # fmt: skip
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -112,20 +113,73 @@ def test_lipschitz_radii_table_equals_the_library():
     df = ch06.lipschitz_aware_radii(TINY)
     assert list(df.columns) == list(ch06.RADII_COLUMNS)
     library = {
-        "cohen": lambda p, lip, s: cohen_radius(p, s).radius,
-        "monolip": lambda p, lip, s: monolip_radius(p, lip, s).radius,
-        "multilip": lambda p, lip, s: multilip_radius(p, 1 - p, lip, s).radius,
-        "ode": lambda p, lip, s: ode_radius(p, lip, s).radius,
-        "lphi": phi_lipschitz,
+        "cohen": lambda p, pb, lip, s: cohen_radius(p, s).radius,
+        "cohen_multi": lambda p, pb, lip, s: cohen_multi_radius(p, pb, s).radius,
+        "monolip": lambda p, pb, lip, s: monolip_radius(p, lip, s).radius,
+        "multilip": lambda p, pb, lip, s: multilip_radius(p, pb, lip, s).radius,
+        "ode": lambda p, pb, lip, s: ode_radius(p, lip, s).radius,
+        "multi_ode": lambda p, pb, lip, s: multi_ode_radius(p, pb, lip, s).radius,
+        "lphi": lambda p, pb, lip, s: phi_lipschitz(p, lip, s),
     }
     for row in df[df["radius"] != "ramp_distance"].itertuples():
-        assert row.value == library[row.radius](row.p, row.L, row.sigma), row.id
-    assert len(df) == len(TINY.radii_sigmas) * len(TINY.radii_ps) * (1 + 5 * len(TINY.radii_ls))
-    wide = df[df["radius"] != "cohen"].pivot_table(
-        index=["sigma", "p", "L"], columns="radius", values="value"
+        assert row.value == library[row.radius](row.p, row.p_upper, row.L, row.sigma), row.id
+    assert len(df) == len(TINY.radii_sigmas) * len(TINY.radii_ps) * (2 + 6 * len(TINY.radii_ls))
+    assert len(set(df["id"])) == len(df)
+    multi = df[df["radius"].isin(["cohen_multi", "multilip", "multi_ode"])]
+    assert np.allclose(multi["p_upper"], TINY.radii_pb_share * (1 - multi["p"]), rtol=0, atol=1e-15)
+    assert df.loc[~df.index.isin(multi.index), "p_upper"].isna().all()
+    # the proven orderings (stablecore.smoothing.lipschitz module docstring), on every (σ, p, L)
+    wide = df.pivot_table(index=["sigma", "p", "L"], columns="radius", values="value")
+    cohen = df[df["radius"] == "cohen"].set_index(["sigma", "p"])["value"]
+    cohen_multi = df[df["radius"] == "cohen_multi"].set_index(["sigma", "p"])["value"]
+    wide = wide.dropna(subset=["monolip"])
+    key = wide.index.droplevel("L")
+    tol = 1 + 1e-9
+    assert (cohen.loc[key].to_numpy() <= wide["monolip"].to_numpy() * tol).all()
+    assert (wide["monolip"] <= wide["ode"] * tol).all()
+    assert (wide["ode"] <= wide["ramp_distance"] * tol).all()
+    assert (cohen_multi.loc[key].to_numpy() <= wide["multilip"].to_numpy() * tol).all()
+    assert (wide["multilip"] <= wide["multi_ode"] * tol).all()
+    assert (wide["ode"] <= wide["multi_ode"] * tol).all()
+
+
+def test_multi_rows_two_class_share_and_independent_cohen_multi():
+    cfg = ch06.Ch06Config.quick(
+        radii_ps=(0.7, 0.95), radii_ls=(0.5, 5.0), radii_sigmas=(0.5,), radii_pb_share=1.0
     )
-    assert (wide["ode"] <= wide["ramp_distance"] * (1 + 1e-9)).all()
-    assert (wide["monolip"] <= wide["ode"] * (1 + 1e-9)).all()
+    df = ch06.lipschitz_aware_radii(cfg)
+    wide = df.pivot_table(index=["sigma", "p", "L"], columns="radius", values="value").dropna(
+        subset=["monolip"]
+    )
+    # share 1: p̄_B = 1 − p̲_A, the two-class case, where R_multiLip is R_monoLip and the multi ODE is R_ode
+    assert np.allclose(wide["multilip"], wide["monolip"], rtol=1e-10)
+    assert np.allclose(wide["multi_ode"], wide["ode"], rtol=1e-9)
+    half = ch06.lipschitz_aware_radii(TINY)
+    for row in half[half["radius"] == "cohen_multi"].itertuples():
+        want = row.sigma / 2 * (norm.ppf(row.p) - norm.ppf(row.p_upper))
+        assert row.value == pytest.approx(want, rel=1e-12), row.id
+
+
+def _lphi_oracle(p: float, lip: float, sigma: float) -> float:
+    """L_Φ(p) from its definition with every integral by quadrature: the start s0 of the ramp whose smoothing
+    at 0 is max(p, 1 − p), its smoothed slope at 0, over φ(Φ⁻¹(p))."""
+    q = max(p, 1 - p)
+    reach = 15 * sigma + 1 / lip + 1
+    s0 = optimize.brentq(lambda s: _smoothed_ramp(0.0, s, lip, sigma) - q, -reach, reach, xtol=1e-13)
+    slope = lip * (norm.cdf((s0 + 1 / lip) / sigma) - norm.cdf(s0 / sigma))
+    return slope / norm.pdf(norm.ppf(q))
+
+
+def test_multilip_rows_against_the_definition_by_quadrature():
+    df = ch06.lipschitz_aware_radii(TINY)
+    rows = df[(df["radius"] == "multilip") & (df["p"] == min(TINY.radii_ps))]
+    assert len(rows) == len(TINY.radii_ls) * len(TINY.radii_sigmas)
+    for row in rows.itertuples():
+        ga, gb = norm.ppf(row.p), norm.ppf(row.p_upper)
+        want = 0.5 * (
+            ga / _lphi_oracle(row.p, row.L, row.sigma) - gb / _lphi_oracle(row.p_upper, row.L, row.sigma)
+        )
+        assert row.value == pytest.approx(want, rel=1e-7), row.id
 
 
 def _ramp_distance_oracle(p: float, lip: float, sigma: float) -> float:
