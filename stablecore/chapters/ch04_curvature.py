@@ -16,6 +16,9 @@ returns a tidy DataFrame; every curvature number is labelled ``estimate``):
 * :func:`landscapes` -- 1-D and 2-D filter-normalised loss landscapes of a standard, a Lipschitz (SLL) and a
   curvature-regularised network (:func:`landscape_of`, :func:`landscape_summary`,
   :func:`landscape_flatness`);
+* :func:`hessian_bound_gap` -- the Hessian-bound (an ``upper_bound`` of each layer's diagonal Hessian
+  block) next to the exact norm of that block, on a network small enough for its dense float64 Hessian
+  (:func:`tiny_problem`, also the notebook's test bed for its from-scratch cells);
 * :func:`regularizer_comparison` -- test accuracy, λ_max, trace, landscape flatness and training time per
   regulariser over several seeds (quick: digits MLP; full: ResNet-20 on CIFAR-10), condensed to mean ± std
   by :func:`comparison_summary`;
@@ -42,6 +45,7 @@ from stablecore.chapters.common import (
     Compared,
     Getter,
     ModeConfig,
+    check_seed,
     comparison_table,
     experiment,
     resolve_config,
@@ -60,7 +64,13 @@ from stablecore.chapters.validate import (
     check_optional_path,
     is_number,
 )
-from stablecore.curvature import hessian_density, hessian_eigenvalues, hessian_trace
+from stablecore.curvature import (
+    HessianOperator,
+    hessian_density,
+    hessian_eigenvalues,
+    hessian_trace,
+    parameter_hessian_bounds,
+)
 from stablecore.curvature.callbacks import CurvatureTracker
 from stablecore.data import load_dataset
 from stablecore.landscape import Landscape, landscape_flatness, slice_1d, slice_2d
@@ -144,6 +154,11 @@ class Ch04Config(ModeConfig):
     trace_samples: int = 30
     density_steps: int = 40
     density_runs: int = 2
+    # tiny float64 network with a dense Hessian (tiny_problem, hessian_bound_gap); the same in both modes
+    tiny_hidden: tuple[int, ...] = (4,)
+    tiny_examples: int = 64
+    tiny_steps: int = 60
+    """full-batch Adam steps (lr ``lr``) of the tiny network on its ``tiny_examples`` examples (0: none)."""
     # hessian_spectrum
     spectrum_epochs: int = 10
     track_every: int = 2
@@ -179,8 +194,10 @@ class Ch04Config(ModeConfig):
         check_ints(self, (
             "batch_size", "hessian_examples", "top_k", "trace_samples", "density_runs", "spectrum_epochs",
             "track_every", "track_trace_samples", "landscape_epochs", "lipschitz_width", "lipschitz_depth",
-            "compare_epochs", "n_seeds", "cifar_batch_size",
+            "compare_epochs", "n_seeds", "cifar_batch_size", "tiny_examples",
         ))  # fmt: skip
+        check_int(self.tiny_steps, "tiny_steps", 0)
+        check_int_tuple(self.tiny_hidden, "tiny_hidden")
         check_ints(self, ("density_steps", "landscape_steps_1d", "landscape_steps_2d", "flatness_steps"), 2)
         check_optional_int(self.num_threads, "num_threads")
         check_numbers(self, ("lr", "cifar_lr", "landscape_span", "flatness_radius"))
@@ -260,6 +277,10 @@ COMPARE_COLUMNS = (
     "id", "dataset", "model", "regularizer", "options", "seed", "epochs", "test_accuracy", "train_loss",
     "lambda_max", "lambda_max_residual", "lambda_max_kind", "trace", "trace_stderr", "trace_kind",
     "flatness", "flatness_radius", "flatness_kind", "train_seconds", "seconds_per_epoch", "n_examples",
+)  # fmt: skip
+GAP_COLUMNS = (
+    "id", "stage", "layer", "n_params", "exact", "exact_kind", "bound", "bound_kind", "ratio",
+    "bound_global", "ratio_global", "hessian_norm", "train_loss", "n_examples",
 )  # fmt: skip
 SUMMARY_METRICS = ("test_accuracy", "lambda_max", "trace", "flatness", "seconds_per_epoch")
 
@@ -521,6 +542,106 @@ def spectrum_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------------- tiny dense problem
+def tiny_problem(
+    cfg: Ch04Config | None = None, *, seed: int = 0, trained: bool = True
+) -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+    """A digits network small enough for its dense Hessian, with the batch its loss is measured on.
+
+    The digits MLP (:func:`~stablecore.models.build_model` ``"mlp"``, hidden widths ``cfg.tiny_hidden``,
+    activation ``cfg.activation``, built with ``seed``) in **float64** and eval mode, and the seeded batch
+    of ``cfg.tiny_examples`` training examples (:func:`hessian_batch`, inputs in float64). With
+    ``trained=True`` (default) the network then takes ``cfg.tiny_steps`` full-batch Adam steps (lr
+    ``cfg.lr``) of mean cross-entropy on that batch; ``trained=False`` returns the initial weights. The
+    loss whose Hessian every caller takes is ``nn.CrossEntropyLoss()`` (mean) of the network on the batch.
+
+    Returns:
+        ``(model, (x, y))``.
+    """
+    cfg = _config(cfg)
+    seed = check_seed(seed)
+    if not isinstance(trained, bool):
+        raise TypeError(f"trained must be a bool, got {type(trained).__name__}")
+    data = load_dataset("digits", seed=seed)
+    x, y = hessian_batch(data.train, cfg.tiny_examples, seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(
+            "mlp", input_shape=data.input_shape, num_classes=data.num_classes, mean=data.mean,
+            std=data.std, seed=seed, hidden=list(cfg.tiny_hidden), activation=cfg.activation,
+        )  # fmt: skip
+    model = model.double().eval()
+    x = x.to(torch.float64)
+    if trained and cfg.tiny_steps:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        for _ in range(cfg.tiny_steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, (x, y)
+
+
+@_experiment
+def hessian_bound_gap(cfg: Ch04Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    r"""How loose is the Hessian bound? Each layer's bound next to the exact norm it bounds.
+
+    RECONSTRUCTION (docs/chapters/ch04.md §5 (vi)): the bound is
+    :func:`~stablecore.curvature.parameter_hessian_bounds`, an ``upper_bound`` of the spectral norm of
+    each Linear layer's (weight, bias) diagonal block :math:`H_{ll}` of the loss Hessian. On
+    :func:`tiny_problem` (at initialisation, ``stage="init"``, and after ``cfg.tiny_steps`` steps,
+    ``"trained"``) the dense float64 Hessian :math:`H` of the mean cross-entropy is built column by column
+    from Hessian-vector products (:class:`~stablecore.curvature.HessianOperator`) and
+    :math:`\|H_{ll}\|_2 = \max|\lambda(H_{ll})|` taken by ``eigvalsh`` (``exact``: up to float64
+    rounding).
+
+    Columns: ``bound`` (local loss constants, the default) and ``bound_global`` (global ones), their
+    ratios to ``exact`` (``ratio`` ≥ 1 when the bound holds), and ``hessian_norm`` :math:`\|H\|_2` of the
+    whole Hessian (``exact``; every block's norm is at most it, and the bound says nothing about the
+    off-diagonal blocks).
+
+    Returns:
+        One row per (stage, layer) (columns :data:`GAP_COLUMNS`), ids ``ch04.gap.<stage>.<layer>``.
+    """
+    ce = nn.CrossEntropyLoss()
+    rows = []
+    for stage, trained in (("init", False), ("trained", True)):
+        model, (x, y) = tiny_problem(cfg, seed=seed, trained=trained)
+        op = HessianOperator(model, ce, (x, y))
+        dense = op.matmat(torch.eye(op.size, dtype=torch.float64))
+        dense = (dense + dense.T) / 2  # symmetric up to rounding; eigvalsh reads one triangle
+        hessian_norm = float(torch.linalg.eigvalsh(dense).abs().max())
+        with torch.no_grad():
+            loss = float(ce(model(x), y))
+        local = parameter_hessian_bounds(model, x, y, loss="cross_entropy", local=True)
+        glob = parameter_hessian_bounds(model, x, y, loss="cross_entropy", local=False)
+        offsets, start = {}, 0
+        for name, shape in op.shapes.items():
+            offsets[name] = torch.arange(start, start + shape.numel())
+            start += shape.numel()
+        for layer, bound in local.items():
+            idx = torch.cat([ix for name, ix in offsets.items() if name.startswith(f"{layer}.")])
+            exact = float(torch.linalg.eigvalsh(dense[idx][:, idx]).abs().max())
+            rows.append(
+                {
+                    "id": f"ch04.gap.{stage}.{layer}",
+                    "stage": stage,
+                    "layer": layer,
+                    "n_params": len(idx),
+                    "exact": exact,
+                    "exact_kind": "exact",
+                    "bound": bound.value,
+                    "bound_kind": bound.kind,
+                    "ratio": bound.value / exact if exact > 0 else math.inf,
+                    "bound_global": glob[layer].value,
+                    "ratio_global": glob[layer].value / exact if exact > 0 else math.inf,
+                    "hessian_norm": hessian_norm,
+                    "train_loss": loss,
+                    "n_examples": len(y),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(GAP_COLUMNS))
+
+
 # ----------------------------------------------------------------------------------- landscapes
 @_experiment
 def landscapes(
@@ -767,6 +888,7 @@ def comparison_summary(frame: pd.DataFrame, *, formatted: bool = False) -> pd.Da
 # ----------------------------------------------------------------------------------- reported numbers
 EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "hessian_spectrum": hessian_spectrum,
+    "hessian_bound_gap": hessian_bound_gap,
     "landscapes": landscapes,
     "regularizer_comparison": regularizer_comparison,
 }

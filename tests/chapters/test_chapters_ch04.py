@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,9 @@ def test_presets_and_mode(monkeypatch) -> None:
         ("compare_dataset", "mnist"),
         ("compare_dataset", "cifar10"),  # quick mode never reads CIFAR-10
         ("num_threads", 0),
+        ("tiny_hidden", ()),
+        ("tiny_examples", 0),
+        ("tiny_steps", -1),
     ],
 )
 def test_config_rejects(field, value) -> None:
@@ -244,6 +248,78 @@ def test_density_integrates_to_one(spectrum) -> None:
         dens = spectrum[(spectrum["stage"] == stage) & (spectrum["quantity"] == "density")].sort_values("x")
         assert np.trapezoid(dens["value"], dens["x"]) == pytest.approx(1.0, abs=1e-6)
         assert (dens["value"] >= 0).all()
+
+
+# ----------------------------------------------------------------------------------- tiny problem, bound gap
+GAP_CFG = replace(TINY, tiny_hidden=(3,), tiny_examples=24, tiny_steps=20)
+
+
+def test_tiny_problem_is_the_seeded_float64_mlp() -> None:
+    init, (x, y) = ch04.tiny_problem(GAP_CFG, seed=2, trained=False)
+    trained, (x2, y2) = ch04.tiny_problem(GAP_CFG, seed=2)
+    data = load_dataset("digits", seed=2)
+    bx, by = ch04.hessian_batch(data.train, GAP_CFG.tiny_examples, seed=2)
+    assert x.dtype == torch.float64 and torch.equal(x, bx.double()) and torch.equal(y, by)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    ref = build_model(
+        "mlp", input_shape=data.input_shape, num_classes=data.num_classes, mean=data.mean, std=data.std,
+        seed=2, hidden=[3], activation=GAP_CFG.activation,
+    )  # fmt: skip
+    for (name, p), (_, q) in zip(init.named_parameters(), ref.named_parameters()):
+        assert p.dtype == torch.float64 and torch.equal(p.detach(), q.detach().double()), name
+    assert not init.training and not trained.training
+    with torch.no_grad():
+        before = float(nn.functional.cross_entropy(init(x), y))
+        after = float(nn.functional.cross_entropy(trained(x), y))
+    assert after < before  # 20 full-batch Adam steps lower the loss they minimise
+    with pytest.raises(TypeError, match="trained"):
+        ch04.tiny_problem(GAP_CFG, trained=1)
+    with pytest.raises(TypeError, match="seed"):
+        ch04.tiny_problem(GAP_CFG, seed=0.5)
+
+
+def test_hessian_bound_gap_against_dense_hessian() -> None:
+    """Exact block norms against an autograd dense Hessian; the bound holds and is the library's bound."""
+    from stablecore.curvature import parameter_hessian_bounds
+
+    gap = ch04.hessian_bound_gap(GAP_CFG, seed=1)
+    assert list(gap.columns) == list(ch04.GAP_COLUMNS) and gap["id"].is_unique
+    assert list(gap["stage"]) == ["init", "init", "trained", "trained"]
+    assert list(gap["layer"]) == ["fc0", "head", "fc0", "head"]
+    assert set(gap["exact_kind"]) == {"exact"} and set(gap["bound_kind"]) == {"upper_bound"}
+    for stage in ("init", "trained"):
+        model, (x, y) = ch04.tiny_problem(GAP_CFG, seed=1, trained=stage == "trained")
+        dense = _dense_hessian(model, x, y)
+        names = [n for n, _ in model.named_parameters()]
+        sizes = [p.numel() for _, p in model.named_parameters()]
+        starts = np.cumsum([0, *sizes])
+        part = gap[gap["stage"] == stage].set_index("layer")
+        assert part["hessian_norm"].iloc[0] == pytest.approx(
+            float(torch.linalg.eigvalsh(dense).abs().max()), rel=1e-9
+        )
+        bounds = parameter_hessian_bounds(model, x, y)
+        for layer in ("fc0", "head"):
+            idx = np.concatenate(
+                [
+                    np.arange(starts[i], starts[i + 1])
+                    for i, n in enumerate(names)
+                    if n.startswith(layer + ".")
+                ]
+            )
+            block = dense[idx][:, idx]
+            row = part.loc[layer]
+            assert row["n_params"] == len(idx)
+            assert row["exact"] == pytest.approx(
+                float(np.abs(np.linalg.eigvalsh(block.numpy())).max()), rel=1e-9
+            )
+            assert row["bound"] == bounds[layer].value
+            assert row["exact"] <= row["bound"] <= row["bound_global"] * (1 + 1e-12)
+            assert row["ratio"] == pytest.approx(row["bound"] / row["exact"])
+            assert row["exact"] <= row["hessian_norm"] * (1 + 1e-12)  # a block is a compression of H
+        with torch.no_grad():
+            assert part["train_loss"].iloc[0] == pytest.approx(
+                float(nn.functional.cross_entropy(model(x), y))
+            )
 
 
 # ----------------------------------------------------------------------------------- landscapes
