@@ -17,6 +17,7 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
   Jacobian lower bounds;
 * :func:`deep_linear_looseness` -- product of layer norms vs the norm of the product (docs/chapters/ch01.md
   §2, PUB; :func:`linear_looseness`, also chapter 1's tour);
+* :func:`sr_depth_sweep` -- spectral rescaling (SR): the norm of the rescaled matrix vs the depth ``T``;
 * :func:`lipschitz_regularized_training` -- the Gram-iteration Lipschitz penalty on digits;
 * :func:`resnet18_shapes` -- layer-wise bounds on random kernels with ResNet-18 shapes;
 * :func:`reported_comparison` -- measured values next to :data:`REPORTED`.
@@ -61,6 +62,7 @@ from stablecore.chapters.validate import (
     check_number,
     check_optional_int,
 )
+from stablecore.layers.rescaled import sr_scale
 from stablecore.models import build_model
 from stablecore.spectral import (
     LipschitzPenalty,
@@ -130,6 +132,13 @@ class Ch02Config(ModeConfig):
     )
     zero_power_iters: int = 30
     sup_grid: int = 32
+    # sr_depth_sweep (docs/chapters/ch02.md §3.1(d))
+    sr_shape: tuple[int, int] = (64, 32)
+    sr_depths: tuple[int, ...] = (1, 2, 3, 4, 5)
+    sr_heavy_count: int = 200
+    """heavy-tailed (standard Cauchy) matrices of random shapes up to ``sr_heavy_max_dim`` (2,000 in full
+    mode, the count of docs/chapters/ch02.md §3.1(d), whose distribution and sizes are not given)."""
+    sr_heavy_max_dim: int = 32
     # network_bound_vs_empirical and lipschitz_regularized_training (digits ConvNet)
     digits_channels: tuple[int, ...] = (8, 16)
     digits_hidden: tuple[int, ...] = (32,)
@@ -155,7 +164,8 @@ class Ch02Config(ModeConfig):
         check_mode(self.mode)
         check_ints(self, (
             "repeats", "dense_gram_iters", "dense_power_iters", "circ_power_iters", "lipgrid_samples",
-            "zero_power_iters", "sup_grid", "epochs", "penalty_iters", "linear_dim", "linear_out",
+            "zero_power_iters", "sup_grid", "sr_heavy_count", "sr_heavy_max_dim", "epochs",
+            "penalty_iters", "linear_dim", "linear_out",
             "resnet_input", "resnet_power_iters", "resnet_lipgrid_samples",
         ))  # fmt: skip
         check_optional_int(self.resnet_gram_iters, "resnet_gram_iters")
@@ -164,6 +174,10 @@ class Ch02Config(ModeConfig):
         if any(r < 0 for r in self.penalty_rs):
             raise ValueError(f"penalty_rs must be >= 0, got {self.penalty_rs!r}")
         check_int_tuple(self.linear_depths, "linear_depths")
+        check_int_tuple(self.sr_shape, "sr_shape")
+        check_int_tuple(self.sr_depths, "sr_depths")
+        if len(self.sr_shape) != 2:
+            raise ValueError(f"sr_shape must be (rows, columns), got {self.sr_shape!r}")
         check_choices(self.linear_inits, "linear_inits", LINEAR_INITS)
         unknown = set(self.resnet_methods) - set(_RESNET_METHODS)
         if unknown:
@@ -201,6 +215,8 @@ class Ch02Config(ModeConfig):
             zero_cases=((4, 3, 3, 8, 4), (5, 5, 3, 6, 4), (64, 64, 5, 12, 5)),
             zero_power_iters=100,
             sup_grid=256,
+            sr_heavy_count=2000,
+            sr_heavy_max_dim=64,
             digits_channels=(16, 32),
             digits_hidden=(64,),
             epochs=30,
@@ -237,6 +253,9 @@ LINEAR_INITS: tuple[str, ...] = ("uniform", "gaussian", "orthogonal")
 REGULARIZATION_COLUMNS = (
     "id", "r", "epochs", "test_accuracy", "bound", "bound_kind", "lower_bound", "lower_kind", "gap",
     "penalty_n_iter", "seconds",
+)  # fmt: skip
+SR_COLUMNS = (
+    "id", "matrix", "shape", "count", "depth", "norm", "kind", "min_norm",
 )  # fmt: skip
 RESNET_COLUMNS = (
     "id", "layer", "c_out", "c_in", "k", "stride", "n", "method", "n_iter", "value", "kind", "time_ms",
@@ -712,6 +731,61 @@ def deep_linear_looseness(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd
     )
 
 
+# ----------------------------------------------------------------------------------- spectral rescaling
+def sr_rescaled_norm(weight: torch.Tensor, depth: int) -> float:
+    r"""Exact :math:`\|\operatorname{diag}(t)^{-1}W\|_2` of the SR-rescaled float64 matrix (depth ``T``;
+    :func:`~stablecore.layers.rescaled.sr_scale` for the scales, then an SVD)."""
+    W = weight.detach().to(torch.float64)
+    return float(torch.linalg.matrix_norm(sr_scale(W, depth)[:, None] * W, 2))
+
+
+@_experiment
+def sr_depth_sweep(cfg: Ch02Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    r"""Spectral rescaling (SR, Delattre et al. 2024, arXiv 2402.00240; docs/chapters/ch02.md §3.1(d)):
+    how conservative the 1-Lipschitz layer :math:`x\mapsto\operatorname{diag}(t)^{-1}Wx` is, per depth
+    :math:`T` in ``cfg.sr_depths``, with
+    :math:`t_i = (\sum_j |((WW^\top)^{2^{T-1}})_{ij}|)^{2^{-T}}` (``T = 1`` is AOL on the rows).
+
+    * ``matrix = "gauss{m}x{n}"``: one standard normal float64 ``cfg.sr_shape`` matrix; ``norm`` is the
+      exact (SVD) norm of the rescaled matrix, ``≤ 1`` by the weighted Gershgorin argument; larger ``T``
+      moves it towards 1 (spectral normalisation). Ids ``ch02.sr.gauss64x32.t{T}``.
+    * ``matrix = "heavy_tailed"``: ``cfg.sr_heavy_count`` standard Cauchy matrices with shapes drawn
+      uniformly in ``[1, cfg.sr_heavy_max_dim]²``; ``norm`` is the maximum over them (the 1-Lipschitz
+      check: ``≤ 1``), ``min_norm`` the minimum. Ids ``ch02.sr.heavy_tailed{count}.t{T}``.
+
+    Every ``norm`` is ``exact`` (an SVD in float64 of the rescaled matrix; a maximum of exact values is
+    exact). Only ``norm ≤ 1`` is guaranteed; that it grows with ``T`` is what the data show.
+    """
+    rows: list[dict[str, Any]] = []
+    gen = torch.Generator().manual_seed(seed)
+    m, n = cfg.sr_shape
+    gauss = torch.randn(m, n, generator=gen, dtype=torch.float64)
+    heavy = []
+    for _ in range(cfg.sr_heavy_count):
+        a, b = (int(v) for v in torch.randint(1, cfg.sr_heavy_max_dim + 1, (2,), generator=gen))
+        u = torch.rand(a, b, generator=gen, dtype=torch.float64)
+        heavy.append(torch.tan(math.pi * (u - 0.5)))  # standard Cauchy by inversion
+    cases = [(f"gauss{m}x{n}", f"gauss{m}x{n}", f"{m}x{n}", [gauss])]
+    big = cfg.sr_heavy_max_dim
+    cases.append((f"heavy_tailed{len(heavy)}", "heavy_tailed", f"up to {big}x{big}", heavy))
+    for key, name, shape, mats in cases:
+        for depth in cfg.sr_depths:
+            norms = [sr_rescaled_norm(w, depth) for w in mats]
+            rows.append(
+                {
+                    "id": f"ch02.sr.{key}.t{depth}",
+                    "matrix": name,
+                    "shape": shape,
+                    "count": len(mats),
+                    "depth": depth,
+                    "norm": max(norms),
+                    "kind": "exact",
+                    "min_norm": min(norms),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(SR_COLUMNS))
+
+
 @_experiment
 def lipschitz_regularized_training(
     cfg: Ch02Config | None = None, *, seed: int = 0, home: str | Path | None = None
@@ -862,6 +936,7 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "zero_vs_circular": zero_vs_circular,
     "network_bound_vs_empirical": network_bound_vs_empirical,
     "deep_linear_looseness": deep_linear_looseness,
+    "sr_depth_sweep": sr_depth_sweep,
     "lipschitz_regularized_training": lipschitz_regularized_training,
     "resnet18_shapes": resnet18_shapes,
 }
@@ -882,6 +957,22 @@ def _explicit_gram_gap(t: int) -> Getter:
             if not explicit.empty and not gram.empty:
                 gaps.append(float(gram.iloc[0]) / float(explicit.iloc[0]) - 1)
         return max(gaps) if gaps else None
+
+    return get
+
+
+def _sr_heavy_max(depth: int) -> Getter:
+    """Largest SR-rescaled norm over the heavy-tailed matrices at ``depth``, with their count as note."""
+
+    def get(results: Mapping[str, pd.DataFrame]) -> tuple[float, str] | None:
+        frame = results.get("sr_depth_sweep")
+        if frame is None:
+            return None
+        hit = frame[(frame["matrix"] == "heavy_tailed") & (frame["depth"] == depth)]
+        if hit.empty:
+            return None
+        row = hit.iloc[0]
+        return float(row["norm"]), f"max over {int(row['count'])} standard Cauchy matrices ({row['shape']})"
 
     return get
 
@@ -972,6 +1063,14 @@ def _comparison_specs() -> list[Compared]:
         specs.append(
             Compared(rid, zero, cell(zero, f"{z}.{row}", "value"), "Gram bound (6 it.) of the circular norm")
         )
+    sr = "sr_depth_sweep"
+    for t in range(1, 6):
+        specs.append(
+            Compared(
+                f"ch02.sr.gauss64x32.t{t}.norm", sr, cell(sr, f"ch02.sr.gauss64x32.t{t}", "norm"), other_draw
+            )
+        )
+        specs.append(Compared(f"ch02.sr.heavy_tailed2000.t{t}.max_norm", sr, _sr_heavy_max(t), ""))
     c = "ch02.lip4conv.conv64_k5_n12"
     sedghi = cell(circ, f"{c}.sedghi", "value")
     lipgrid_note = "our LipGrid uses a proven Bernstein correction (not the paper's factor)"

@@ -28,6 +28,9 @@ TINY = ch02.Ch02Config.quick(
     zero_cases=((4, 3, 3, 8, 3), (2, 2, 3, 4, 2)),
     zero_power_iters=20,
     sup_grid=16,
+    sr_depths=(1, 2, 4),
+    sr_heavy_count=20,
+    sr_heavy_max_dim=8,
     digits_channels=(4,),
     digits_hidden=(8,),
     epochs=1,
@@ -67,6 +70,11 @@ def zero() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def sr() -> pd.DataFrame:
+    return ch02.sr_depth_sweep(TINY, seed=6)
+
+
+@pytest.fixture(scope="module")
 def network(tmp_path_factory) -> pd.DataFrame:
     return ch02.network_bound_vs_empirical(TINY, seed=0, home=tmp_path_factory.mktemp("ch02-net"))
 
@@ -102,6 +110,9 @@ def test_presets_and_mode(monkeypatch) -> None:
         ("epochs", 1.5),
         ("penalty_rs", (-1.0,)),
         ("resnet_methods", ("svd",)),
+        ("sr_shape", (64, 32, 1)),
+        ("sr_depths", (0,)),
+        ("sr_heavy_count", 0),
     ],
 )
 def test_config_rejects(field, value) -> None:
@@ -308,6 +319,54 @@ def test_deep_linear_looseness() -> None:
     assert (frame["product_kind"] == "upper_bound").all() and (frame["true_kind"] == "exact").all()
 
 
+# ----------------------------------------------------------------------------------- spectral rescaling
+def _sr_norm_oracle(w: np.ndarray, depth: int) -> float:
+    """‖diag(t)⁻¹W‖₂ with t_i = (Σ_j |((WWᵀ)^(2^(T-1)))_ij|)^(2^-T) by a plain matrix power in float64
+    (W scaled by its largest entry first: the rescaled matrix does not change, nothing overflows)."""
+    w = np.asarray(w, dtype=np.float64)
+    w = w / np.abs(w).max()
+    p = np.linalg.matrix_power(w @ w.T, 2 ** (depth - 1))
+    t = np.abs(p).sum(axis=1) ** (2.0**-depth)
+    return float(np.linalg.norm(w / t[:, None], 2))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    m=st.integers(1, 12),
+    n=st.integers(1, 12),
+    depth=st.integers(1, 4),
+    seed=st.integers(0, 1000),
+    heavy=st.booleans(),
+)
+def test_sr_rescaled_norm_against_matrix_power(m, n, depth, seed, heavy) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_cauchy((m, n)) if heavy else rng.standard_normal((m, n)) * 10.0 ** rng.uniform(-3, 3)
+    value = ch02.sr_rescaled_norm(torch.from_numpy(w), depth)
+    assert value == pytest.approx(_sr_norm_oracle(w, depth), rel=1e-9)
+    assert value <= 1 + 1e-12  # SR is 1-Lipschitz (weighted Gershgorin, docs/chapters/ch02.md §3.1(d))
+
+
+def test_sr_depth_one_is_aol_on_the_rows() -> None:
+    w = torch.randn(7, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    aol = (w @ w.T).abs().sum(dim=1).rsqrt()  # AOL: t_i² = Σ_j |(WWᵀ)_ij|
+    assert ch02.sr_rescaled_norm(w, 1) == pytest.approx(float(torch.linalg.matrix_norm(aol[:, None] * w, 2)))
+
+
+def test_sr_depth_sweep(sr: pd.DataFrame) -> None:
+    assert tuple(sr.columns) == ch02.SR_COLUMNS and sr["id"].is_unique
+    assert list(sr["matrix"]) == ["gauss64x32"] * 3 + ["heavy_tailed"] * 3
+    assert list(sr["id"][:3]) == [f"ch02.sr.gauss64x32.t{t}" for t in (1, 2, 4)]
+    assert list(sr["id"][3:]) == [f"ch02.sr.heavy_tailed20.t{t}" for t in (1, 2, 4)]
+    assert (sr["kind"] == "exact").all() and (sr["norm"] <= 1 + 1e-12).all()
+    assert (sr["min_norm"] <= sr["norm"]).all() and list(sr["count"]) == [1] * 3 + [20] * 3
+    w = torch.randn(64, 32, generator=torch.Generator().manual_seed(6), dtype=torch.float64).numpy()
+    gauss = sr[sr["matrix"] == "gauss64x32"]
+    for row in gauss.itertuples():
+        assert row.norm == pytest.approx(_sr_norm_oracle(w, row.depth), rel=1e-9)
+    # a Gaussian 64×32 matrix: AOL (T = 1) is far below 1, T = 4 close to it (docs: 0.70 ... 0.99)
+    assert gauss["norm"].iloc[0] < 0.85 < 0.95 < gauss["norm"].iloc[-1]
+
+
 def test_lipschitz_regularized_training(regularized: pd.DataFrame) -> None:
     assert tuple(regularized.columns) == ch02.REGULARIZATION_COLUMNS
     assert list(regularized["r"]) == [0.0, 0.5]
@@ -343,11 +402,12 @@ def test_resnet18_shapes(resnet: pd.DataFrame) -> None:
 
 
 # ----------------------------------------------------------------------------------- comparison
-def test_reported_comparison(dense, circular, zero, network, regularized, resnet) -> None:
+def test_reported_comparison(dense, circular, zero, sr, network, regularized, resnet) -> None:
     results = {
         "dense_convergence": dense,
         "circular_conv_comparison": circular,
         "zero_vs_circular": zero,
+        "sr_depth_sweep": sr,
         "network_bound_vs_empirical": network,
         "lipschitz_regularized_training": regularized,
         "resnet18_shapes": resnet,
@@ -366,6 +426,16 @@ def test_reported_comparison(dense, circular, zero, network, regularized, resnet
     row = table.set_index("id").loc["ch02.circ.explicit.gi_t6.rel_error"]
     assert row["comparison"] == "measured" and 0 <= row["measured"] < 1e-3
     row = table.set_index("id").loc["ch02.sr.gauss64x32.t1.norm"]
+    assert row["comparison"] == "measured" and row["measured"] == sr["norm"].iloc[0]
+    row = table.set_index("id").loc["ch02.sr.heavy_tailed2000.t2.max_norm"]
+    assert (
+        row["comparison"] == "measured"
+        and row["measured"] <= 1 + 1e-12
+        and "20 standard Cauchy" in row["note"]
+    )
+    row = table.set_index("id").loc["ch02.sr.gauss64x32.t3.norm"]  # depth 3 is not in the tiny sweep
+    assert row["comparison"] == "not measured"
+    row = table.set_index("id").loc["ch02.sr_sll_q.k1.max_jacobian_norm"]
     assert row["comparison"] == "not measured" and "no experiment" in row["note"]
 
 
@@ -405,6 +475,7 @@ def test_experiments_registry() -> None:
         "zero_vs_circular",
         "network_bound_vs_empirical",
         "deep_linear_looseness",
+        "sr_depth_sweep",
         "lipschitz_regularized_training",
         "resnet18_shapes",
     }
