@@ -19,6 +19,12 @@ returns a tidy DataFrame, see :data:`EXPERIMENTS`):
 * :func:`certified_radii` -- certified radius per test point, Cohen et al. vs LVM-RS (sound: map and
   temperature chosen on the selection samples; and the reference code's best-of-candidates, *not a
   certificate*), on digits (quick) or CIFAR-10 with a noise-trained ResNet-110 (full, GPU);
+* :func:`radius_formulas` -- for each (map, T) candidate fixed in advance, the multi-class certificate on
+  the estimation draws and its two radii, R2 = σ/2 (Φ⁻¹(p̲_A) − Φ⁻¹(p̄_B)) and the reference code's
+  R_lip = σ√(π/2) (p̲_A − p̄_B);
+* :func:`activation_decay_variance` -- Monte-Carlo variance and margin of the smoothed scores of the
+  digits MLP trained with and without the activation-decay penalty
+  (:class:`stablecore.curvature.regularizers.ActivationDecay`);
 * :func:`reported_comparison` -- our values next to :data:`REPORTED`.
 
 The randomized-smoothing machinery is the library's (:mod:`stablecore.smoothing`): noisy logits of test
@@ -69,6 +75,8 @@ from stablecore.smoothing import Smooth, certify_from_counts, example_generator,
 from stablecore.smoothing import bounds as _bounds
 from stablecore.smoothing.engine import smoothed_probabilities, votes
 from stablecore.smoothing.lipschitz import (
+    cohen_multi_radius,
+    margin_radius,
     score_lipschitz,
     smoothed_lipschitz,
     smoothed_lipschitz_code,
@@ -156,6 +164,12 @@ class Ch05Config(ModeConfig):
     alpha: float = 0.001
     certify_points: int = 100
     radii: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
+    # radius_formulas
+    formula_points: int = 30
+    """test points of :func:`radius_formulas` (the draws of :func:`certified_radii` at those points)."""
+    # activation_decay_variance
+    decay_weight: float = 0.03
+    """λ of the activation-decay penalty (quick runs: λ ≥ 0.1 drove the digits MLP to a constant)."""
     # CIFAR-10 (full mode only): ResNet-110, Cohen et al.'s recipe
     cifar_model: str = "resnet110"
     cifar_epochs: int = 90
@@ -169,14 +183,14 @@ class Ch05Config(ModeConfig):
         check_ints(self, (
             "batch_size", "moons_samples", "moons_epochs", "boundary_samples", "digits_epochs",
             "digits_batch_size", "lipschitz_width", "lipschitz_depth", "map_points", "n0", "certify_points",
-            "cifar_epochs", "cifar_batch_size",
+            "cifar_epochs", "cifar_batch_size", "formula_points",
         ))  # fmt: skip
         check_ints(self, ("boundary_grid", "map_samples", "n"), minimum=2)
         if self.map_samples <= self.n0:
             raise ValueError(f"map_samples must exceed n0 = {self.n0}, got {self.map_samples!r}")
         check_optional_int(self.num_threads, "num_threads")
         check_numbers(self, ("sigma", "value_range", "digits_lr", "cifar_lr"))
-        check_numbers(self, ("moons_noise", "moons_train_sigma"), strict=False)
+        check_numbers(self, ("moons_noise", "moons_train_sigma", "decay_weight"), strict=False)
         check_probability(self.alpha, "alpha")
         for name in ("boundary_sigmas", "radii"):
             check_number_tuple(getattr(self, name), name)
@@ -258,10 +272,14 @@ def train_noisy(
     home: str | Path | None = None,
     epochs: int | None = None,
     data_kwargs: Mapping[str, Any] | None = None,
+    penalties: Sequence[Any] = (),
+    experiment_suffix: str = "",
 ) -> Any:
     """Train ``family`` (``"mlp"`` or a Lipschitz family) on ``dataset`` with Gaussian-noise augmentation at
     ``sigma`` (:class:`stablecore.train.GaussianNoise`; none at 0) and return the
-    :class:`~stablecore.workflows.TrainResult` (its model in eval mode)."""
+    :class:`~stablecore.workflows.TrainResult` (its model in eval mode). ``penalties`` go to the Trainer
+    (e.g. :class:`~stablecore.curvature.regularizers.ActivationDecay`); ``experiment_suffix`` is appended
+    to the run's experiment name."""
     from stablecore.train import GaussianNoise
     from stablecore.workflows import train_classifier
 
@@ -294,8 +312,9 @@ def train_noisy(
         train_kwargs=train_kwargs,
         home=home,
         progress=False,
-        experiment=f"ch05-{dataset}-{family}-sigma{sigma:g}",
+        experiment=f"ch05-{dataset}-{family}-sigma{sigma:g}{experiment_suffix}",
         transform=GaussianNoise(sigma) if sigma > 0 else None,
+        **({"penalties": list(penalties)} if penalties else {}),
     )
     result.model.eval()
     return result
@@ -820,6 +839,204 @@ def certified_curve(table: pd.DataFrame, radii: Sequence[float]) -> pd.DataFrame
     return curve.merge(sizes, on=by, how="left")
 
 
+# ----------------------------------------------------------------------------------- R2 vs R_lip
+FORMULA_COLUMNS = (
+    "id",
+    "model",
+    "map",
+    "temperature",
+    "index",
+    "label",
+    "prediction",
+    "correct",
+    "p_lower",
+    "p_upper",
+    "r2",
+    "r_lip",
+    "n",
+    "alpha",
+    "sigma",
+)
+
+
+@_experiment
+def radius_formulas(
+    cfg: Ch05Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""The two radius formulas of the LVM-RS code on the same certificates.
+
+    For ``cfg.formula_points`` evenly spaced test points (the base, noise draws and seeding of
+    :func:`certified_radii`: at a shared index the logits are the same) and every candidate (map, T) of
+    ``cfg.maps`` × ``cfg.temperatures`` *fixed in advance*, the multi-class certificate of that candidate on
+    the ``cfg.n`` estimation draws (:func:`stablecore.smoothing.lvm.lvm_best_of_candidates_uncertified`
+    restricted to the one candidate): a lower and an upper one-sided bound per class at level α/K
+    (empirical Bernstein, Clopper–Pearson for hardmax), A = the class with the largest lower bound,
+    :math:`\overline p_B` = the largest upper bound of the others. With one candidate fixed in advance this
+    is a certificate at level α (Bonferroni over the K classes: on the event that all K bounds hold,
+    :math:`\tilde s_A \ge \underline p_A > \overline p_B \ge \tilde s_c` for every c ≠ A). Its radii:
+
+    * ``r2`` -- :math:`\frac\sigma2(\Phi^{-1}(\underline p_A)-\Phi^{-1}(\overline p_B))`
+      (:func:`~stablecore.smoothing.lipschitz.cohen_multi_radius`);
+    * ``r_lip`` -- :math:`\sigma\sqrt{\pi/2}(\underline p_A-\overline p_B)`
+      (:func:`~stablecore.smoothing.lipschitz.margin_radius` with an infinite base constant).
+
+    ``r2 >= r_lip`` always (mean-value theorem: :math:`(\Phi^{-1})' = 1/\varphi(\Phi^{-1}) \ge \sqrt{2\pi}`);
+    both are 0.0 on an abstention (prediction −1, :math:`\underline p_A \le \overline p_B`).
+
+    Returns:
+        Columns :data:`FORMULA_COLUMNS`, ids ``ch05.formulas.<map>.T<T>.<index>``, one row per (candidate,
+        point); hardmax rows have ``temperature`` 0.
+    """
+    from stablecore.data import load_dataset
+
+    dataset = cfg.dataset
+    data = load_dataset(dataset, **({"root": cfg.cifar_root} if dataset == "cifar10" else {}))
+    family = cfg.cifar_model if dataset == "cifar10" else "mlp"
+    model = trained_model(cfg, family, seed=seed, home=home, dataset=dataset).model
+    smooth = Smooth(model, data.num_classes, cfg.sigma)
+    rows = []
+    for i in _test_points(data, cfg.formula_points):
+        x, y = data.test[i]
+        _, est = point_logits(
+            smooth,
+            x,
+            n0=cfg.n0,
+            n=cfg.n,
+            batch_size=cfg.batch_size,
+            generator=example_generator(seed, i, cfg.device),
+        )
+        for name, t in _candidates(cfg):
+            cert = lvm_best_of_candidates_uncertified(
+                est, sigma=cfg.sigma, alpha=cfg.alpha, maps=(name,), temperatures=(t or 1.0,), mode="multi"
+            )
+            r2 = cohen_multi_radius(cert.p_lower, cert.p_upper, cfg.sigma)
+            r_lip = margin_radius(cert.p_lower, cert.p_upper, math.inf, cfg.sigma)
+            rows.append(
+                {
+                    "id": f"ch05.formulas.{name}.T{_key(f'{t:g}')}.{i}",
+                    "model": family,
+                    "map": name,
+                    "temperature": t,
+                    "index": i,
+                    "label": int(y),
+                    "prediction": cert.prediction,
+                    "correct": cert.prediction == int(y),
+                    "p_lower": cert.p_lower,
+                    "p_upper": cert.p_upper,
+                    "r2": float(r2.radius),
+                    "r_lip": float(r_lip.radius),
+                    "n": cfg.n,
+                    "alpha": cfg.alpha,
+                    "sigma": cfg.sigma,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(FORMULA_COLUMNS))
+
+
+# ----------------------------------------------------------------------------------- activation decay
+DECAY_COLUMNS = (
+    "id",
+    "model",
+    "decay_weight",
+    "map",
+    "temperature",
+    "index",
+    "label",
+    "prediction",
+    "correct",
+    "score_top",
+    "margin",
+    "variance",
+    "n",
+)
+
+
+def decay_model(cfg: Ch05Config, *, seed: int, home: str | Path | None = None) -> Any:
+    """The digits MLP of :func:`trained_model` trained the same way (same seed, data order, noise at σ) with
+    the activation-decay penalty :math:`\\lambda\\sum_l\\frac1B\\sum_i\\|a_{l,i}\\|^2` on its hidden
+    activations, λ = ``cfg.decay_weight``
+    (:class:`stablecore.curvature.regularizers.ActivationDecay`); trained once per process and
+    configuration (a :class:`~stablecore.workflows.TrainResult`)."""
+    from stablecore.curvature.regularizers import ActivationDecay, hidden_activation_modules
+
+    key = (cfg, "mlp+activation_decay", seed, str(home), "digits")
+    if key not in _TRAINED:
+        template = trained_model(cfg, "mlp", seed=seed, home=home, dataset="digits").model
+        penalty = ActivationDecay(cfg.decay_weight, hidden_activation_modules(template))
+        _TRAINED[key] = train_noisy(
+            cfg, "digits", "mlp", cfg.sigma, seed=seed, home=home, epochs=cfg.digits_epochs,
+            penalties=[penalty], experiment_suffix=f"-actdecay{cfg.decay_weight:g}",
+        )  # fmt: skip
+    return _TRAINED[key]
+
+
+@_experiment
+def activation_decay_variance(
+    cfg: Ch05Config | None = None, *, seed: int = 0, home: str | Path | None = None
+) -> pd.DataFrame:
+    r"""Monte-Carlo variance and margin of the smoothed scores, digits MLP without (``"mlp"``, the model of
+    :func:`simplex_maps`) and with the activation-decay penalty (``"mlp+activation_decay"``,
+    :func:`decay_model`), on the same test points and the same noise draws as :func:`simplex_maps`.
+
+    Per (model, map, T, point), with A the class of largest mean score on the ``cfg.n0`` selection draws:
+    ``score_top`` :math:`\tilde s_A`, ``margin`` :math:`\tilde s_A-\max_{c\ne A}\tilde s_c` and ``variance``
+    (unbiased sample variance of :math:`s_A(z(x+\delta))`) on the ``cfg.map_samples - cfg.n0`` estimation
+    draws (``estimate``\ s). Maps: ``softmax`` at each of ``cfg.temperatures``, ``hardmax`` (votes, T = 0)
+    and ``logits`` (the raw top logit :math:`z_A`, not in [0, 1]; T = 0). The ``"mlp"`` rows of
+    ``softmax``/``hardmax`` equal those of :func:`simplex_maps` (same model, draws and class rule).
+
+    Reading [I]: the penalty shrinks the activations, hence the logits and their variance under noise; the
+    variance of a *simplex-mapped* score also depends on how saturated the map is, so it can go either way.
+    """
+    from stablecore.data import load_dataset
+
+    data = load_dataset("digits")
+    idx = _test_points(data, cfg.map_points)
+    models = {
+        "mlp": (0.0, trained_model(cfg, "mlp", seed=seed, home=home, dataset="digits").model),
+        "mlp+activation_decay": (cfg.decay_weight, decay_model(cfg, seed=seed, home=home).model),
+    }
+    maps = [("softmax", float(t)) for t in cfg.temperatures] + [("hardmax", 0.0), ("logits", 0.0)]
+    rows = []
+    for label_model, (weight, model) in models.items():
+        smooth = Smooth(model, data.num_classes, cfg.sigma)
+        for i in idx:
+            x, y = data.test[i]
+            sel, est = point_logits(
+                smooth,
+                x,
+                n0=cfg.n0,
+                n=cfg.map_samples - cfg.n0,
+                batch_size=cfg.batch_size,
+                generator=example_generator(seed, i, cfg.device),
+            )
+            for name, t in maps:
+                if name == "logits":
+                    s_sel, s = sel, est
+                else:
+                    s_sel, s = simplex_map(sel, name, t or 1.0), simplex_map(est, name, t or 1.0)
+                a = int(np.argmax(s_sel.mean(0)))
+                mean = s.mean(0)
+                rows.append(
+                    {
+                        "id": f"ch05.decay.{label_model}.{name}.T{_key(f'{t:g}')}.{i}",
+                        "model": label_model,
+                        "decay_weight": weight,
+                        "map": name,
+                        "temperature": t,
+                        "index": i,
+                        "label": int(y),
+                        "prediction": a,
+                        "correct": a == int(y),
+                        "score_top": float(mean[a]),
+                        "margin": float(mean[a] - np.max(np.delete(mean, a))),
+                        "variance": float(s[:, a].var(ddof=1)),
+                        "n": len(est),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(DECAY_COLUMNS))
+
+
 # ----------------------------------------------------------------------------------- comparison
 EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "smoothed_boundaries": smoothed_boundaries,
@@ -827,6 +1044,8 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "simplex_maps": simplex_maps,
     "bernstein_vs_clopper_pearson": bernstein_vs_clopper_pearson,
     "certified_radii": certified_radii,
+    "radius_formulas": radius_formulas,
+    "activation_decay_variance": activation_decay_variance,
 }
 """The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
 

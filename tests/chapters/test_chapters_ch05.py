@@ -30,7 +30,7 @@ TINY = ch05.Ch05Config.quick(
     moons_samples=120, moons_hidden=(8,), moons_epochs=2, boundary_sigmas=(0.0, 0.3), boundary_grid=5,
     boundary_samples=20, digits_epochs=1, mlp_hidden=(16,), lipschitz_width=16, lipschitz_depth=1,
     temperatures=(0.5, 2.0), map_points=3, map_samples=120, n0=20, n=300, certify_points=4,
-    bound_ns=(50, 500), bound_ps=(0.7, 0.95), bound_variances=(0.01,),
+    bound_ns=(50, 500), bound_ps=(0.7, 0.95), bound_variances=(0.01,), formula_points=2,
 )  # fmt: skip
 
 
@@ -38,7 +38,8 @@ TINY = ch05.Ch05Config.quick(
 @pytest.mark.parametrize(
     "field, value",
     [("sigma", 0.0), ("alpha", 1.0), ("n", 1), ("maps", ("argmax",)), ("temperatures", (0.0,)),
-     ("boundary_grid", 1), ("dataset", "imagenet"), ("mode", "fast"), ("bound_ps", (1.0,))],
+     ("boundary_grid", 1), ("dataset", "imagenet"), ("mode", "fast"), ("bound_ps", (1.0,)),
+     ("formula_points", 0), ("decay_weight", -0.1)],
 )  # fmt: skip
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -243,3 +244,105 @@ def test_reported_comparison():
         ch05.reported_comparison({"nope": pd.DataFrame()})
     with pytest.raises(TypeError, match="results"):
         ch05.reported_comparison([])
+
+
+# ----------------------------------------------------------------------------------- R2 vs R_lip
+def _sparsemax_by_bisection(u: np.ndarray) -> np.ndarray:
+    """Oracle: sparsemax(u) = (u - τ)_+ with Σ (u - τ)_+ = 1, τ found by bisection (rows of ``u``)."""
+    lo, hi = u.max(1, keepdims=True) - 1.0, u.max(1, keepdims=True)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        too_big = np.maximum(u - mid, 0).sum(1, keepdims=True) > 1
+        lo, hi = np.where(too_big, mid, lo), np.where(too_big, hi, mid)
+    return np.maximum(u - (lo + hi) / 2, 0)
+
+
+def _formula_oracle(est: np.ndarray, name: str, t: float, sigma: float, alpha: float) -> tuple:
+    """(A, p̲_A, p̄_B, R2, R_lip) from scratch: scores, per-class bounds at α/K, radii (scipy only)."""
+    n, k = est.shape
+    each = alpha / k
+    if name == "hardmax":
+        counts = np.bincount(est.argmax(1), minlength=k)
+        lower = np.where(counts > 0, beta.ppf(each, np.maximum(counts, 1), n - counts + 1), 0.0)
+        upper = np.where(counts < n, beta.ppf(1 - each, counts + 1, np.maximum(n - counts, 1)), 1.0)
+    else:
+        u = est / t
+        s = np.exp(u - u.max(1, keepdims=True))
+        s = s / s.sum(1, keepdims=True) if name == "softmax" else _sparsemax_by_bisection(u)
+        mean, var = s.mean(0), s.var(0, ddof=1)
+        width = np.sqrt(2 * var * math.log(2 / each) / n) + 7 * math.log(2 / each) / (3 * (n - 1))
+        lower, upper = np.clip(mean - width, 0, 1), np.clip(mean + width, 0, 1)
+    a = int(np.argmax(lower))
+    p_a, p_b = lower[a], np.max(np.delete(upper, a))
+    if p_a <= p_b:
+        return -1, p_a, p_b, 0.0, 0.0
+    r2 = sigma / 2 * (norm.ppf(p_a) - norm.ppf(p_b))
+    return a, p_a, p_b, r2, sigma * math.sqrt(math.pi / 2) * (p_a - p_b)
+
+
+def test_radius_formulas_against_a_scipy_oracle_on_the_same_draws(home):
+    df = ch05.radius_formulas(TINY, seed=0, home=home)
+    assert list(df.columns) == list(ch05.FORMULA_COLUMNS)
+    assert len(df) == TINY.formula_points * (2 * len(TINY.temperatures) + 1)
+    # a theorem: (Φ⁻¹)' ≥ √(2π) so R2 ≥ R_lip; both 0 exactly on an abstention
+    assert (df["r2"] >= df["r_lip"]).all()
+    abst = df["prediction"] == -1
+    assert (df.loc[abst, ["r2", "r_lip"]] == 0.0).all().all()
+    assert (df.loc[~abst, "r_lip"] > 0).all()
+    index = int(df["index"].iloc[0])
+    z, _ = _redrawn_logits("mlp", index, TINY.n0 + TINY.n, 0, home)
+    est = z[TINY.n0 :]
+    for row in df[df["index"] == index].itertuples():
+        a, p_a, p_b, r2, r_lip = _formula_oracle(est, row.map, row.temperature, TINY.sigma, TINY.alpha)
+        assert row.prediction == a
+        np.testing.assert_allclose([row.p_lower, row.p_upper], [p_a, p_b], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose([row.r2, row.r_lip], [r2, r_lip], rtol=1e-7, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------- activation decay
+def test_activation_decay_rows_match_simplex_maps_and_an_oracle(home, maps_table):
+    df = ch05.activation_decay_variance(TINY, seed=0, home=home)
+    assert list(df.columns) == list(ch05.DECAY_COLUMNS)
+    assert set(df["model"]) == {"mlp", "mlp+activation_decay"}
+    assert (df["variance"] >= 0).all()
+    soft = df[df["map"] != "logits"]
+    n = TINY.map_samples - TINY.n0
+    assert (soft["variance"] <= 0.25 * n / (n - 1) + 1e-12).all()  # [0, 1]-valued scores
+    # the unpenalised rows are simplex_maps' MLP rows (same model, draws and class rule)
+    plain = soft[soft["model"] == "mlp"].set_index(["map", "temperature", "index"]).sort_index()
+    ref = maps_table[(maps_table["model"] == "mlp") & maps_table["map"].isin(["softmax", "hardmax"])]
+    ref = ref.set_index(["map", "temperature", "index"]).sort_index()
+    np.testing.assert_allclose(plain["variance"], ref["variance"], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(plain["margin"], ref["margin"], rtol=1e-10, atol=1e-15)
+    # the penalised rows against torch on re-drawn logits of the penalised model
+    model = ch05.decay_model(TINY, seed=0, home=home).model
+    data = load_dataset("digits")
+    index = int(df["index"].iloc[0])
+    smooth = Smooth(model, data.num_classes, TINY.sigma)
+    gen = example_generator(0, index)
+    sel = torch.from_numpy(smooth.sample_logits(data.test[index][0], TINY.n0, TINY.batch_size, generator=gen))
+    est = torch.from_numpy(smooth.sample_logits(data.test[index][0], n, TINY.batch_size, generator=gen))
+    rows = df[(df["model"] == "mlp+activation_decay") & (df["index"] == index)]
+    for row in rows.itertuples():
+        if row.map == "softmax":
+            s_sel, s = torch.softmax(sel / row.temperature, 1), torch.softmax(est / row.temperature, 1)
+        elif row.map == "hardmax":
+            s_sel = torch.nn.functional.one_hot(sel.argmax(1), data.num_classes).double()
+            s = torch.nn.functional.one_hot(est.argmax(1), data.num_classes).double()
+        else:
+            s_sel, s = sel, est
+        a = int(s_sel.mean(0).argmax())
+        assert row.prediction == a
+        assert row.variance == pytest.approx(float(s[:, a].var()), rel=1e-9, abs=1e-15)
+
+
+def test_decay_model_is_the_plain_model_at_weight_zero_and_differs_otherwise(home):
+    cfg0 = ch05.Ch05Config.quick(**{**TINY.__dict__, "decay_weight": 0.0})
+    plain = ch05.trained_model(cfg0, "mlp", seed=0, home=home, dataset="digits").model
+    zero = ch05.decay_model(cfg0, seed=0, home=home).model
+    for p, q in zip(plain.state_dict().values(), zero.state_dict().values()):
+        assert torch.equal(p, q)
+    decayed = ch05.decay_model(TINY, seed=0, home=home).model
+    assert any(
+        not torch.equal(p, q) for p, q in zip(plain.state_dict().values(), decayed.state_dict().values())
+    )
