@@ -16,6 +16,8 @@ DataFrame, see :data:`EXPERIMENTS`): a guided tour of the notions the later chap
 * :func:`deep_linear_looseness` -- the product of layer norms vs the norm of the product of a deep linear
   net as depth grows, float64 SVDs (docs/chapters/ch01.md §2 "PUB"; chapter 2's experiment with three
   initialisations);
+* :func:`orthogonal_drift` -- the same orthogonal deep linear net rounded to float32 and float64: how far
+  from exactly 1-Lipschitz rounding takes it as depth grows;
 * :func:`randomized_smoothing` -- Cohen et al.'s CERTIFY on digits (docs/chapters/ch01.md §2, chapters 5 and
   6), next to the base network's deterministic margin certificate;
 * :func:`hessian_top` and :func:`landscape_1d` -- loss-curvature basics: the top Hessian eigenvalues and the
@@ -76,6 +78,8 @@ __all__ = [
     "CERTIFICATE_COLUMNS",
     "CHAPTER",
     "COMPARISON_COLUMNS",
+    "DRIFT_COLUMNS",
+    "DRIFT_DTYPES",
     "EXPERIMENTS",
     "HESSIAN_COLUMNS",
     "LANDSCAPE_COLUMNS",
@@ -94,11 +98,13 @@ __all__ = [
     "margin_certificate",
     "max_cohen_radius",
     "moons_sensitivity",
+    "orthogonal_drift",
     "randomized_smoothing",
     "reported_comparison",
     "rs_curve",
     "rs_summary",
     "sensitivity_summary",
+    "trained_digits",
     "trained_moons",
 ]
 
@@ -222,6 +228,9 @@ CERTIFICATE_COLUMNS = (
 RS_COLUMNS = (
     "id", "sigma", "index", "label", "prediction", "selected", "count_selected", "n0", "n", "alpha",
     "p_lower", "radius", "correct", "max_radius", "base_correct", "lipschitz_radius", "test_accuracy",
+)  # fmt: skip
+DRIFT_COLUMNS = (
+    "id", "dtype", "depth", "dim", "product_of_norms", "norm_of_product", "min_singular", "unit_roundoff",
 )  # fmt: skip
 HESSIAN_COLUMNS = ("id", "model", "rank", "eigenvalue", "residual", "kind", "n_params", "n_hvp", "loss")
 LANDSCAPE_COLUMNS = (
@@ -476,6 +485,60 @@ def deep_linear_looseness(cfg: Ch01Config | None = None, *, seed: int = 0) -> pd
     return linear_looseness(cfg.linear_dim, cfg.linear_depths, cfg.linear_inits, seed=seed)
 
 
+#: The dtypes of :func:`orthogonal_drift`.
+DRIFT_DTYPES: tuple[str, ...] = ("float32", "float64")
+
+
+@_experiment
+def orthogonal_drift(
+    cfg: Ch01Config | None = None, *, depths: Sequence[int] | None = None, seed: int = 0
+) -> pd.DataFrame:
+    r"""How far rounding takes an orthogonal deep linear net from being exactly 1-Lipschitz.
+
+    The orthogonal weights of :func:`~stablecore.chapters.ch02_gram_iteration.deep_linear_weights`
+    (width ``cfg.linear_dim``) are rounded to each dtype of :data:`DRIFT_DTYPES` and multiplied in that
+    dtype, :math:`P_l = W_l P_{l-1}`, for each depth L of ``depths`` (default ``cfg.linear_depths``). In
+    exact arithmetic all three columns below are 1:
+
+    * ``product_of_norms`` -- :math:`\prod_l\|W_l\|_2`, each norm the ``exact`` (float64 SVD) norm of the
+      *rounded* matrix: the layer-wise bound of the rounded network;
+    * ``norm_of_product`` -- :math:`\|P_L\|_2`, the ``exact`` norm of the product as computed in the dtype
+      (float64 SVD of the rounded product);
+    * ``min_singular`` -- :math:`\sigma_{\min}(P_L)` (the product is no longer norm-preserving either).
+
+    ``unit_roundoff`` is the dtype's :math:`u` (2⁻²⁴ or 2⁻⁵³). Ids ``ch01.drift.<dtype>.depth<L>``.
+    """
+    from stablecore.chapters.ch02_gram_iteration import deep_linear_weights
+
+    depths = tuple(cfg.linear_depths if depths is None else depths)
+    check_int_tuple(depths, "depths")
+    weights = deep_linear_weights("orthogonal", cfg.linear_dim, max(depths), seed=seed)
+    rows = []
+    for name in DRIFT_DTYPES:
+        dtype = getattr(torch, name)
+        prod = torch.eye(cfg.linear_dim, dtype=dtype)
+        log_norms = 0.0
+        for depth, w in enumerate(weights, start=1):
+            w = w.to(dtype)
+            prod = w @ prod
+            log_norms += math.log(float(torch.linalg.matrix_norm(w.double(), 2)))
+            if depth in depths:
+                s = torch.linalg.svdvals(prod.double())
+                rows.append(
+                    {
+                        "id": f"ch01.drift.{name}.depth{depth}",
+                        "dtype": name,
+                        "depth": depth,
+                        "dim": cfg.linear_dim,
+                        "product_of_norms": math.exp(log_norms),
+                        "norm_of_product": float(s[0]),
+                        "min_singular": float(s[-1]),
+                        "unit_roundoff": float(torch.finfo(dtype).eps) / 2,
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
+
+
 # =================================================================================== 4. randomized smoothing
 def max_cohen_radius(sigma: float, n: int, alpha: float) -> float:
     r"""The largest radius CERTIFY can return with ``n`` estimation samples at level α: all n votes for
@@ -518,6 +581,18 @@ def _rs_model(cfg: Ch01Config, sigma: float, seed: int, home: str | Path | None)
         result.model.eval()
         _RS_TRAINED[key] = result
     return _RS_TRAINED[key]
+
+
+def trained_digits(
+    cfg: Ch01Config | None, sigma: float, *, seed: int = 0, home: str | Path | None = None
+) -> Any:
+    """The digits base classifier of :func:`randomized_smoothing` at noise level ``sigma`` (a
+    :class:`~stablecore.workflows.TrainResult`, model in eval mode): a ReLU MLP ``cfg.rs_hidden`` trained
+    with Gaussian noise augmentation at σ, once per process, configuration, σ, seed and run home (the same
+    object the experiment certifies)."""
+    cfg = _config(cfg)
+    check_number(sigma, "sigma")
+    return _rs_model(cfg, float(sigma), _check_seed(seed), home)
 
 
 @_experiment
@@ -770,6 +845,7 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "moons_sensitivity": moons_sensitivity,
     "margin_certificate": margin_certificate,
     "deep_linear_looseness": deep_linear_looseness,
+    "orthogonal_drift": orthogonal_drift,
     "randomized_smoothing": randomized_smoothing,
     "hessian_top": hessian_top,
     "landscape_1d": landscape_1d,

@@ -88,6 +88,42 @@ def test_deep_linear_looseness_is_chapter_2s_experiment():
     assert list(df["out"]) == [5] * 4  # square layers: the tour keeps every layer d × d
 
 
+def test_orthogonal_drift_against_numpy():
+    """Oracle: the same rounded orthogonal weights multiplied with NumPy in each dtype, norms by NumPy SVDs.
+    The product's drift from 1 stays within the classical γ bound (depth · dim · u) and is far larger in
+    float32 than in float64."""
+    cfg = ch01.Ch01Config.quick(linear_dim=12, linear_depths=(1, 3, 20))
+    df = ch01.orthogonal_drift(cfg, seed=2)
+    assert df["id"].is_unique and list(df.columns) == list(ch01.DRIFT_COLUMNS)
+    assert len(df) == 2 * 3 and set(df["dtype"]) == set(ch01.DRIFT_DTYPES)
+    ws = [w.numpy() for w in ch02.deep_linear_weights("orthogonal", 12, 20, seed=2)]
+    for dtype in (np.float32, np.float64):
+        u = float(np.finfo(dtype).eps) / 2
+        sub = df[df["dtype"] == np.dtype(dtype).name].set_index("depth")
+        assert (sub["unit_roundoff"] == u).all()
+        prod, norms = np.eye(12, dtype=dtype), []
+        for depth, w in enumerate(ws, start=1):
+            w = w.astype(dtype)
+            prod = w @ prod
+            norms.append(np.linalg.norm(w.astype(np.float64), 2))
+            if depth in sub.index:
+                s = np.linalg.svd(prod.astype(np.float64), compute_uv=False)
+                row = sub.loc[depth]
+                assert row["product_of_norms"] == pytest.approx(np.prod(norms), rel=1e-12)
+                # BLAS summation orders may differ: agreement to the rounding level of the dtype
+                assert row["norm_of_product"] == pytest.approx(s[0], abs=4 * depth * 12 * u)
+                assert row["min_singular"] == pytest.approx(s[-1], abs=4 * depth * 12 * u)
+                assert abs(row["norm_of_product"] - 1) <= depth * 12 * u
+                assert abs(row["min_singular"] - 1) <= depth * 12 * u
+                assert row["min_singular"] <= row["norm_of_product"]
+    f32 = df[(df["dtype"] == "float32") & (df["depth"] == 20)].iloc[0]
+    f64 = df[(df["dtype"] == "float64") & (df["depth"] == 20)].iloc[0]
+    assert abs(f32["norm_of_product"] - 1) > 1e3 * abs(f64["norm_of_product"] - 1)
+    assert ch01.orthogonal_drift(cfg, depths=(2,), seed=2)["depth"].tolist() == [2, 2]
+    with pytest.raises(ValueError, match="depths"):
+        ch01.orthogonal_drift(cfg, depths=(0,))
+
+
 # ----------------------------------------------------------------------------------- margin certificate
 def test_margin_radius_is_the_exact_boundary_distance_of_a_linear_model():
     """For f(x) = Wx + b the pairwise radius is the true distance to the decision boundary (closed form),
@@ -217,6 +253,47 @@ def test_cohen_radius_from_counts(smoothing):
             assert row.correct == (row.prediction == row.label)
         assert row.radius <= row.max_radius * (1 + 1e-12)
         assert row.max_radius == pytest.approx(row.sigma * norm.ppf(row.alpha ** (1 / row.n)))
+
+
+def _certify_oracle(model, x, sigma, n0, n, alpha, batch, gen):
+    """CERTIFY in plain torch + SciPy (Cohen et al. 2019), drawing the noise batch by batch in the order
+    and dtype the library documents (one generator for selection, then estimation)."""
+
+    def votes(num):
+        counts = np.zeros(10, dtype=np.int64)
+        for start in range(0, num, batch):
+            b = min(batch, num - start)
+            noise = torch.randn((b, *x.shape), generator=gen, dtype=torch.float32)
+            with torch.no_grad():
+                counts += np.bincount(model(x + sigma * noise).argmax(1).numpy(), minlength=10)
+        return counts
+
+    c_a = int(np.argmax(votes(n0)))
+    k = int(votes(n)[c_a])
+    p_low = float(beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0
+    return (c_a, k, p_low, sigma * norm.ppf(p_low)) if p_low > 0.5 else (-1, k, p_low, 0.0)
+
+
+def test_cohen_certify_oracle_reproduces_every_row(smoothing, home):
+    from stablecore.data import load_dataset
+
+    data = load_dataset("digits", seed=0)
+    for sigma, d in smoothing.groupby("sigma"):
+        result = ch01.trained_digits(TINY, sigma, home=home)
+        assert result is ch01.trained_digits(TINY, float(sigma), home=home)  # trained once
+        assert not result.model.training
+        for row in d.itertuples():
+            gen = torch.Generator().manual_seed(row.index)  # seed 0: seed * 1_000_003 + index
+            x = data.test[row.index][0]
+            pred, k, p_low, radius = _certify_oracle(
+                result.model, x, sigma, TINY.n0, TINY.n, TINY.alpha, TINY.rs_batch_size, gen
+            )
+            assert (row.prediction, row.count_selected) == (pred, k)
+            assert row.p_lower == pytest.approx(p_low, rel=1e-12) and row.radius == pytest.approx(
+                radius, rel=1e-12
+            )
+    with pytest.raises(ValueError, match="sigma"):
+        ch01.trained_digits(TINY, 0.0, home=home)
 
 
 def test_randomized_smoothing_is_seeded(smoothing, home):
