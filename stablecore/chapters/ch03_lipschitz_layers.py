@@ -12,6 +12,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
 * :func:`offset_tradeoff` -- clean vs certified accuracy when sweeping the offset of the offset
   cross-entropy;
 * :func:`digits_certified` -- certified accuracy vs radius of dense Lipschitz networks on digits;
+* :func:`digits_model` -- a network :func:`digits_certified` trained, reloaded from the run store (for
+  the notebook's close-up of one example);
 * :func:`cifar10_certified` -- the same for the conv networks on CIFAR-10 (full mode only, data read
   from the user's data directory, never downloaded);
 * :func:`power_iteration_gap` -- the reference CPL code's one-step power iteration underestimates
@@ -20,6 +22,8 @@ returns a tidy DataFrame whose ``id`` column names the matching reported number 
   (:func:`power_iteration_summary` condenses it);
 * :func:`jacobian_check` -- largest Jacobian norm of random CPL/SLL/AOL/SR layers
   (docs/chapters/ch03.md §4 [num]);
+* :func:`sll_gram_check` -- SLL with Gram rescaling of depth k (docs/chapters/ch02.md §3.1(d); k = 1 is
+  SLL): Jacobian norms, the step it gains over SLL, and its distance to SLL;
 * :func:`reported_comparison` -- measured values next to :data:`REPORTED` (docs/chapters/ch03.md,
   Prach et al.); :func:`reported_cifar_curves` -- the reported CIFAR-10 certified accuracies as curves.
 """
@@ -46,6 +50,7 @@ from stablecore.chapters.common import (
     Compared,
     Getter,
     ModeConfig,
+    check_seed,
     comparison_table,
     experiment,
     resolve_config,
@@ -66,8 +71,17 @@ from stablecore.chapters.validate import (
     check_optional_path,
     is_int,
 )
-from stablecore.data import load_dataset
-from stablecore.layers import AOLLinear, CPLLinear, NormalizedLinear, SLLLinear, SRLinear
+from stablecore.data import DatasetBundle, load_dataset
+from stablecore.layers import (
+    AOLLinear,
+    CPLLinear,
+    NormalizedLinear,
+    SLLGramLinear,
+    SLLLinear,
+    SRLinear,
+    sll_gram_inverse_diagonal,
+    sll_inverse_diagonal,
+)
 from stablecore.layers.reference import (
     ReferenceCPLLinear,
     cpl_step_lipschitz,
@@ -75,10 +89,11 @@ from stablecore.layers.reference import (
     reference_power_iteration,
 )
 from stablecore.models.lipschitz_nets import CONV_SIZES
+from stablecore.results import list_runs, open_run
 from stablecore.spectral import lipschitz_bound, matrix_norm
 from stablecore.train import OffsetCrossEntropy, eval_mode
 from stablecore.types import Bound
-from stablecore.workflows import TrainResult, train_classifier
+from stablecore.workflows import TrainResult, load_model, train_classifier
 
 CHAPTER: int = 3
 TITLE: str = "Lipschitz-by-design layers: CPL (dynamical-system view), SLL and AOL (SDP view)"
@@ -167,6 +182,9 @@ class Ch03Config(ModeConfig):
     jacobian_draws: int = 60
     jacobian_points: int = 5
     jacobian_features: int = 8
+    # sll_gram_check (the draws' features and points are jacobian_features and jacobian_points)
+    sll_gram_depths: tuple[int, ...] = (1, 2, 3, 4)
+    sll_gram_draws: int = 20
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -174,7 +192,7 @@ class Ch03Config(ModeConfig):
             "batch_size", "moons_samples", "moons_width", "moons_depth", "moons_epochs", "grid_size",
             "offset_epochs", "digits_width", "digits_depth", "digits_epochs", "cifar_epochs",
             "cifar_batch_size", "pi_draws", "pi_width", "pi_depth", "pi_steps", "pi_eval_iters",
-            "jacobian_draws", "jacobian_points", "jacobian_features",
+            "jacobian_draws", "jacobian_points", "jacobian_features", "sll_gram_draws",
         ))  # fmt: skip
         check_int(self.n_circles, "n_circles", minimum=0)
         for name in ("moons_width", "digits_width"):
@@ -187,7 +205,7 @@ class Ch03Config(ModeConfig):
         )
         for name in ("offsets", "moons_eps", "offset_eps", "digits_eps", "cifar_eps"):
             check_number_tuple(getattr(self, name), name)
-        for name in ("mlp_hidden", "pi_random_iters"):
+        for name in ("mlp_hidden", "pi_random_iters", "sll_gram_depths"):
             check_int_tuple(getattr(self, name), name)
         if (
             not isinstance(self.pi_shapes, tuple)
@@ -244,6 +262,7 @@ class Ch03Config(ModeConfig):
             pi_depth=6,
             jacobian_draws=300,
             jacobian_points=10,
+            sll_gram_draws=300,
         )
         return replace(base, **overrides)
 
@@ -270,6 +289,10 @@ PI_COLUMNS = (
 )  # fmt: skip
 JACOBIAN_COLUMNS = (
     "id", "layer", "draw", "point", "features", "jacobian_norm", "kind", "bound", "bound_kind",
+)  # fmt: skip
+SLL_GRAM_COLUMNS = (
+    "id", "depth", "draw", "point", "features", "jacobian_norm", "kind", "bound", "bound_kind",
+    "step_ratio", "distance_to_sll",
 )  # fmt: skip
 
 
@@ -645,6 +668,36 @@ def digits_certified(
     return pd.DataFrame(rows, columns=list(CERTIFIED_COLUMNS))
 
 
+def digits_model(
+    family: str = "sll", *, seed: int = 0, mode: str | None = None, home: str | Path | None = None
+) -> tuple[nn.Module, DatasetBundle]:
+    """The ``family`` network that :func:`digits_certified` trained last, and its data set.
+
+    Looks up the newest ``completed`` run of experiment ``"ch03-digits"`` in the run store ``home``
+    (default ``$STABLECORE_HOME``) with this ``seed`` and model (and ``mode``, when given), rebuilds the
+    network from its last checkpoint (:func:`~stablecore.workflows.load_model`, eval mode, CPU) and
+    reloads the digits split it was trained on. No training: call :func:`digits_certified` first.
+
+    Raises:
+        LookupError: no such run in the store.
+    """
+    check_choice(family, "family", _FAMILIES)
+    seed = check_seed(seed)
+    runs = list_runs(home, "ch03-digits")
+    runs = runs[(runs["status"] == "completed") & (runs["seed"] == seed)]
+    if mode is not None:
+        runs = runs[runs["mode"] == check_mode(mode)]
+    for path in runs["path"]:  # newest first
+        config = open_run(path).manifest.get("config", {})
+        if config.get("dataset") == "digits" and config.get("model", {}).get("name") == family:
+            data = load_dataset("digits", **config.get("data_kwargs", {}))
+            return load_model(path), data
+    raise LookupError(
+        f"no completed ch03-digits run of {family!r} with seed {seed} in the run store; "
+        "run digits_certified first"
+    )
+
+
 @_experiment
 def cifar10_certified(
     cfg: Ch03Config | None = None, *, seed: int = 0, home: str | Path | None = None
@@ -916,6 +969,67 @@ def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFr
     return pd.DataFrame(rows, columns=list(JACOBIAN_COLUMNS))
 
 
+@_experiment
+def sll_gram_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFrame:
+    r"""SLL with Gram rescaling of depth :math:`k` (docs/chapters/ch02.md §3.1(d)) next to SLL (:math:`k=1`).
+
+    :class:`~stablecore.layers.SLLGramLinear` replaces SLL's Gershgorin diagonal by
+    :math:`T_i = \bigl(\sum_j \tfrac{q_j}{q_i}|((WW^\top)^{2^{k-1}})_{ij}|\bigr)^{2^{-(k-1)}}`
+    (:func:`~stablecore.layers.sll_gram_inverse_diagonal`): still :math:`T \succeq WW^\top`, so the layer
+    stays 1-Lipschitz, with a larger step where the Gershgorin sums were loose. For each of
+    ``cfg.sll_gram_draws`` random SLL layers (parameters as in :func:`jacobian_check`:
+    ``cfg.jacobian_features`` features, Gaussian with a log-uniform scale, float64), every depth of
+    ``cfg.sll_gram_depths`` gets the *same* ``W``, ``b``, :math:`\log q` and the same
+    ``cfg.jacobian_points`` inputs.
+
+    Returns:
+        One row per (depth, draw, point) (columns :data:`SLL_GRAM_COLUMNS`): ``jacobian_norm``
+        :math:`\|J_h(x)\|_2` (``lower_bound`` of the layer's constant), ``bound`` the registered
+        :func:`~stablecore.spectral.lipschitz_bound` (``upper_bound``), ``step_ratio`` the mean over
+        units of :math:`T^{(1)}_i/T^{(k)}_i` (above 1 means a larger step than SLL's on average; not for
+        every unit) and ``distance_to_sll`` :math:`\|h_k(x) - h_\text{SLL}(x)\|_2` (zero up to rounding
+        for ``k = 1``). Ids ``ch03.sll_gram.depth<k>``.
+    """
+    rows = []
+    f, points = cfg.jacobian_features, cfg.jacobian_points
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + 17)
+    for d in range(cfg.sll_gram_draws):
+        sll = _random_layer("sll", f, gen)
+        scale = torch.exp(2 * torch.rand(points, 1, generator=gen, dtype=torch.float64) - 1)
+        x = torch.randn(points, f, generator=gen, dtype=torch.float64) * scale
+        with torch.no_grad():
+            y_sll = sll(x)
+            t_sll = sll_inverse_diagonal(sll.weight, sll.log_q)
+        for k in cfg.sll_gram_depths:
+            with torch.random.fork_rng(devices=[]):
+                layer = SLLGramLinear(f, depth=k, dtype=torch.float64)
+            layer.load_state_dict(sll.state_dict())
+            norms = torch.linalg.matrix_norm(input_jacobians(layer, x), 2)
+            bound = lipschitz_bound(layer, (f,))
+            with torch.no_grad():
+                t_k = sll_gram_inverse_diagonal(layer.weight, layer.log_q, k)
+                used = (t_sll > 0) & (t_k > 0)
+                ratio = float((t_k[used] / t_sll[used]).mean()) if bool(used.any()) else 1.0
+                distance = torch.linalg.vector_norm(layer(x) - y_sll, dim=1)
+            rows += [
+                {
+                    "id": f"ch03.sll_gram.depth{k}",
+                    "depth": int(k),
+                    "draw": d,
+                    "point": p,
+                    "features": f,
+                    "jacobian_norm": float(norms[p]),
+                    "kind": "lower_bound",
+                    "bound": bound.value,
+                    "bound_kind": bound.kind,
+                    "step_ratio": ratio,
+                    "distance_to_sll": float(distance[p]),
+                }
+                for p in range(points)
+            ]
+    return pd.DataFrame(rows, columns=list(SLL_GRAM_COLUMNS))
+
+
 # ----------------------------------------------------------------------------------- reported numbers
 EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "moons_boundaries": moons_boundaries,
@@ -924,6 +1038,7 @@ EXPERIMENTS: dict[str, Callable[..., pd.DataFrame]] = {
     "cifar10_certified": cifar10_certified,
     "power_iteration_gap": power_iteration_gap,
     "jacobian_check": jacobian_check,
+    "sll_gram_check": sll_gram_check,
 }
 """The chapter's experiments by name (the keys :func:`reported_comparison` expects)."""
 

@@ -44,6 +44,8 @@ TINY = ch03.Ch03Config.quick(
     jacobian_draws=5,
     jacobian_points=3,
     jacobian_features=4,
+    sll_gram_depths=(1, 2, 3),
+    sll_gram_draws=4,
 )
 REPORTED_IDS = set(reported_numbers(3)["id"])
 
@@ -59,8 +61,13 @@ def offsets(tmp_path_factory) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> pd.DataFrame:
-    return ch03.digits_certified(TINY, seed=3, home=tmp_path_factory.mktemp("ch03-digits"))
+def digits_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("ch03-digits")
+
+
+@pytest.fixture(scope="module")
+def digits(digits_home) -> pd.DataFrame:
+    return ch03.digits_certified(TINY, seed=3, home=digits_home)
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +441,7 @@ def test_experiments_registry() -> None:
         "cifar10_certified",
         "power_iteration_gap",
         "jacobian_check",
+        "sll_gram_check",
     }
 
 
@@ -471,3 +479,86 @@ def test_compared_ids() -> None:
     assert everything == [i for i in reported_numbers(3)["id"] if i in set(everything)]
     with pytest.raises(ValueError, match="experiment"):
         ch03.compared_ids("cifar")
+
+
+# ----------------------------------------------------------------------------------- SLL with Gram rescaling
+def _sll_gram_oracle(layer: nn.Module, depth: int) -> torch.Tensor:
+    """T of SLL-Gram from its definition (docs/chapters/ch02.md §3.1(d)), by a float64 matrix power."""
+    W, q = layer.weight.detach(), torch.exp(layer.log_q.detach())
+    p = torch.linalg.matrix_power(W @ W.T, 2 ** (depth - 1)).abs()
+    return ((p @ q) / q) ** (2.0 ** -(depth - 1))
+
+
+def test_sll_gram_check() -> None:
+    frame = ch03.sll_gram_check(TINY, seed=6)
+    assert list(frame.columns) == list(ch03.SLL_GRAM_COLUMNS)
+    assert len(frame) == 3 * TINY.sll_gram_draws * TINY.jacobian_points
+    assert set(frame["depth"]) == {1, 2, 3}
+    assert (frame["kind"] == "lower_bound").all() and (frame["bound_kind"] == "upper_bound").all()
+    assert (frame["jacobian_norm"] <= frame["bound"] + 1e-12).all()
+    assert (frame["bound"] <= 1 + 1e-6).all()
+    one = frame[frame["depth"] == 1]
+    assert (one["distance_to_sll"] < 1e-10).all() and np.allclose(one["step_ratio"], 1.0)
+    assert (frame.loc[frame["depth"] > 1, "distance_to_sll"] > 0).any()  # k >= 2 is another layer
+    assert ch03.sll_gram_check(TINY, seed=6).equals(frame)
+
+
+def test_sll_gram_check_against_oracle() -> None:
+    """Rebuild the draws of sll_gram_check independently: T from its definition dominates WWᵀ (the
+    certificate), the Jacobians are those of x - 2Wᵀ T⁻¹ relu(Wx + b), the ratios match."""
+    from stablecore.layers import SLLGramLinear
+
+    cfg = ch03.Ch03Config.quick(sll_gram_depths=(1, 2, 3), sll_gram_draws=3, jacobian_points=2)
+    frame = ch03.sll_gram_check(cfg, seed=4)
+    gen = torch.Generator().manual_seed(4 * 1_000_003 + 17)
+    f = cfg.jacobian_features
+    for d in range(cfg.sll_gram_draws):
+        sll = ch03._random_layer("sll", f, gen)
+        scale = torch.exp(2 * torch.rand(2, 1, generator=gen, dtype=torch.float64) - 1)
+        x = torch.randn(2, f, generator=gen, dtype=torch.float64) * scale
+        W, b = sll.weight.detach(), sll.bias.detach()
+        T1 = _sll_gram_oracle(sll, 1)
+        for k in cfg.sll_gram_depths:
+            T = _sll_gram_oracle(sll, k)
+            gap = torch.linalg.eigvalsh(torch.diag(T) - W @ W.T).min()
+            assert float(gap) >= -1e-9 * float(T.max())  # T ⪰ WWᵀ: the layer is 1-Lipschitz
+            layer = SLLGramLinear(f, depth=k, dtype=torch.float64)
+            layer.load_state_dict(sll.state_dict())
+            rows = frame[(frame["depth"] == k) & (frame["draw"] == d)].sort_values("point")
+            for p in range(2):
+                J = torch.autograd.functional.jacobian(
+                    lambda v, W=W, b=b, T=T: v - 2 * (torch.relu(W @ v + b) / T) @ W, x[p]
+                )
+                norm = float(torch.linalg.matrix_norm(J, 2))
+                assert norm <= 1 + 1e-9
+                assert rows["jacobian_norm"].iloc[p] == pytest.approx(norm, rel=1e-8, abs=1e-12)
+            assert rows["step_ratio"].iloc[0] == pytest.approx(float((T1 / T).mean()), rel=1e-8)
+
+
+# ----------------------------------------------------------------------------------- digits_model
+def test_digits_model_is_the_trained_one(digits: pd.DataFrame, digits_home) -> None:
+    """The reloaded network certifies exactly what digits_certified measured (an independent
+    certify_model call on the reloaded weights)."""
+    for family in TINY.digits_families:
+        model, data = ch03.digits_model(family, seed=3, mode="quick", home=digits_home)
+        assert not model.training
+        cert = certify_model(
+            model, data.test, list(TINY.digits_eps), input_shape=data.input_shape, last_layer="auto"
+        )
+        rows = digits[digits["family"] == family].set_index("eps")
+        for eps in TINY.digits_eps:
+            assert float(cert[f"certified@{eps:g}"].mean()) == pytest.approx(
+                rows.loc[eps, "certified_accuracy"], abs=1e-12
+            )
+        assert cert.attrs["lipschitz"] == pytest.approx(rows["lipschitz"].iloc[0], rel=1e-12)
+
+
+def test_digits_model_missing(digits: pd.DataFrame, digits_home, tmp_path) -> None:
+    with pytest.raises(LookupError, match="digits_certified"):
+        ch03.digits_model("cpl", seed=3, home=digits_home)  # not in TINY.digits_families
+    with pytest.raises(LookupError):
+        ch03.digits_model("sll", seed=4, home=digits_home)  # another seed
+    with pytest.raises(LookupError):
+        ch03.digits_model("sll", seed=3, home=tmp_path)  # empty store
+    with pytest.raises(ValueError):
+        ch03.digits_model("resnet", seed=3, home=digits_home)
