@@ -282,7 +282,7 @@ def test_cli_reports_and_exit_codes(monkeypatch, tmp_path: Path, capsys) -> None
 
 
 # ----------------------------------------------------------------------------------- end to end
-E2E_CHAPTER = 6  # the least kernel CPU time in quick mode (28 s; docs/reproduce.md)
+E2E_CHAPTER = 6  # one of the cheapest chapters in quick mode (14 s of kernel CPU time; docs/reproduce.md)
 FAILING = "boom from a failing notebook"
 
 
