@@ -12,6 +12,11 @@ The notebooks live outside ``docs/``. By default the stripped notebooks of ``not
 executed ``chNN_<topic>.ipynb`` files, e.g. a quick-mode run of ``stablecore reproduce``
 (``runs/reproduce/<run_id>/``), to render them with their outputs instead; mkdocs-jupyter never
 executes them (``execute: false`` in ``mkdocs.yml``).
+
+The site opens from disk with no network: the math is typeset by a copy of MathJax 2.7 that
+:func:`on_post_build` puts under ``assets/mathjax/`` (from the ``jupyter-server-mathjax`` package of the
+``docs`` extra), loaded by ``docs/javascripts/mathjax.js`` on the Markdown pages and by mkdocs-jupyter's
+``custom_mathjax_url`` on the notebook pages; the theme uses the system fonts (``font: false``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,44 @@ def on_files(files: Files, config) -> Files:
 # links written for the repository, from notebooks/: ../docs/<page>.md and chNN_<topic>.ipynb
 _NOTEBOOK_DOC_LINK = re.compile(r'href="\.\./docs/([^"#]+)\.md(#[^"]*)?"')
 _NOTEBOOK_NB_LINK = re.compile(r'href="(ch[0-9][0-9]_\w+)\.ipynb(#[^"]*)?"')
+
+
+MATHJAX_DIR = "assets/mathjax"
+#: ``?config=...`` of MathJax.js on every page: the bundle's TeX/MathML configuration, then ours.
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/stablecore"
+# The package ships the STIX-Web web fonts only (not MathJax's TeX fonts nor the PNG image fonts).
+_MATHJAX_LOCAL_CONFIG = """MathJax.Hub.Config({
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
+  SVG: {font: "STIX-Web"},
+  messageStyle: "none"
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/stablecore.js");
+"""
+
+
+def mathjax_source() -> Path:
+    """The static MathJax 2.7 tree shipped by ``jupyter-server-mathjax`` (the ``docs`` extra)."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError as err:  # pragma: no cover - the docs extra installs it
+        raise PluginError(
+            "the docs site serves MathJax itself: install the docs extra (pip install -e '.[docs]')"
+        ) from err
+    static = Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
+    if not (static / "MathJax.js").is_file():
+        raise PluginError(f"no MathJax.js in {static}")
+    return static
+
+
+def on_post_build(config) -> None:
+    """Copy MathJax into the site (``assets/mathjax/``) with its font configuration
+    (``config/local/stablecore.js``: the STIX-Web web fonts, the only ones the package ships)."""
+    target = Path(config.site_dir) / MATHJAX_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(mathjax_source(), target, ignore=shutil.ignore_patterns("png", "*.py", "__pycache__"))
+    (target / "config" / "local").mkdir(parents=True, exist_ok=True)
+    (target / "config" / "local" / "stablecore.js").write_text(_MATHJAX_LOCAL_CONFIG, encoding="utf-8")
 
 
 def on_post_page(output: str, page, config) -> str:

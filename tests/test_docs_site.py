@@ -145,3 +145,38 @@ def test_notebook_folder_is_configurable(monkeypatch, tmp_path):
     assert hooks.notebook_dir(str(ROOT / "mkdocs.yml")) == ROOT / "notebooks"
     monkeypatch.setenv(hooks.ENV_VAR, str(tmp_path))
     assert hooks.notebook_dir(str(ROOT / "mkdocs.yml")) == tmp_path.resolve()
+
+
+def test_site_loads_nothing_from_a_cdn():
+    """site/index.html opens from disk with no network: MathJax and fonts come from the site itself."""
+    config = _config()
+    assert config["theme"].get("font") is False  # no Google Fonts
+    scripts = [s if isinstance(s, str) else s["path"] for s in config.get("extra_javascript", [])]
+    plugins = {next(iter(p)) if isinstance(p, dict) else p: p for p in config["plugins"]}
+    scripts.append(plugins["mkdocs-jupyter"]["mkdocs-jupyter"]["custom_mathjax_url"])
+    assert scripts and not [s for s in scripts if re.match(r"(https?:)?//", s)], scripts
+    for script in scripts:
+        if "MathJax.js" not in script:
+            assert (DOCS / script).is_file(), script
+
+
+def test_mathjax_is_copied_into_the_site(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("griffe")
+    pytest.importorskip("jupyter_server_mathjax")
+    hooks = _hooks()
+
+    class Config:
+        site_dir = str(tmp_path)
+
+    hooks.on_post_build(Config())
+    mathjax = tmp_path / hooks.MATHJAX_DIR
+    for name in hooks.MATHJAX_CONFIG.split(","):
+        assert (mathjax / "config" / f"{name}.js").is_file(), name
+    assert (mathjax / "MathJax.js").is_file()
+    assert list((mathjax / "fonts" / "HTML-CSS").glob("*/woff/*.woff")), "no web fonts copied"
+    assert "STIX-Web" in (mathjax / "config" / "local" / "stablecore.js").read_text()
+    # every page asks for the configuration the hook wrote
+    loader = (DOCS / "javascripts" / "mathjax.js").read_text()
+    assert f"config={hooks.MATHJAX_CONFIG}" in loader
+    assert f"config={hooks.MATHJAX_CONFIG}" in (ROOT / "mkdocs.yml").read_text()
