@@ -927,6 +927,12 @@ def _random_layer(name: str, features: int, gen: torch.Generator) -> nn.Module:
     return layer
 
 
+def _random_inputs(points: int, features: int, gen: torch.Generator) -> torch.Tensor:
+    r"""Gaussian float64 inputs, each row scaled by :math:`e^{u}`, :math:`u\sim U[-1, 1]` (log-uniform)."""
+    scale = torch.exp(2 * torch.rand(points, 1, generator=gen, dtype=torch.float64) - 1)
+    return torch.randn(points, features, generator=gen, dtype=torch.float64) * scale
+
+
 @_experiment
 def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFrame:
     r"""Largest Jacobian spectral norm of random CPL, SLL, AOL and SR dense layers (docs/chapters/ch03.md §4
@@ -948,8 +954,7 @@ def jacobian_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFr
         gen = torch.Generator().manual_seed(seed * 1_000_003 + li)
         for d in range(cfg.jacobian_draws):
             layer = _random_layer(name, f, gen)
-            scale = torch.exp(2 * torch.rand(points, 1, generator=gen, dtype=torch.float64) - 1)
-            x = torch.randn(points, f, generator=gen, dtype=torch.float64) * scale
+            x = _random_inputs(points, f, gen)
             norms = torch.linalg.matrix_norm(input_jacobians(layer, x), 2)
             bound = lipschitz_bound(layer, (f,))
             rows += [
@@ -995,8 +1000,7 @@ def sll_gram_check(cfg: Ch03Config | None = None, *, seed: int = 0) -> pd.DataFr
     gen = torch.Generator().manual_seed(seed * 1_000_003 + 17)
     for d in range(cfg.sll_gram_draws):
         sll = _random_layer("sll", f, gen)
-        scale = torch.exp(2 * torch.rand(points, 1, generator=gen, dtype=torch.float64) - 1)
-        x = torch.randn(points, f, generator=gen, dtype=torch.float64) * scale
+        x = _random_inputs(points, f, gen)
         with torch.no_grad():
             y_sll = sll(x)
             t_sll = sll_inverse_diagonal(sll.weight, sll.log_q)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -556,6 +556,24 @@ def _test_points(data: Any, count: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, m - 1, min(count, m))})
 
 
+def _noisy_logits(
+    smooth: Smooth, data: Any, idx: Sequence[int], cfg: Ch05Config, seed: int, n: int
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """(index, label, selection logits, estimation logits) of each test point of ``idx``: ``cfg.n0`` and
+    ``n`` noisy logits of the base model, one generator per point."""
+    for i in idx:
+        x, y = data.test[i]
+        sel, est = point_logits(
+            smooth,
+            x,
+            n0=cfg.n0,
+            n=n,
+            batch_size=cfg.batch_size,
+            generator=example_generator(seed, i, cfg.device),
+        )
+        yield i, int(y), sel, est
+
+
 @_experiment
 def simplex_maps(
     cfg: Ch05Config | None = None, *, seed: int = 0, home: str | Path | None = None
@@ -597,16 +615,7 @@ def simplex_maps(
         model = trained_model(cfg, family, seed=seed, home=home, dataset="digits").model
         bound = _logits_bound(model, data.input_shape)
         smooth = Smooth(model, k, cfg.sigma)
-        for i in idx:
-            x, y = data.test[i]
-            sel, est = point_logits(
-                smooth,
-                x,
-                n0=cfg.n0,
-                n=cfg.map_samples - cfg.n0,
-                batch_size=cfg.batch_size,
-                generator=example_generator(seed, i, cfg.device),
-            )
+        for i, y, sel, est in _noisy_logits(smooth, data, idx, cfg, seed, cfg.map_samples - cfg.n0):
             n = len(est)
             for name, t in _candidates(cfg):
                 choice = select_lvm_candidate(sel, n, maps=(name,), temperatures=(t or 1.0,), **mono)
@@ -895,16 +904,7 @@ def radius_formulas(
     model = trained_model(cfg, family, seed=seed, home=home, dataset=dataset).model
     smooth = Smooth(model, data.num_classes, cfg.sigma)
     rows = []
-    for i in _test_points(data, cfg.formula_points):
-        x, y = data.test[i]
-        _, est = point_logits(
-            smooth,
-            x,
-            n0=cfg.n0,
-            n=cfg.n,
-            batch_size=cfg.batch_size,
-            generator=example_generator(seed, i, cfg.device),
-        )
+    for i, y, _, est in _noisy_logits(smooth, data, _test_points(data, cfg.formula_points), cfg, seed, cfg.n):
         for name, t in _candidates(cfg):
             cert = lvm_best_of_candidates_uncertified(
                 est, sigma=cfg.sigma, alpha=cfg.alpha, maps=(name,), temperatures=(t or 1.0,), mode="multi"
@@ -1000,16 +1000,7 @@ def activation_decay_variance(
     rows = []
     for label_model, (weight, model) in models.items():
         smooth = Smooth(model, data.num_classes, cfg.sigma)
-        for i in idx:
-            x, y = data.test[i]
-            sel, est = point_logits(
-                smooth,
-                x,
-                n0=cfg.n0,
-                n=cfg.map_samples - cfg.n0,
-                batch_size=cfg.batch_size,
-                generator=example_generator(seed, i, cfg.device),
-            )
+        for i, y, sel, est in _noisy_logits(smooth, data, idx, cfg, seed, cfg.map_samples - cfg.n0):
             for name, t in maps:
                 if name == "logits":
                     s_sel, s = sel, est
