@@ -16,7 +16,8 @@ executes them (``execute: false`` in ``mkdocs.yml``).
 The site opens from disk with no network: the math is typeset by a copy of MathJax 2.7 that
 :func:`on_post_build` puts under ``assets/mathjax/`` (from the ``jupyter-server-mathjax`` package of the
 ``docs`` extra), loaded by ``docs/javascripts/mathjax.js`` on the Markdown pages and by mkdocs-jupyter's
-``custom_mathjax_url`` on the notebook pages; the theme uses the system fonts (``font: false``).
+``custom_mathjax_url`` on the notebook pages; the theme uses the system fonts (``font: false``), and
+search runs from disk through ``docs/javascripts/iframe-worker.js`` (``extra.polyfills``).
 """
 
 from __future__ import annotations

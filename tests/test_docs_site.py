@@ -154,6 +154,10 @@ def test_site_loads_nothing_from_a_cdn():
     scripts = [s if isinstance(s, str) else s["path"] for s in config.get("extra_javascript", [])]
     plugins = {next(iter(p)) if isinstance(p, dict) else p: p for p in config["plugins"]}
     scripts.append(plugins["mkdocs-jupyter"]["mkdocs-jupyter"]["custom_mathjax_url"])
+    polyfills = config.get("extra", {}).get("polyfills", [])
+    # the offline plugin adds a CDN copy of its Worker shim unless a polyfill is named iframe-worker
+    assert any("iframe-worker" in s for s in polyfills), polyfills
+    scripts += polyfills
     assert scripts and not [s for s in scripts if re.match(r"(https?:)?//", s)], scripts
     for script in scripts:
         if "MathJax.js" not in script:
