@@ -1,6 +1,10 @@
-"""Test-session settings: seeded hypothesis, an isolated run store, one torch thread per xdist worker."""
+"""Test-session settings: seeded hypothesis, an isolated run store, one torch thread per xdist worker; the
+headless-Chromium driver of the browser tests."""
 
+import importlib
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,3 +36,15 @@ def _isolated_run_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("STABLECORE_HOME", str(tmp_path_factory.mktemp("runs-home")))
     monkeypatch.setenv("STABLECORE_MODE", "quick")
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def dashboard_driver():
+    """``benchmarks.dashboard_driver`` of this repository (headless ``/usr/bin/chromium``, the dashboard
+    server); imported with the repository root first on the path, since ``tests/benchmarks`` would shadow
+    the ``benchmarks`` package."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+        for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+            mp.delitem(sys.modules, name)
+        return importlib.import_module("benchmarks.dashboard_driver")

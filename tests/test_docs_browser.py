@@ -8,7 +8,6 @@ Skipped only when /usr/bin/chromium is missing (`.ci/run` installs it).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -29,18 +28,6 @@ pytestmark = [
 _TYPESET = "document.querySelectorAll('.MathJax, .MathJax_Display').length"
 
 
-def _browser_context():
-    """``benchmarks.dashboard_driver.browser`` (headless /usr/bin/chromium, fresh profile), loaded from its
-    file (``tests/benchmarks`` would shadow the ``benchmarks`` package)."""
-    spec = importlib.util.spec_from_file_location(
-        "stablecore_bench_driver", ROOT / "benchmarks" / "dashboard_driver.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.browser()
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
@@ -54,8 +41,8 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(site):
-    with _browser_context() as context:
+def page(site, dashboard_driver):
+    with dashboard_driver.browser() as context:  # headless /usr/bin/chromium, fresh profile
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         outside: list[str] = []

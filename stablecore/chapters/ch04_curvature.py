@@ -614,12 +614,10 @@ def hessian_bound_gap(cfg: Ch04Config | None = None, *, seed: int = 0) -> pd.Dat
             loss = float(ce(model(x), y))
         local = parameter_hessian_bounds(model, x, y, loss="cross_entropy", local=True)
         glob = parameter_hessian_bounds(model, x, y, loss="cross_entropy", local=False)
-        offsets, start = {}, 0
-        for name, shape in op.shapes.items():
-            offsets[name] = torch.arange(start, start + shape.numel())
-            start += shape.numel()
+        # each parameter's positions in the flat vector, from the operator's own layout
+        positions = {name: ix.reshape(-1) for name, ix in op.unflatten(torch.arange(op.size)).items()}
         for layer, bound in local.items():
-            idx = torch.cat([ix for name, ix in offsets.items() if name.startswith(f"{layer}.")])
+            idx = torch.cat([ix for name, ix in positions.items() if name.startswith(f"{layer}.")])
             exact = float(torch.linalg.eigvalsh(dense[idx][:, idx]).abs().max())
             rows.append(
                 {

@@ -15,8 +15,6 @@ dominates (the browser loads and compiles plotly.js).
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -34,18 +32,9 @@ pytestmark = [
 ]
 
 
-def _driver():
-    """``benchmarks.dashboard_driver`` of this repository (``tests/benchmarks`` would shadow the name)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(ROOT))
-        for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
-            mp.delitem(sys.modules, name)
-        return importlib.import_module("benchmarks.dashboard_driver")
-
-
 @pytest.fixture(scope="module")
-def driver():
-    return _driver()
+def driver(dashboard_driver):
+    return dashboard_driver
 
 
 @pytest.fixture(scope="module")
